@@ -1,0 +1,49 @@
+# gameplay-analytics — one venv (.venv), reused between runs; `make help` lists targets.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install test lint typecheck unit demo up check-analytics-schema bench test-ws kind-e2e clean
+
+help:
+	@echo "make demo    run the whole pipeline locally with synthetic players, then a report"
+	@echo "make test    lint, type-check and run the test suite"
+	@echo "make check-analytics-schema   the schema gate CI runs"
+	@echo "make bench   benchmarks as ratios against the raw limits of the parts"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check gameplay_analytics tests bench
+	$(BIN)/ruff format --check gameplay_analytics tests bench
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test: lint typecheck check-analytics-schema unit
+
+check-analytics-schema: $(STAMP)
+	$(BIN)/gameplay-analytics schema check
+
+demo: $(STAMP)
+	$(BIN)/gameplay-analytics demo
+
+up: $(STAMP)
+	$(BIN)/gameplay-analytics up
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

