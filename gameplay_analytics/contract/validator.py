@@ -66,6 +66,7 @@ class EventValidator:
             self.props_fields[name] = frozenset(props_schema.get("properties", {}))
         union: Any = Union[tuple(self.event_types.values())]  # noqa: UP007 - runtime union
         self._frame_decoder = msgspec.json.Decoder(list[union])
+        self._union = union
         self._event_decoder = msgspec.json.Decoder(union)
         self._raw_list = msgspec.json.Decoder(list[msgspec.Raw])
         self._charset_skip, self._charset_decoder = self._charset_fast_path(definitions)
@@ -115,8 +116,10 @@ class EventValidator:
             try:
                 event = self._event_decoder.decode(item)
             except msgspec.MsgspecError as err:
-                result.rejected.append(self._rejection(item, err))
-                continue
+                event = self._judge_item(item, err)
+                if isinstance(event, Rejection):
+                    result.rejected.append(event)
+                    continue
             detail = self._fallback_detail(event)
             if detail is None:
                 result.accepted.append(event)
@@ -124,14 +127,24 @@ class EventValidator:
                 result.rejected.append(Rejection(event.seq, RejectCode.INVALID_EVENT, detail))
         return result
 
-    def _rejection(self, item: msgspec.Raw, err: msgspec.MsgspecError) -> Rejection:
+    def _judge_item(self, item: msgspec.Raw, err: msgspec.MsgspecError) -> Any:
+        """An event msgspec refused: the reference decides. JSON Schema counts `1.0` as an
+        integer where msgspec does not, so an event the schema accepts is normalised and
+        converted rather than refused; anything else becomes a `Rejection`."""
         try:
             doc = msgspec.json.decode(item)
         except msgspec.MsgspecError:
             doc = None
-        seq = doc.get("seq") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict):
+            return Rejection(None, RejectCode.INVALID_EVENT, "event: not an object")
+        seq = doc.get("seq")
         seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
-        detail = self.validate_event(doc) if isinstance(doc, dict) else "event: not an object"
+        detail = self.validate_event(doc)
+        if detail is None:
+            try:
+                return msgspec.convert(_integral(doc), self._union, from_attributes=False)
+            except msgspec.MsgspecError as again:
+                err = again
         return Rejection(seq, RejectCode.INVALID_EVENT, detail or decode_detail(err))
 
     def _fallback_ok(self, accepted: list[Any]) -> bool:
@@ -179,18 +192,12 @@ class EventValidator:
     ) -> type[msgspec.Struct]:
         try:
             props_type: Any = _props_struct(name, props_schema, patterns=patterns)
-            required_props = bool(props_schema.get("required"))
         except _Unsupported:
             self._fallback[name] = fastjsonschema.compile(dict(props_schema))
-            props_type, required_props = dict[str, Any], False
-        props_field: tuple[str, Any] | tuple[str, Any, Any]
-        if required_props:
-            props_field = ("props", props_type)
-        else:
-            props_field = ("props", props_type, msgspec.field(default_factory=props_type))
+            props_type = dict[str, Any]
         return msgspec.defstruct(
             f"Event_{name}",
-            [("seq", _SeqT), ("ts", _SeqT), props_field],
+            [("seq", _SeqT), ("ts", _SeqT), ("props", props_type)],
             tag_field="name",
             tag=name,
             forbid_unknown_fields=True,
@@ -252,19 +259,34 @@ def _prop_type(schema: Mapping[str, Any], *, patterns: bool = True) -> Any:
         meta = msgspec.Meta(min_length=min_length, max_length=max_length, pattern=pattern)
         return Annotated[str, meta]
     if kind in ("integer", "number"):
-        meta = msgspec.Meta(
-            ge=schema.get("minimum"),
-            le=schema.get("maximum"),
-            gt=schema.get("exclusiveMinimum"),
-            lt=schema.get("exclusiveMaximum"),
-        )
-        return Annotated[int if kind == "integer" else float, meta]
+        bounds = {
+            "ge": schema.get("minimum"),
+            "le": schema.get("maximum"),
+            "gt": schema.get("exclusiveMinimum"),
+            "lt": schema.get("exclusiveMaximum"),
+        }
+        meta = msgspec.Meta(**{k: v for k, v in bounds.items() if v is not None})
+        number: type = int if kind == "integer" else float
+        return Annotated[number, meta]
     if kind == "boolean":
         return bool
     raise _Unsupported(str(schema))
 
 
-_SIMPLE = re.compile(r"\^\[((?:[A-Za-z0-9_.:/]|\\-|[A-Za-z0-9]-[A-Za-z0-9])+-?)\](\{\d+,\d+\}|\+)\$")
+def _integral(value: Any) -> Any:
+    """Integral floats as ints, recursively (`1.0` → `1`); a float field still takes them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
+
+
+_SIMPLE = re.compile(
+    r"\^\[((?:[A-Za-z0-9_.:/]|\\-|[A-Za-z0-9]-[A-Za-z0-9])+-?)\](\{\d+,\d+\}|\+)\$"
+)
 
 
 def _simple_charset(pattern: str) -> bytes | None:

@@ -34,9 +34,9 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 def analytics_player_id(player_uuid: str | uuid.UUID, salt: str) -> str:
     """sha256_hex(lowercase uuid + salt): the only player identifier storage ever sees."""
-    # Same canonical form as the sampling hash: lowercase text, so str and UUID agree.
-    text = (str(player_uuid) if isinstance(player_uuid, uuid.UUID) else player_uuid.lower()) + salt
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # Same canonical form as the sampling hash (lowercase text), so str and UUID agree.
+    canonical = str(player_uuid) if isinstance(player_uuid, uuid.UUID) else player_uuid.lower()
+    return hashlib.sha256((canonical + salt).encode("utf-8")).hexdigest()
 
 
 def month_of(day: datetime.date) -> str:

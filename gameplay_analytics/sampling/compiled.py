@@ -187,9 +187,7 @@ def _event_from_wire(entry: object, where: str) -> EventRule:
 
 def _mapping(value: object, where: str) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
-        raise ValueError(
-            f"sampling rules: {where} must be an object, got {type(value).__name__}"
-        )
+        raise ValueError(f"sampling rules: {where} must be an object, got {type(value).__name__}")
     return value
 
 
@@ -211,7 +209,5 @@ def _rate(value: object, where: str) -> float:
 
 def _interval(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"sampling rules: {where} must be a whole number of ms ≥ 0, got {value!r}"
-        )
+        raise ValueError(f"sampling rules: {where} must be a whole number of ms ≥ 0, got {value!r}")
     return value

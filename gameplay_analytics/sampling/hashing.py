@@ -1,6 +1,6 @@
 """The deterministic sampling hash every SDK and server shares (PROTOCOL.md §2).
 
-A player is in the sample for an event when xxh64("<uuid>:<event>") falls below rate × 2^64.
+A player is in the sample for an event when xxh64("<uuid>:<event>") falls below rate * 2^64.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import xxhash
 __all__ = ["BUCKETS", "bucket", "canonical_uuid", "keep", "threshold"]
 
 BUCKETS = 1 << 64
-"""The size of the hash space: a rate r keeps the buckets below r × BUCKETS."""
+"""The size of the hash space: a rate r keeps the buckets below r * BUCKETS."""
 
 
 def canonical_uuid(player_uuid: str | uuid.UUID) -> str:
@@ -34,7 +34,7 @@ def bucket(player_uuid: str | uuid.UUID, event_name: str) -> int:
 
 
 def threshold(rate: float) -> int:
-    """The first bucket that is *not* kept at `rate`: ceil(rate × 2^64), exactly.
+    """The first bucket that is *not* kept at `rate`: ceil(rate * 2^64), exactly.
 
     Multiplying a float by a power of two only moves its exponent, so `rate * 2.0**64` is the
     exact product and `math.ceil` turns it into an exact integer. An SDK that compared the

@@ -78,7 +78,9 @@ def step(state: HeartbeatState, signals: LoadSignals, *, config: HeartbeatConfig
 
     # A missing combat reading breaks the streak: "continuously high" must have been seen.
     high = combat is not None and combat > config.combat_threshold
-    since = (state.combat_high_since if state.combat_high_since is not None else now) if high else None
+    since = None
+    if high:
+        since = state.combat_high_since if state.combat_high_since is not None else now
 
     if cpu is not None and cpu > config.cpu_target:
         new = config.clamp(rate / config.step_factor)
@@ -89,7 +91,7 @@ def step(state: HeartbeatState, signals: LoadSignals, *, config: HeartbeatConfig
             reason=(
                 f"gateway CPU {_pct(cpu)} is over the {_pct(config.cpu_target)} target: "
                 + (
-                    f"heartbeat sampling halved to {_pct(new)}"
+                    f"heartbeat sampling lowered to {_pct(new)}"
                     if new < rate
                     else f"heartbeat sampling already at its minimum of {_pct(new)}"
                 )
@@ -111,7 +113,7 @@ def step(state: HeartbeatState, signals: LoadSignals, *, config: HeartbeatConfig
         new = config.clamp(rate * config.step_factor)
         held = _duration(now - since)
         outcome = (
-            f"heartbeat sampling doubled to {_pct(new)}"
+            f"heartbeat sampling raised to {_pct(new)}"
             if new > rate
             else f"heartbeat sampling already at its maximum of {_pct(new)}"
         )
