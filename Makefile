@@ -45,5 +45,9 @@ up: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# A real cluster: kind + the image + NATS + Postgres + the chart, then tests/e2e (CI's kind job).
+kind-e2e: $(STAMP)
+	E2E_PYTHON=$(BIN)/python scripts/kind-e2e.sh
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

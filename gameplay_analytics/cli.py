@@ -6,6 +6,7 @@ Subcommands import what they need lazily, so `schema check` never pulls in kopf 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -74,6 +75,78 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    import signal
+
+    from gameplay_analytics.local.services import ServiceError
+    from gameplay_analytics.local.stack import LocalStack, StackConfig
+
+    stack = LocalStack(
+        StackConfig(data_dir=Path(args.data_dir), ws_port=args.ws_port, jwt_secret=jwt_secret())
+    )
+    stopping: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+    try:
+        stack.start()
+    except ServiceError as err:
+        print(f"up: {err}", file=sys.stderr)
+        return 1
+    print(f"ready {stack.endpoints_path}", flush=True)
+    try:
+        while not stopping:
+            signal.pause()
+    finally:
+        stack.stop()
+    return 0
+
+
+def _serve(role: str) -> Callable[[argparse.Namespace], int]:
+    """Run one runtime process until SIGTERM/SIGINT, which start its graceful shutdown."""
+
+    def run(_: argparse.Namespace) -> int:
+        import asyncio
+        import importlib
+        import logging
+        import signal
+
+        logging.basicConfig(
+            level=os.environ.get("GAMEPLAY_ANALYTICS_LOG_LEVEL", "INFO"),
+            format=f"%(asctime)s {role} %(levelname)s %(name)s: %(message)s",
+        )
+        module, settings_cls, entry = _RUNTIME[role]
+        app = importlib.import_module(module)
+        settings = getattr(app, settings_cls)()
+
+        async def main() -> None:
+            task = asyncio.ensure_future(getattr(app, entry)(settings))
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        return 0
+
+    return run
+
+
+_RUNTIME = {
+    "gateway": ("gameplay_analytics.runtime.gateway.app", "GatewaySettings", "run_gateway"),
+    "aggregator": (
+        "gameplay_analytics.runtime.aggregator.app", "AggregatorSettings", "run_aggregator",
+    ),
+}  # fmt: skip
+
+
+def _operator(_: argparse.Namespace) -> int:
+    from gameplay_analytics.operator import runner
+
+    runner.main()
+    return 0
+
+
 def _not_yet(what: str) -> Callable[[argparse.Namespace], int]:
     def run(_: argparse.Namespace) -> int:
         print(f"{what}: not yet — lands with its issue", file=sys.stderr)
@@ -103,12 +176,22 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--region")
     token.set_defaults(run=_token)
 
+    up = sub.add_parser("up", help="start nats-server, Postgres, gateway and aggregator")
+    up.add_argument("--data-dir", default=".data/local", help="where every part keeps its data")
+    up.add_argument("--ws-port", type=int, default=0, help="gateway WebSocket port (0: any)")
+    up.set_defaults(run=_up)
+
+    for role in _RUNTIME:
+        sub.add_parser(
+            role, help=f"run the {role} (settings from GAMEPLAY_ANALYTICS_*)"
+        ).set_defaults(run=_serve(role))
+
+    sub.add_parser(
+        "operator", help="run the Kubernetes operator (settings from GAMEPLAY_ANALYTICS_OPERATOR_*)"
+    ).set_defaults(run=_operator)
+
     for name, help_text in (
-        ("up", "start nats-server, Postgres, gateway and aggregator locally"),
         ("demo", "run the local pipeline with synthetic players, then report"),
-        ("gateway", "run the ingest gateway"),
-        ("aggregator", "run the aggregator"),
-        ("operator", "run the Kubernetes operator"),
         ("query", "SQL over the warm store with DuckDB"),
     ):
         sub.add_parser(name, help=help_text).set_defaults(run=_not_yet(name))

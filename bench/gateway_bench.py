@@ -1,0 +1,180 @@
+"""Gateway throughput: events/s acked by one gateway process, next to raw JetStream publishing.
+
+The gateway runs as its own process (`run_gateway`, configured through its environment), the
+clients run here on raw WebSocket connections with one envelope in flight each, and the raw
+limit is pipelined `publish_async` of the same envelope bytes from one nats-py connection to
+the same nats-server (fsync on every write, as the local stack runs it), in the same run.
+Run: `.venv/bin/python bench/gateway_bench.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats
+from websockets.asyncio.client import ClientConnection, connect
+
+from gameplay_analytics.contract import messages
+from gameplay_analytics.local.services import NatsServer, free_port
+from gameplay_analytics.runtime.gateway.auth import issue_token
+
+SECRET = "bench-secret-bench-secret-bench-secret-bench"
+DURATION_S = 4.0
+RAW_DURATION_S = 3.0
+CASES = [(50, 20), (50, 50), (500, 20), (500, 50)]
+_GATEWAY = (
+    "import asyncio\n"
+    "from gameplay_analytics.runtime.gateway import GatewaySettings, run_gateway\n"
+    "asyncio.run(run_gateway(GatewaySettings()))\n"
+)
+
+
+def _event(seq: int) -> dict[str, Any]:
+    # Kept at rate 1.0 for every player, so every event is published.
+    return {"seq": seq, "name": "engage_enemy", "ts": 1759320000123,
+            "props": {"enemy_id": f"orc_{seq % 97}", "tier": "boss"}}  # fmt: skip
+
+
+async def _client(url: str, events: int, stop: float, counts: list[int]) -> None:
+    player = str(uuid.uuid4())
+    async with connect(url, compression=None, max_size=None) as ws:
+        await ws.send(json.dumps({
+            "type": "hello", "token": issue_token(player, secret=SECRET),
+            "client_guid": str(uuid.uuid4()), "schema": "1.0.0",
+        }))  # fmt: skip
+        json.loads(await ws.recv())
+        seq, ident = 0, 0
+        while time.monotonic() < stop:
+            ident += 1
+            frame = {"type": "analytics", "id": ident, "schema": "1.0.0",
+                     "events": [_event(seq + i) for i in range(events)]}  # fmt: skip
+            seq += events
+            await ws.send(msgspec.json.encode(frame), text=True)
+            reply = await _reply(ws)
+            if reply.get("type") == "ack":
+                counts[0] += reply["accepted"]
+            elif reply.get("code") == "backpressure":
+                counts[1] += 1
+                await asyncio.sleep(reply.get("retry_after_ms", 100) / 1000)
+
+
+async def _reply(ws: ClientConnection) -> dict[str, Any]:
+    while True:
+        reply: dict[str, Any] = msgspec.json.decode(await ws.recv(decode=False))
+        if reply.get("type") in ("ack", "error"):
+            return reply
+
+
+async def _gateway_rate(url: str, clients: int, events: int) -> tuple[float, int]:
+    counts = [0, 0]
+    start = time.monotonic()
+    stop = start + DURATION_S
+    await asyncio.gather(*(_client(url, events, stop, counts) for _ in range(clients)))
+    return counts[0] / (time.monotonic() - start), counts[1]
+
+
+def _batch_bytes(events: int) -> bytes:
+    batch = messages.EventBatch(
+        session_id=str(uuid.uuid4()), player_uuid=str(uuid.uuid4()),
+        client_guid=str(uuid.uuid4()), schema_version="1.0.0", received_at=1759320000123,
+        events=[messages.PublishedEvent(seq=e["seq"], name=e["name"], ts=e["ts"],
+                                        props=e["props"]) for e in map(_event, range(events))],
+        client_ip="203.0.113.9", shard="eu-1", build="2025.10.1", platform="win64",
+        latency_bucket="<50ms", envelope_id=1,
+    )  # fmt: skip
+    return messages.encode_batch(batch)
+
+
+async def _raw_rate(nats_url: str, events: int) -> float:
+    """Events/s of pipelined JetStream publishes of one envelope's bytes (4,000 in flight)."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream(publish_async_max_pending=4000)
+    payload, prefix = _batch_bytes(events), uuid.uuid4().hex
+    sent = 0
+    start = time.monotonic()
+    stop = start + RAW_DURATION_S
+    while time.monotonic() < stop:
+        for _ in range(200):
+            await js.publish_async(
+                messages.EVENTS_SUBJECT, payload, headers={"Nats-Msg-Id": f"{prefix}-{sent}"}
+            )
+            sent += 1
+    await js.publish_async_completed()
+    elapsed = time.monotonic() - start
+    await nc.close()
+    return sent * events / elapsed
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("gateway exited during start")
+        url = f"http://127.0.0.1:{port}/readyz"
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as reply:
+            if reply.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("gateway not ready")
+
+
+async def _measure(nats_url: str, ws_url: str) -> list[dict[str, Any]]:
+    rows = []
+    raw = {events: await _raw_rate(nats_url, events) for events in sorted({e for _, e in CASES})}
+    for clients, events in CASES:
+        rate, refused = await _gateway_rate(ws_url, clients, events)
+        rows.append({
+            "component": "gateway",
+            "metric": f"events_per_s_acked N={clients} E={events}"
+                      + (f" ({refused} backpressure)" if refused else ""),
+            "value": round(rate), "raw": round(raw[events]),
+            "ratio": round(rate / raw[events], 3), "target": ">=0.3",
+        })  # fmt: skip
+    return rows
+
+
+def run() -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(Path(tmp) / "nats")
+        server.start()
+        ws_port, metrics_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "GAMEPLAY_ANALYTICS_NATS_URL": server.url,
+            "GAMEPLAY_ANALYTICS_JWT_SECRET": SECRET,
+            "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",
+            "GAMEPLAY_ANALYTICS_WS_PORT": str(ws_port),
+            "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),
+            # Throughput, not protocol limits: clients here send as fast as they are acked.
+            "GAMEPLAY_ANALYTICS_MAX_RATE_HZ": "100000",
+            "GAMEPLAY_ANALYTICS_QUEUE_CAPACITY": "50000",
+        }
+        gateway = subprocess.Popen([sys.executable, "-c", _GATEWAY], env=env)
+        try:
+            _wait_ready(metrics_port, gateway)
+            return asyncio.run(_measure(server.url, f"ws://127.0.0.1:{ws_port}/ws"))
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            try:
+                gateway.wait(20)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+            server.stop()
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)

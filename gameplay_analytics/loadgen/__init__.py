@@ -1,0 +1,1 @@
+"""Synthetic players and the load harness: real WebSockets, the real SDK, known sequences."""

@@ -1,0 +1,168 @@
+"""`gameplay-analytics up`: nats-server, PostgreSQL, gateway and aggregator on one machine.
+
+Each part is a child process (the gateway and aggregator via this same CLI), so the stack
+uses every core and a test can SIGKILL any part. Start is all-or-nothing: if one part fails,
+everything already started is stopped and the error names the part and its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gameplay_analytics.local.services import (
+    ManagedProcess,
+    NatsServer,
+    PostgresServer,
+    ServiceError,
+    free_port,
+)
+
+__all__ = ["LocalStack", "RuntimeProcess", "StackConfig"]
+
+_READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    ws_port: int = 0
+    jwt_secret: str = ""
+    nats_sync_always: bool = True
+    aggregators: int = 1
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class RuntimeProcess(ManagedProcess):
+    """A gateway or aggregator child process, ready when its `/readyz` answers 200."""
+
+    def __init__(self, role: str, *, log_dir: Path, env: dict[str, str], metrics_port: int):
+        super().__init__(role, log_dir / f"{role}.log")
+        self.role = role
+        self.env = env
+        self.metrics_port = metrics_port
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "gameplay_analytics.cli", self.role.split("-")[0]]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env}, start_new_session=True,
+            )  # fmt: skip
+
+    def wait_ready(self, deadline: float) -> None:
+        url = f"http://127.0.0.1:{self.metrics_port}/readyz"
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return
+            time.sleep(0.1)
+        tail = self.log_path.read_text(errors="replace").splitlines()[-20:]
+        raise ServiceError(f"{self.role} did not become ready:\n" + "\n".join(tail))
+
+
+class LocalStack:
+    """The whole pipeline on this machine; use as a context manager or start()/stop()."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        data = config.data_dir.resolve()
+        self.nats = NatsServer(data / "nats", sync_always=config.nats_sync_always)
+        self.postgres = PostgresServer(data / "postgres" / "data")
+        self.warehouse_root = data / "warehouse"
+        self.ws_port = config.ws_port or free_port()
+        self.gateway: RuntimeProcess | None = None
+        self.aggregators: list[RuntimeProcess] = []
+        self.endpoints_path = data / "endpoints.json"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/ws"
+
+    def runtime_env(self) -> dict[str, str]:
+        env = {
+            "GAMEPLAY_ANALYTICS_NATS_URL": self.nats.url,
+            "GAMEPLAY_ANALYTICS_POSTGRES_DSN": self.postgres.dsn,
+            "GAMEPLAY_ANALYTICS_WAREHOUSE_ROOT": str(self.warehouse_root),
+            "GAMEPLAY_ANALYTICS_JWT_SECRET": self.config.jwt_secret,
+            **self.config.extra_env,
+        }
+        return env
+
+    def new_aggregator(self, index: int) -> RuntimeProcess:
+        port = free_port()
+        return RuntimeProcess(
+            f"aggregator-{index}",
+            log_dir=self.config.data_dir.resolve() / "logs",
+            env={**self.runtime_env(), "GAMEPLAY_ANALYTICS_METRICS_PORT": str(port)},
+            metrics_port=port,
+        )
+
+    def start(self) -> None:
+        try:
+            self.nats.start()
+            self.postgres.start()
+            self.warehouse_root.mkdir(parents=True, exist_ok=True)
+            deadline = time.monotonic() + _READY_TIMEOUT_S
+            self.aggregators = [self.new_aggregator(i) for i in range(self.config.aggregators)]
+            for aggregator in self.aggregators:
+                aggregator.start()
+            metrics_port = free_port()
+            self.gateway = RuntimeProcess(
+                "gateway",
+                log_dir=self.config.data_dir.resolve() / "logs",
+                env={
+                    **self.runtime_env(),
+                    "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",
+                    "GAMEPLAY_ANALYTICS_WS_PORT": str(self.ws_port),
+                    "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),
+                },
+                metrics_port=metrics_port,
+            )
+            self.gateway.start()
+            for process in [*self.aggregators, self.gateway]:
+                process.wait_ready(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        self.endpoints_path.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
+
+    def endpoints(self) -> dict[str, object]:
+        return {
+            "ws_url": self.ws_url,
+            "nats_url": self.nats.url,
+            "postgres_dsn": self.postgres.dsn,
+            "warehouse_root": str(self.warehouse_root),
+            "metrics_urls": {
+                p.role: p.metrics_url for p in [self.gateway, *self.aggregators] if p is not None
+            },
+        }
+
+    def stop(self) -> None:
+        """Gateway first (it drains its queue to JetStream), then aggregators, then storage."""
+        for process in [self.gateway, *self.aggregators]:
+            if process is not None:
+                process.stop()
+        self.nats.stop()
+        self.postgres.stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

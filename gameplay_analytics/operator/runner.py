@@ -1,0 +1,84 @@
+"""`gameplay-analytics operator`: kopf with peering, a liveness endpoint and the handlers.
+
+Several replicas may run; peering keeps one active. Scanning is off: the chart installs the
+CRDs before the operator starts, and least-privilege RBAC has no namespace or CRD watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import kopf
+import kubernetes
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gameplay_analytics.operator import handlers
+
+__all__ = ["OperatorSettings", "run_operator"]
+
+
+class OperatorSettings(BaseSettings):
+    """The operator process's settings (`GAMEPLAY_ANALYTICS_OPERATOR_…`)."""
+
+    model_config = SettingsConfigDict(env_prefix="GAMEPLAY_ANALYTICS_OPERATOR_")
+
+    namespace: str | None = Field(default=None, description="watch one namespace; unset: all")
+    resync_seconds: float = Field(default=60.0, gt=0, description="drift-repair interval")
+    peering: str = Field(default="gameplay-analytics", description="KopfPeering name")
+    liveness_port: int = Field(default=8080, ge=1, le=65535)
+
+
+def _load_kube_config() -> None:
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+async def run_operator(
+    *,
+    namespace: str | None,
+    resync_seconds: float = 60.0,
+    peering: str | None = "gameplay-analytics",
+    liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz",
+    ready_flag: asyncio.Event | None = None,
+    stop_flag: asyncio.Event | None = None,
+) -> None:
+    """Run until cancelled or `stop_flag` is set.
+
+    `namespace=None` watches every namespace (ClusterKopfPeering), a name watches one
+    (KopfPeering there). `peering=None` runs standalone: no peering resource, for tests and
+    single-replica installs.
+    """
+    await asyncio.to_thread(_load_kube_config)
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, resync_seconds=resync_seconds)
+    settings = kopf.OperatorSettings()
+    settings.scanning.disabled = True
+    settings.posting.level = 20  # INFO and up become Kubernetes Events
+    settings.watching.server_timeout = 300
+    await kopf.operator(
+        registry=registry,
+        settings=settings,
+        standalone=peering is None,
+        peering_name=peering,
+        clusterwide=namespace is None,
+        namespaces=[namespace] if namespace else (),
+        liveness_endpoint=liveness_endpoint,
+        ready_flag=ready_flag,
+        stop_flag=stop_flag,
+    )
+
+
+def main() -> None:
+    """Entry for the CLI: settings from the environment."""
+    config = OperatorSettings()
+    asyncio.run(
+        run_operator(
+            namespace=config.namespace,
+            resync_seconds=config.resync_seconds,
+            peering=config.peering,
+            liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz",
+        )
+    )

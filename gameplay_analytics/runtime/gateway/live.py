@@ -1,0 +1,166 @@
+"""Hot-reloaded configuration: the sampling rules and the accepted schema versions from NATS KV.
+
+`LiveConfig` is immutable and swapped whole, so a frame is handled under one consistent pair of
+rules and registry. A missing or broken KV key falls back to the shipped defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from gameplay_analytics import sampling
+from gameplay_analytics.contract.messages import KV_BUCKET, KV_SAMPLING_KEY, KV_SCHEMAS_KEY
+from gameplay_analytics.contract.registry import SchemaRegistry, released_schemas
+
+__all__ = ["ConfigWatcher", "LiveConfig", "default_config", "parse_sampling", "parse_schemas"]
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 1.0  # how often the watcher looks for a NATS reconnect while idle
+_RETRY_S = 1.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """The rules and schema registry one frame is handled with."""
+
+    rules: sampling.CompiledRules
+    registry: SchemaRegistry
+    wire: dict[str, Any]
+
+    @classmethod
+    def of(cls, rules: sampling.CompiledRules, registry: SchemaRegistry) -> LiveConfig:
+        return cls(rules=rules, registry=registry, wire=rules.to_wire())
+
+
+def default_config(*, schemas_root: Path | None = None, max_events: int = 500) -> LiveConfig:
+    """The shipped rules (`schemas/sampling.yml`) and every released schema version."""
+    rules = sampling.compile(sampling.load_default_rules())
+    return LiveConfig.of(rules, SchemaRegistry.from_released(schemas_root, max_events=max_events))
+
+
+def parse_sampling(value: bytes) -> sampling.CompiledRules:
+    """The KV `sampling` value: the compiled wire form (extra keys such as the heartbeat rate
+    are ignored). Raises ValueError for anything else."""
+    return sampling.CompiledRules.from_wire(json.loads(value))
+
+
+def parse_schemas(
+    value: bytes, *, base: Mapping[str, Mapping[str, Any]], max_events: int
+) -> SchemaRegistry:
+    """The KV `schemas` value, `{"accepted": [...], "documents": {version: schema}}`.
+
+    Documents from KV add to the released ones shipped with the gateway; `accepted` narrows
+    the set (omitted: every known version). An accepted version nobody has a document for is
+    refused loudly, since clients on it would all get `analytics_version`.
+    """
+    data = json.loads(value)
+    if not isinstance(data, dict):
+        raise ValueError("schemas: not an object")
+    documents = dict(base)
+    extra = data.get("documents") or {}
+    if not isinstance(extra, dict):
+        raise ValueError("schemas.documents: not an object")
+    documents.update({str(v): d for v, d in extra.items() if isinstance(d, dict)})
+    accepted = data.get("accepted")
+    if accepted is None:
+        return SchemaRegistry(documents, max_events=max_events)
+    if not isinstance(accepted, list) or not all(isinstance(v, str) for v in accepted):
+        raise ValueError("schemas.accepted: not a list of versions")
+    unknown = sorted(set(accepted) - set(documents))
+    if unknown:
+        raise ValueError(f"schemas.accepted names versions without a document: {unknown}")
+    return SchemaRegistry(documents, max_events=max_events).restricted_to(accepted)
+
+
+class ConfigWatcher:
+    """Follows the `analytics-config` bucket and calls `on_change` with each new LiveConfig.
+
+    Re-subscribes after a NATS reconnect: the KV watcher is an ephemeral ordered consumer,
+    which a restarted server no longer has. A bucket that does not exist yet (the operator
+    creates it) is looked up again every second; meanwhile the shipped defaults apply.
+    """
+
+    def __init__(
+        self,
+        *,
+        nc: Client,
+        js: JetStreamContext,
+        initial: LiveConfig,
+        on_change: Callable[[LiveConfig], None],
+        schemas_root: Path | None = None,
+        max_events: int = 500,
+    ) -> None:
+        self._nc, self._js = nc, js
+        self._defaults = initial
+        self.current = initial
+        self._on_change = on_change
+        self._base = released_schemas(schemas_root)
+        self._max_events = max_events
+        self._values: dict[str, bytes | None] = {KV_SAMPLING_KEY: None, KV_SCHEMAS_KEY: None}
+        self.loaded = asyncio.Event()
+
+    async def run(self) -> None:
+        """Watch until cancelled; every failure is logged and retried after a pause."""
+        while True:
+            try:
+                await self._watch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a KV hiccup must never stop hot reload for good
+                log.warning("config watch interrupted (%s); retrying", type(err).__name__)
+            await asyncio.sleep(_RETRY_S)
+
+    async def _watch_once(self) -> None:
+        reconnects = self._nc.stats["reconnects"]
+        kv = await self._js.key_value(KV_BUCKET)  # absent until someone creates it: retried
+        watcher = await kv.watchall()
+        try:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=_POLL_S)  # type: ignore[no-untyped-call]
+                except nats.errors.TimeoutError:
+                    if self._nc.stats["reconnects"] != reconnects:
+                        return  # the ordered consumer died with the old connection
+                    continue
+                if entry is None:  # initial values delivered
+                    self.loaded.set()
+                    continue
+                if entry.key not in self._values:
+                    continue
+                deleted = entry.operation in ("DEL", "PURGE")
+                self._values[entry.key] = None if deleted else entry.value
+                self._apply()
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()  # type: ignore[no-untyped-call]
+
+    def _apply(self) -> None:
+        rules, registry = self._defaults.rules, self._defaults.registry
+        raw_rules, raw_schemas = self._values[KV_SAMPLING_KEY], self._values[KV_SCHEMAS_KEY]
+        try:
+            if raw_rules:
+                rules = parse_sampling(raw_rules)
+            if raw_schemas:
+                registry = parse_schemas(raw_schemas, base=self._base, max_events=self._max_events)
+        except (ValueError, TypeError) as err:
+            log.error("ignoring invalid analytics-config value: %s", err)
+            return
+        if rules == self.current.rules and registry.versions == self.current.registry.versions:
+            return
+        self.current = LiveConfig.of(rules, registry)
+        log.info(
+            "config reloaded: sampling %s, schemas %s", rules.version, ",".join(registry.versions)
+        )
+        self._on_change(self.current)

@@ -1,0 +1,52 @@
+"""The gateway's Prometheus metrics, named as the design names them.
+
+Module-level collectors on the default registry (which also carries the process CPU and
+memory collector); several gateways in one test process simply share them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "DROP",
+    "PUBLISH_LATENCY",
+    "QUEUE_DEPTH",
+    "RECEIVED",
+    "REJECTED",
+    "SESSIONS_ACTIVE",
+    "DropReason",
+]
+
+
+class DropReason:
+    """Label values of `analytics_drop_total{reason}` (a closed set: no client-made labels)."""
+
+    SAMPLING = "sampling"
+    CONSENT = "consent"
+    OPT_OUT = "opt_out"
+    BACKPRESSURE = "backpressure"
+    RATE_LIMITED = "rate_limited"
+    PUBLISH_FAILED = "publish_failed"
+
+
+QUEUE_DEPTH = Gauge(
+    "analytics_queue_depth", "Events queued for JetStream or awaiting its acknowledgement"
+)
+DROP = Counter(
+    "analytics_drop_total",
+    "Events not published: server-side sampling/consent/opt-out, or refused envelopes",
+    ["reason"],
+)
+RECEIVED = Counter(
+    "analytics_events_received_total", "Valid events received, by category", ["category"]
+)
+REJECTED = Counter(
+    "analytics_events_rejected_total", "Events refused by validation (sent to the DLQ)", ["code"]
+)
+PUBLISH_LATENCY = Histogram(
+    "analytics_publish_latency_seconds",
+    "From enqueue to JetStream acknowledgement of an envelope",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+SESSIONS_ACTIVE = Gauge("analytics_sessions_active", "Connected sessions that sent a good hello")

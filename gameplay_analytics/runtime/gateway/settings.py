@@ -1,0 +1,147 @@
+"""The gateway's configuration: one pydantic-settings model, every field an environment variable.
+
+The operator renders exactly these names (`GAMEPLAY_ANALYTICS_<FIELD>`, upper case), so each
+field's description is the documentation of its variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gameplay_analytics.runtime.jetstream import StreamSettings
+from gameplay_analytics.sampling.breaker import BreakerConfig
+
+__all__ = ["ENV_PREFIX", "GatewaySettings"]
+
+ENV_PREFIX = "GAMEPLAY_ANALYTICS_"
+
+
+class GatewaySettings(BaseSettings):
+    """Settings of one gateway process; `GAMEPLAY_ANALYTICS_WS_PORT=9000` sets `ws_port`."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # -- connections ----------------------------------------------------------------------
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222", description="NATS server URL(s), comma-separated for a cluster"
+    )
+    jwt_secret: SecretStr = Field(
+        ..., min_length=1, description="HS256 secret that signs the players' session tokens"
+    )
+    jwt_leeway_s: float = Field(
+        0.0, ge=0, description="clock skew tolerated on a token's `exp`, in seconds"
+    )
+    ws_host: str = Field("0.0.0.0", description="address the WebSocket server binds")
+    ws_port: int = Field(8765, ge=0, le=65535, description="WebSocket port (0: any free port)")
+    metrics_port: int = Field(
+        9100, ge=0, le=65535, description="/metrics, /healthz, /readyz port (0: any free port)"
+    )
+    metrics_host: str = Field("0.0.0.0", description="address the probe server binds")
+    shard: str | None = Field(
+        None, description="shard name stamped on batches whose token carries no `shard` claim"
+    )
+    salt_secret: SecretStr | None = Field(
+        None,
+        description="master secret of the monthly salts; pseudonymises player ids in DLQ "
+        "entries (a public development secret is used when unset)",
+    )
+
+    # -- protocol limits (PROTOCOL.md §1) -------------------------------------------------
+    max_frame_bytes: int = Field(
+        256 * 1024, ge=1024, description="largest frame accepted; bigger closes with 1009"
+    )
+    max_events_per_envelope: int = Field(
+        500, ge=1, description="events per `analytics` frame; more is `bad_request`"
+    )
+    max_rate_hz: int = Field(
+        10, ge=1, description="`analytics` frames per second per connection (`rate_limited`)"
+    )
+    telemetry_max_hz: float = Field(
+        1.0, gt=0, description="`telemetry` frames per second per connection; extra ones ignored"
+    )
+    hello_timeout_s: float = Field(5.0, gt=0, description="time allowed for the `hello` frame")
+
+    # -- ingest queue and publisher -------------------------------------------------------
+    queue_capacity: int = Field(
+        5000,
+        ge=1,
+        description="events queued or awaiting a JetStream ack; beyond it, `backpressure`",
+    )
+    publish_timeout_s: float = Field(
+        5.0, gt=0, description="JetStream ack wait per envelope before refusing it"
+    )
+    publish_max_inflight: int = Field(
+        4000, ge=1, description="JetStream messages in flight on the connection (pipelining)"
+    )
+    retry_after_ms: int = Field(1000, ge=1, description="`retry_after_ms` sent with `backpressure`")
+    drain_timeout_s: float = Field(
+        15.0, gt=0, description="on SIGTERM, how long pending envelopes may take to be stored"
+    )
+
+    # -- the ANALYTICS stream (ensured on start) ------------------------------------------
+    stream_replicas: int = Field(1, ge=1, le=5, description="ANALYTICS stream replicas")
+    stream_duplicate_window_s: float = Field(
+        120.0, gt=0, description="Nats-Msg-Id duplicate window of the stream, in seconds"
+    )
+    stream_max_age_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="how long the stream keeps messages, in seconds"
+    )
+    stream_max_bytes: int = Field(-1, description="stream size limit in bytes (-1: unlimited)")
+    ensure_stream: bool = Field(
+        True,
+        description="create/update the stream and KV bucket on start (off when the "
+        "operator owns them)",
+    )
+
+    # -- circuit breaker (queue fill → client sampling multiplier) -------------------------
+    breaker_threshold: float = Field(
+        0.8, gt=0, le=1, description="queue fill above which the breaker starts counting"
+    )
+    breaker_hold_s: float = Field(30.0, ge=0, description="seconds over the threshold to trip")
+    breaker_recover_below: float = Field(
+        0.5, ge=0, le=1, description="queue fill below which the breaker recovers"
+    )
+    breaker_recover_hold_s: float = Field(
+        10.0, ge=0, description="seconds under `breaker_recover_below` per recovery step"
+    )
+    breaker_step: float = Field(
+        0.5, gt=0, lt=1, description="factor applied to the multiplier per trip"
+    )
+    breaker_floor: float = Field(
+        0.125, gt=0, le=1, description="lowest multiplier the breaker pushes"
+    )
+    rules_grace_s: float = Field(
+        5.0,
+        ge=0,
+        description="after a rules or multiplier change, how long the server-side guard also "
+        "applies the previous rates (clients apply the change only when it reaches them)",
+    )
+    breaker_interval_s: float = Field(
+        1.0, gt=0, description="how often the breaker reads the queue fill"
+    )
+
+    # -- misc ------------------------------------------------------------------------------
+    schemas_dir: Path | None = Field(
+        None, description="folder holding the shipped schemas (default: beside the package)"
+    )
+
+    def stream(self) -> StreamSettings:
+        return StreamSettings(
+            replicas=self.stream_replicas,
+            duplicate_window_s=self.stream_duplicate_window_s,
+            max_age_s=self.stream_max_age_s,
+            max_bytes=self.stream_max_bytes,
+        )
+
+    def breaker(self) -> BreakerConfig:
+        return BreakerConfig(
+            threshold=self.breaker_threshold,
+            hold_s=self.breaker_hold_s,
+            recover_below=min(self.breaker_recover_below, self.breaker_threshold),
+            recover_hold_s=self.breaker_recover_hold_s,
+            step=self.breaker_step,
+            floor=self.breaker_floor,
+        )

@@ -1,0 +1,385 @@
+"""AnalyticsClient: the transport-agnostic SDK core (PROTOCOL.md §1-2, client side).
+
+`track()` samples, debounces and buffers an event in a few microseconds and never raises. The
+transport asks `poll()` for frames to send (≤ one envelope per 1/max_rate_hz) and hands every
+reply to `on_frame()`; `on_connected()` / `on_disconnected()` bracket each connection. A game
+that owns its socket drives these itself; `WebSocketConnector` drives them otherwise.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from gameplay_analytics.contract import frames, taxonomy
+from gameplay_analytics.privacy.consent import Consent, allows
+from gameplay_analytics.sampling import hashing
+from gameplay_analytics.sampling.compiled import CompiledRules
+from gameplay_analytics.sdk.buffer import DEFAULT_CAP_BYTES, PriorityBuffer
+from gameplay_analytics.sdk.state import SeqCounter
+
+__all__ = ["AnalyticsClient", "ClientStats", "default_rules"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEMA = "1.0.0"
+MAX_FRAME_BYTES = 256 * 1024
+MAX_EVENT_BYTES = 16 * 1024
+"""An event bigger than this is refused at `track()`; real events are ~100 bytes."""
+MAX_IN_FLIGHT = 8
+"""Envelopes sent and not yet acknowledged before the client waits."""
+RATE_LIMITED_RETRY_MS = 1000
+_RATE_MARGIN = 1.05  # keep just under the gateway's limit despite timer jitter
+_ENVELOPE_OVERHEAD = 128
+
+_server_frames = msgspec.json.Decoder(
+    frames.Welcome | frames.Ack | frames.Error | frames.SamplingFrame
+)
+_default_rules: CompiledRules | None = None
+
+
+def default_rules() -> CompiledRules:
+    """The shipped rules, used until the gateway's `welcome` brings the live ones."""
+    global _default_rules
+    if _default_rules is None:
+        from gameplay_analytics import sampling
+
+        _default_rules = sampling.compile(sampling.load_default_rules())
+    return _default_rules
+
+
+class _Event(msgspec.Struct, array_like=False):
+    seq: int
+    name: str
+    ts: int
+    props: dict[str, Any]
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclasses.dataclass(slots=True)
+class ClientStats:
+    """What happened to tracked events, for the game's own telemetry and the tests."""
+
+    tracked: int = 0
+    buffered: int = 0
+    sampled_out: int = 0
+    debounced: int = 0
+    opted_out: int = 0
+    refused: int = 0  # unknown event name, too large, or analytics_version refused
+    errors: int = 0
+    envelopes_sent: int = 0
+    envelopes_resent: int = 0
+    envelopes_acked: int = 0
+    events_acked: int = 0
+    events_rejected: int = 0
+    events_dropped_by_server: int = 0
+    envelopes_refused: int = 0  # bad_request: dropped, a client bug
+    backpressure: int = 0
+    rate_limited: int = 0
+    overflow: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+
+
+@dataclasses.dataclass(slots=True)
+class _Envelope:
+    id: int
+    frame: bytes
+    events: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Decision:
+    keep: bool
+    priority: int
+    debounce_ns: int
+    reason: str = ""
+
+
+class AnalyticsClient:
+    """One player's analytics on one installation.
+
+    `token` is the session JWT or a callable returning a fresh one (called per connection).
+    `state_dir` keeps the seq counter across restarts (omit it only for bots and tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        player_uuid: str | uuid.UUID,
+        client_guid: str | uuid.UUID,
+        token: str | Callable[[], str],
+        state_dir: Path | None = None,
+        schema: str = DEFAULT_SCHEMA,
+        build: str = "",
+        platform: str = "",
+        consent: dict[str, bool] | None = None,
+        buffer_cap_bytes: int = DEFAULT_CAP_BYTES,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.player_uuid = hashing.canonical_uuid(str(player_uuid))
+        self.client_guid = str(uuid.UUID(str(client_guid)))
+        self._token = token
+        self.schema, self.build, self.platform = schema, build, platform
+        self._consent_wire = dict(consent or {})
+        self._consent = Consent.from_hello(self._consent_wire)
+        self._seq = SeqCounter(self.client_guid, state_dir=state_dir)
+        self._buffer = PriorityBuffer(buffer_cap_bytes)
+        self._max_frame_bytes = max_frame_bytes
+        self._clock = clock
+        self.stats = ClientStats()
+        self._rules = default_rules()
+        self._multiplier = 1.0
+        self._decisions: dict[tuple[str, object], _Decision] = {}
+        self._last_at: dict[str, int] = {}
+        self.max_events = 500
+        self.max_rate_hz = 10
+        self.session_id: str | None = None
+        self.sampling_version = self._rules.version
+        self.connected = False
+        self.welcomed = False
+        self.unauthorized: str | None = None
+        self.version_refused: str | None = None
+        self._unacked: dict[int, _Envelope] = {}
+        self._resend: list[_Envelope] = []
+        self._next_id = 1
+        self._last_send = float("-inf")
+        self._hold_until = float("-inf")
+
+    # -- the game's side -------------------------------------------------------------------
+
+    def track(self, name: str, /, **props: Any) -> None:
+        """Record one event. Never blocks, never raises; see `stats` for what became of it."""
+        try:
+            stats = self.stats
+            stats.tracked += 1
+            key = (name, props.get("tier"))
+            decision = self._decisions.get(key)
+            if decision is None:
+                decision = self._decide(name, key[1])
+                self._decisions[key] = decision
+            if not decision.keep:
+                if decision.reason == "sampled":
+                    stats.sampled_out += 1
+                elif decision.reason == "consent":
+                    stats.opted_out += 1
+                else:
+                    stats.refused += 1
+                return
+            if decision.debounce_ns:
+                now = time.monotonic_ns()
+                last = self._last_at.get(name)
+                if last is not None and now - last < decision.debounce_ns:
+                    stats.debounced += 1
+                    return
+                self._last_at[name] = now
+            data = _encode(_Event(self._seq.next(), name, time.time_ns() // 1_000_000, props))
+            if len(data) > MAX_EVENT_BYTES:
+                stats.refused += 1
+                return
+            buffer = self._buffer
+            before = buffer.count
+            buffer.push(decision.priority, data)
+            if buffer.count <= before:  # an eviction happened
+                self._note_overflow()
+            stats.buffered += 1
+        except Exception:  # the game loop must never see an analytics failure
+            self.stats.errors += 1
+
+    @property
+    def multiplier(self) -> float:
+        """The gateway's current sampling multiplier (1.0 unless it is overloaded)."""
+        return self._multiplier
+
+    @property
+    def buffered_events(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._buffer.size
+
+    @property
+    def pending_envelopes(self) -> int:
+        return len(self._unacked) + len(self._resend)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered and nothing awaiting an ack."""
+        return not self._buffer.count and not self._unacked and not self._resend
+
+    # -- the transport's side --------------------------------------------------------------
+
+    def on_connected(self) -> bytes:
+        """A connection is up: returns the `hello` frame to send first."""
+        self.connected, self.welcomed, self.unauthorized = True, False, None
+        token = self._token() if callable(self._token) else self._token
+        hello = {
+            "type": "hello",
+            "token": token,
+            "client_guid": self.client_guid,
+            "schema": self.schema,
+            "build": self.build,
+            "platform": self.platform,
+            "consent": self._consent_wire,
+        }
+        return msgspec.json.encode(hello)
+
+    def on_disconnected(self) -> None:
+        """The connection is gone: every unacked envelope will be resent, unchanged."""
+        self.connected = self.welcomed = False
+        self._requeue(list(self._unacked.values()))
+        self._unacked.clear()
+
+    def on_frame(self, data: bytes | str) -> bool:
+        """Handle one frame from the gateway; False when it is not an analytics frame (a game
+        sharing its socket passes everything here and handles what comes back False)."""
+        try:
+            frame = _server_frames.decode(data)
+        except msgspec.MsgspecError:
+            return False
+        try:
+            if isinstance(frame, frames.Ack):
+                self._on_ack(frame)
+            elif isinstance(frame, frames.Error):
+                self._on_error(frame)
+            elif isinstance(frame, frames.Welcome):
+                self._on_welcome(frame)
+            else:
+                self._set_rules(frame.sampling, frame.multiplier)
+        except Exception:
+            log.exception("analytics: could not apply a %s frame", type(frame).__name__)
+            self.stats.errors += 1
+        return True
+
+    def poll(self, now: float | None = None) -> list[bytes]:
+        """Frames to send now: a resend first, else a new envelope; at most one per tick of
+        1/max_rate_hz, none while held back by `backpressure` or `rate_limited`."""
+        if not self.welcomed or self.version_refused is not None:
+            return []
+        now = self._clock() if now is None else now
+        if now < self._hold_until or now - self._last_send < _RATE_MARGIN / self.max_rate_hz:
+            return []
+        if self._resend:
+            envelope = self._resend.pop(0)
+            self.stats.envelopes_resent += 1
+        elif self._buffer.count and len(self._unacked) < MAX_IN_FLIGHT:
+            envelope = self._new_envelope()
+        else:
+            return []
+        self._unacked[envelope.id] = envelope
+        self._last_send = now
+        self.stats.envelopes_sent += 1
+        return [envelope.frame]
+
+    # -- private ---------------------------------------------------------------------------
+
+    def _decide(self, name: str, tier: object) -> _Decision:
+        if self.version_refused is not None:
+            return _Decision(False, 0, 0, "version")
+        spec = taxonomy.spec_for(name)
+        if spec is None:
+            return _Decision(False, 0, 0, "unknown")
+        if not allows(self._consent, spec):
+            return _Decision(False, 0, 0, "consent")  # opt-out: not even buffered
+        props = {"tier": tier} if spec.tiered and tier is not None else None
+        keep, _ = self._rules.should_keep(
+            self.player_uuid, name, props=props, multiplier=self._multiplier
+        )
+        debounce_ns = self._rules.debounce(name) * 1_000_000
+        return _Decision(keep, int(spec.priority), debounce_ns, "" if keep else "sampled")
+
+    def _new_envelope(self) -> _Envelope:
+        events = self._buffer.take(
+            max_events=self.max_events, max_bytes=self._max_frame_bytes - _ENVELOPE_OVERHEAD
+        )
+        ident = self._next_id
+        self._next_id += 1
+        head = b'{"type":"analytics","id":%d,"schema":%s,"events":[' % (
+            ident,
+            msgspec.json.encode(self.schema),
+        )
+        frame = head + b",".join(events) + b"]}"
+        self._buffer.reserved += len(frame)
+        return _Envelope(ident, frame, len(events))
+
+    def _forget(self, envelope: _Envelope) -> None:
+        self._buffer.reserved -= len(envelope.frame)
+
+    def _requeue(self, envelopes: list[_Envelope]) -> None:
+        self._resend = sorted([*envelopes, *self._resend], key=lambda e: e.id)
+
+    def _on_welcome(self, welcome: frames.Welcome) -> None:
+        self.session_id = welcome.session_id
+        self.max_events = welcome.max_events_per_envelope
+        self.max_rate_hz = max(1, welcome.max_rate_hz)
+        self._set_rules(welcome.sampling, welcome.multiplier)
+        self.welcomed = True
+
+    def _set_rules(self, wire: dict[str, Any], multiplier: float) -> None:
+        rules = CompiledRules.from_wire(wire)
+        if rules != self._rules or multiplier != self._multiplier:
+            self._rules, self._multiplier = rules, multiplier
+            self.sampling_version = rules.version
+            self._decisions.clear()
+
+    def _on_ack(self, ack: frames.Ack) -> None:
+        envelope = self._unacked.pop(ack.id, None)
+        if envelope is None:
+            return  # an ack for an envelope already settled (a resend raced it)
+        self._forget(envelope)
+        stats = self.stats
+        stats.envelopes_acked += 1
+        stats.events_acked += ack.accepted
+        stats.events_rejected += len(ack.rejected)
+        stats.events_dropped_by_server += ack.dropped
+        for rejection in ack.rejected:
+            log.warning("analytics: event seq %s rejected: %s", rejection.seq, rejection.detail)
+
+    def _on_error(self, error: frames.Error) -> None:
+        code = error.code
+        envelope = self._unacked.pop(error.id, None) if error.id is not None else None
+        if code in ("backpressure", "rate_limited"):
+            delay_ms = error.retry_after_ms or RATE_LIMITED_RETRY_MS
+            self._hold_until = max(self._hold_until, self._clock() + delay_ms / 1000)
+            if code == "backpressure":
+                self.stats.backpressure += 1
+            else:
+                self.stats.rate_limited += 1
+            if envelope is not None:
+                self._requeue([envelope])  # kept and resent unchanged
+        elif code == "analytics_version":
+            self.version_refused = error.detail
+            self._decisions.clear()
+            log.error("analytics: schema %s refused by the gateway: %s", self.schema, error.detail)
+            if envelope is not None:
+                self._requeue([envelope])
+        elif code == "unauthorized":
+            self.unauthorized = error.detail
+            if envelope is not None:
+                self._requeue([envelope])
+        else:  # bad_request: resending the same bytes cannot succeed
+            if envelope is not None:
+                self._forget(envelope)
+                self.stats.envelopes_refused += 1
+            log.error("analytics: gateway refused a frame (%s): %s", code, error.detail)
+
+    def _note_overflow(self) -> None:
+        dropped = self._buffer.dropped
+        self.stats.overflow = collections.Counter({p.name.lower(): n for p, n in dropped.items()})
+        total = sum(dropped.values())
+        if total & (total - 1) == 0:  # 1, 2, 4, 8, …: a trail, not a flood
+            log.warning(
+                "analytics buffer full: %d events dropped so far (%s)",
+                total,
+                dict(self.stats.overflow),
+            )
