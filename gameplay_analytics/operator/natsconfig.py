@@ -2,8 +2,7 @@
 
 Gateways, aggregators and, through them, SDKs watch the bucket and hot-reload what lands
 here. A value is written only when it differs, so a resync does not wake every watcher.
-The stream settings mirror `runtime.jetstream`, which the layers contract (operator and
-runtime are independent siblings) keeps this package from importing.
+Stream and bucket settings come from `runtime.jetstream`, the one definition of both.
 """
 
 from __future__ import annotations
@@ -15,13 +14,10 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client
-from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
-from nats.js.kv import KeyValue
+from nats.js.errors import KeyNotFoundError
 
-from gameplay_analytics.contract import messages
 from gameplay_analytics.operator.models import NatsSpec
+from gameplay_analytics.runtime import jetstream
 
 __all__ = ["NatsError", "ensure_stream", "publish_config", "read_config"]
 
@@ -35,25 +31,16 @@ class NatsError(Exception):
 
 async def ensure_stream(spec: NatsSpec, *, creds: str | None = None) -> None:
     """Create or update the ANALYTICS stream with the pipeline's limits, and the bucket."""
-    config = StreamConfig(
-        name=messages.STREAM,
-        subjects=[messages.EVENTS_SUBJECT, messages.DLQ_SUBJECT],
-        storage=StorageType.FILE,
-        num_replicas=spec.stream_replicas,
-        duplicate_window=float(spec.duplicate_window_seconds),
-        max_age=spec.max_age_hours * 3600.0,
+    settings = jetstream.StreamSettings(
+        replicas=spec.stream_replicas,
+        duplicate_window_s=float(spec.duplicate_window_seconds),
+        max_age_s=spec.max_age_hours * 3600.0,
         max_bytes=spec.max_bytes,
-        discard=DiscardPolicy.OLD,
     )
     async with _connected(spec.url, creds) as nc:
         js = nc.jetstream()
-        try:
-            await js.stream_info(messages.STREAM)
-        except NotFoundError:
-            await js.add_stream(config)
-        else:
-            await js.update_stream(config)  # never recreate: that would lose the events
-        await _bucket(js, replicas=spec.stream_replicas)
+        await jetstream.ensure_stream(js, settings)
+        await jetstream.ensure_config_bucket(js, replicas=spec.stream_replicas)
 
 
 async def publish_config(
@@ -62,7 +49,7 @@ async def publish_config(
     """Put each changed value under its key; returns the keys that were written."""
     written = []
     async with _connected(url, creds) as nc:
-        kv = await _bucket(nc.jetstream())
+        kv = await jetstream.ensure_config_bucket(nc.jetstream())
         for key, value in values.items():
             try:
                 current = (await kv.get(key)).value
@@ -76,20 +63,11 @@ async def publish_config(
 
 async def read_config(url: str, key: str, *, creds: str | None = None) -> bytes | None:
     async with _connected(url, creds) as nc:
-        kv = await _bucket(nc.jetstream())
+        kv = await jetstream.ensure_config_bucket(nc.jetstream())
         try:
             return (await kv.get(key)).value
         except KeyNotFoundError:
             return None
-
-
-async def _bucket(js: JetStreamContext, *, replicas: int = 1) -> KeyValue:
-    try:
-        return await js.key_value(messages.KV_BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(
-            KeyValueConfig(bucket=messages.KV_BUCKET, history=5, replicas=replicas)
-        )
 
 
 @contextlib.asynccontextmanager

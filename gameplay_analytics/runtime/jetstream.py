@@ -26,10 +26,12 @@ log = logging.getLogger(__name__)
 class StreamSettings(BaseModel):
     """Limits of the ANALYTICS stream (the AnalyticsPipeline's `nats` section)."""
 
-    replicas: int = Field(1, ge=1, le=5, description="R3 in a cluster, R1 on a laptop")
-    duplicate_window_s: float = Field(120.0, gt=0, description="Nats-Msg-Id dedup window")
-    max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="how long messages are kept")
-    max_bytes: int = Field(-1, description="-1: unlimited")
+    replicas: int = Field(default=1, ge=1, le=5, description="R3 in a cluster, R1 on a laptop")
+    duplicate_window_s: float = Field(default=120.0, gt=0, description="Nats-Msg-Id dedup window")
+    max_age_s: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="how long messages are kept"
+    )
+    max_bytes: int = Field(default=-1, description="-1: unlimited")
 
 
 async def connect(url: str, *, name: str, connect_timeout_s: float = 5.0) -> Client:

@@ -97,6 +97,18 @@ class _Envelope:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Acked:
+    """What one `ack` settled, for callers that reconcile (the load harness, tests): the seqs
+    of the envelope, those the gateway rejected, and how many its guard dropped."""
+
+    envelope_id: int
+    seqs: tuple[int, ...]
+    rejected: tuple[int, ...]
+    accepted: int
+    dropped: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Decision:
     keep: bool
     priority: int
@@ -125,6 +137,7 @@ class AnalyticsClient:
         buffer_cap_bytes: int = DEFAULT_CAP_BYTES,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        on_ack: Callable[[Acked], None] | None = None,
     ) -> None:
         self.player_uuid = hashing.canonical_uuid(str(player_uuid))
         self.client_guid = str(uuid.UUID(str(client_guid)))
@@ -136,6 +149,7 @@ class AnalyticsClient:
         self._buffer = PriorityBuffer(buffer_cap_bytes)
         self._max_frame_bytes = max_frame_bytes
         self._clock = clock
+        self._on_ack_hook = on_ack
         self.stats = ClientStats()
         self._rules = default_rules()
         self._multiplier = 1.0
@@ -344,6 +358,10 @@ class AnalyticsClient:
         stats.events_dropped_by_server += ack.dropped
         for rejection in ack.rejected:
             log.warning("analytics: event seq %s rejected: %s", rejection.seq, rejection.detail)
+        if self._on_ack_hook is not None:
+            seqs = tuple(e["seq"] for e in msgspec.json.decode(envelope.frame)["events"])
+            rejected = tuple(r.seq for r in ack.rejected if r.seq is not None)
+            self._on_ack_hook(Acked(ack.id, seqs, rejected, ack.accepted, ack.dropped))
 
     def _on_error(self, error: frames.Error) -> None:
         code = error.code

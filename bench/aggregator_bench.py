@@ -1,0 +1,179 @@
+"""Aggregator throughput: events/s from a pre-filled JetStream stream into Postgres (with
+validation, pseudonymisation, dedup and acks), as a ratio to raw COPY of the same rows into
+the same partitioned, unique-keyed table, measured in the same run. Target ratio >= 0.5.
+
+Run: `.venv/bin/python bench/aggregator_bench.py` (about 30 s; starts its own nats-server
+and PostgreSQL from the wheels in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+
+from gameplay_analytics.contract.messages import (
+    EVENTS_SUBJECT,
+    STREAM,
+    EventBatch,
+    PublishedEvent,
+    encode_batch,
+)
+from gameplay_analytics.contract.registry import SchemaRegistry
+from gameplay_analytics.local.services import NatsServer, PostgresServer
+from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
+from gameplay_analytics.runtime import jetstream, storage
+from gameplay_analytics.runtime.aggregator import Aggregator, AggregatorSettings, Enricher
+
+MESSAGES = 600
+EVENTS_PER_MESSAGE = 250  # many events per message: JetStream acks cost per message
+BATCH_SIZE = 64
+TARGET = 0.5
+_NAMES = [
+    ("engage_enemy", {"enemy_id": "orc_7", "tier": "boss"}),
+    ("xp_gain", {"amount": 25, "source": "quest"}),
+    ("loot_drop", {"item_id": "sword_12", "rarity": "rare"}),
+    ("client_tick", {"fps": 59.8}),
+    ("damage_dealt", {"amount": 120.5, "tier": "elite"}),
+]
+
+
+def _messages(now_ms: int) -> list[EventBatch]:
+    out = []
+    for m in range(MESSAGES):
+        player, guid = str(uuid.UUID(int=m % 200 + 1)), str(uuid.UUID(int=m % 200 + 10_000))
+        events = [
+            PublishedEvent(
+                seq=m * EVENTS_PER_MESSAGE + i,
+                name=_NAMES[i % 5][0],
+                ts=now_ms - 1000 + i,
+                props=_NAMES[i % 5][1],
+            )
+            for i in range(EVENTS_PER_MESSAGE)
+        ]
+        out.append(EventBatch(
+            session_id=f"s-{m % 200}", player_uuid=player, client_guid=guid,
+            schema_version="1.0.0", received_at=now_ms, events=events, client_ip="81.2.69.1",
+            shard="eu-1", region="eu-west", build="2025.10.1", platform="win64",
+            latency_bucket="lt50",
+        ))  # fmt: skip
+    return out
+
+
+async def _fresh_db(admin_dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_dsn)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    conn = await asyncpg.connect(dsn)
+    await storage.migrate(conn)
+    await storage.ensure_partitions(conn, today=dt.datetime.now(dt.UTC).date(), ahead_days=2)
+    await conn.close()
+    return dsn
+
+
+async def _raw_copy(dsn: str, rows: list[tuple[Any, ...]], chunk: int) -> float:
+    conn = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        for i in range(0, len(rows), chunk):
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "analytics_events", records=rows[i : i + chunk], columns=storage.EVENT_COLUMNS
+                )
+        return len(rows) / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def _aggregator(nats_url: str, dsn: str, start_seq: int, total: int) -> float:
+    settings = AggregatorSettings.model_validate({
+        "nats_url": nats_url, "postgres_dsn": dsn, "metrics_port": 0,
+        "batch_size": BATCH_SIZE, "fetch_timeout_s": 0.5, "salt_secret": "bench",
+        "consumer_name": f"bench-{uuid.uuid4().hex[:8]}",
+    })  # fmt: skip
+    agg = Aggregator(settings, start_sequence=start_seq)
+    await agg.start()
+    started = time.perf_counter()
+    task = asyncio.create_task(agg.run())
+    while agg.stats.persisted + agg.stats.deduplicated < total:
+        await asyncio.sleep(0.01)
+        if task.done():
+            task.result()
+    elapsed = time.perf_counter() - started
+    agg.request_stop()
+    await task
+    await agg.close()
+    return total / elapsed
+
+
+async def _run(tmp: Path) -> list[dict[str, Any]]:
+    nats_server = NatsServer(tmp / "nats")
+    postgres = PostgresServer(tmp / "pg" / "data")
+    nats_server.start()
+    postgres.start()
+    try:
+        now_ms = int(time.time() * 1000)
+        batches = _messages(now_ms)
+        total = MESSAGES * EVENTS_PER_MESSAGE
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        await jetstream.ensure_stream(js, jetstream.StreamSettings.model_validate({}))
+        start_seq = int((await js.stream_info(STREAM)).state.last_seq) + 1
+        acks = [js.publish(EVENTS_SUBJECT, encode_batch(b)) for b in batches]
+        for i in range(0, len(acks), 50):
+            await asyncio.gather(*acks[i : i + 50])
+        await nc.close()
+
+        # The rows the aggregator will write, built by the same code, for the raw COPY.
+        enricher = Enricher(
+            pseudonymiser=Pseudonymiser(SaltBook(secret="bench")),
+            registry=SchemaRegistry.from_released(max_events=100_000),
+        )
+        rows = [
+            row
+            for seq, b in enumerate(batches, start_seq)
+            for row in enricher.prepare(encode_batch(b), stream_seq=seq, now_ms=now_ms).rows
+        ]
+        assert len(rows) == total
+        # Raw COPY before and after the aggregator run, averaged: the machine's load drifts.
+        chunk = BATCH_SIZE * EVENTS_PER_MESSAGE
+        raw_before = await _raw_copy(await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk)
+        agg_dsn = await _fresh_db(postgres.dsn, "bench_agg")
+        rate = await _aggregator(nats_server.url, agg_dsn, start_seq, total)
+        raw_after = await _raw_copy(await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk)
+        raw = (raw_before + raw_after) / 2
+        conn = await asyncpg.connect(agg_dsn)
+        stored = await conn.fetchval("SELECT count(*) FROM analytics_events")
+        await conn.close()
+        assert stored == total, (stored, total)
+        return [{
+            "component": "aggregator",
+            "metric": "events_per_s_into_postgres_with_dedup",
+            "value": round(rate),
+            "raw": round(raw),
+            "ratio": round(rate / raw, 3),
+            "target": TARGET,
+        }]  # fmt: skip
+    finally:
+        postgres.stop()
+        nats_server.stop()
+
+
+def run() -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="aggregator-bench-") as tmp:
+        return asyncio.run(_run(Path(tmp)))
+
+
+if __name__ == "__main__":
+    for result in run():
+        print(json.dumps(result))

@@ -1,0 +1,280 @@
+"""From one JetStream message to hot-store rows: validate, guard, pseudonymise, enrich.
+
+Pure apart from the GeoIP file read: no network, no database. A message that can never be
+stored becomes DLQ entries here, carrying `analytics_player_id` instead of the raw UUID and
+no IP; everything else becomes rows, session updates, or a counted guard drop.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any, Final
+
+import msgspec
+
+from gameplay_analytics.contract.messages import DlqEntry, EventBatch
+from gameplay_analytics.contract.registry import SchemaRegistry
+from gameplay_analytics.contract.taxonomy import EVENTS, Category
+from gameplay_analytics.privacy.geoip import GeoIP, Location
+from gameplay_analytics.privacy.pseudonym import Pseudonymiser
+from gameplay_analytics.runtime.storage.hot import EventRow, SessionUpdate
+from gameplay_analytics.sampling import hashing
+
+__all__ = ["DlqItem", "Enricher", "PreparedMessage"]
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
+_DAY_MS: Final = 86_400_000
+_MAX_TS_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the datetime limit
+_LIFECYCLE: Final = frozenset({"session_start", "session_end", "session_crash"})
+_NO_LOCATION: Final = Location()
+
+
+class _WireEvent(msgspec.Struct):
+    """An event as the schema sees it, props kept as raw JSON (stored as they came)."""
+
+    seq: int
+    name: str
+    ts: int
+    props: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+class _EventsView(msgspec.Struct):
+    events: list[_WireEvent]
+
+
+class _RatedEvent(_WireEvent):
+    sample_rate: float = 1.0
+
+
+def _batch_view() -> Any:
+    """`EventBatch` field for field, but with props left as raw JSON: decoding a message
+    without building a dict per event is the aggregator's largest single saving, and deriving
+    the fields from the contract keeps the two in step."""
+    fields: list[Any] = []
+    for f in msgspec.structs.fields(EventBatch):
+        kind = list[_RatedEvent] if f.name == "events" else f.type
+        fields.append((f.name, kind) if f.required else (f.name, kind, f.default))
+    return msgspec.defstruct("_BatchView", fields)
+
+
+_BatchView = _batch_view()
+_batch_decoder = msgspec.json.Decoder(_BatchView)
+_view_decoder = msgspec.json.Decoder(_EventsView)
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DlqItem:
+    """A DLQ entry and its Nats-Msg-Id, so a redelivered batch does not repeat it."""
+
+    entry: DlqEntry
+    msg_id: str
+
+
+@dataclasses.dataclass(slots=True)
+class PreparedMessage:
+    """What one message turns into; kept per message so a bad one can be isolated."""
+
+    stream_seq: int
+    rows: list[EventRow] = dataclasses.field(default_factory=list)
+    sessions: list[SessionUpdate] = dataclasses.field(default_factory=list)
+    dlq: list[DlqItem] = dataclasses.field(default_factory=list)
+    dropped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    analytics_player_id: str | None = None
+    client_guid: str | None = None
+    schema_version: str | None = None
+
+
+class Enricher:
+    """Turns `EventBatch` messages into rows; one per aggregator, caches are per message."""
+
+    def __init__(
+        self,
+        *,
+        pseudonymiser: Pseudonymiser,
+        registry: SchemaRegistry,
+        geoip: GeoIP | None = None,
+    ) -> None:
+        self._pseudonymiser = pseudonymiser
+        self._registry = registry
+        self._geoip = geoip
+        self._days: dict[int, dt.date] = {}
+
+    def prepare(self, data: bytes, *, stream_seq: int, now_ms: int) -> PreparedMessage:
+        """Rows, session updates, DLQ entries and guard drops of one message."""
+        out = PreparedMessage(stream_seq)
+        try:
+            batch = _batch_decoder.decode(data)
+            view = _view_decoder.decode(data)
+        except msgspec.MsgspecError as err:
+            out.dlq.append(_undecodable(data, stream_seq, now_ms, str(err)))
+            return out
+        received_day = self._day(batch.received_at // _DAY_MS)
+        out.client_guid, out.schema_version = batch.client_guid, batch.schema_version
+        try:
+            out.analytics_player_id = self._pseudonymiser.player_id(
+                batch.player_uuid, day=received_day
+            )
+            guid = uuid.UUID(batch.client_guid)
+        except ValueError as err:
+            out.dlq.append(self._whole(out, data, now_ms, "invalid_message", str(err)))
+            return out
+        validator = self._registry.validator(batch.schema_version)
+        if validator is None:
+            why = f"schema version {batch.schema_version!r} is not accepted"
+            out.dlq.append(self._whole(out, data, now_ms, "unknown_schema_version", why))
+            return out
+        invalid = self._invalid(validator, view.events, batch)
+        location = self._locate(batch.client_ip)
+        received_at = _EPOCH + dt.timedelta(milliseconds=batch.received_at)
+        ids: dict[dt.date, str] = {}
+        kept: dict[tuple[str, float], bool] = {}
+        for index, event in enumerate(batch.events):
+            detail = invalid.get(index)
+            if detail is None and not 0 <= event.ts <= _MAX_TS_MS:
+                detail = f"ts: {event.ts} is outside the representable range"
+            if detail is not None:
+                out.dlq.append(self._rejected(out, index, event, now_ms, detail))
+                continue
+            spec = EVENTS[event.name]
+            if spec.consent == "social" and not batch.consent_social:
+                out.dropped["consent"] += 1
+                continue
+            decision = kept.get((event.name, event.sample_rate))
+            if decision is None:
+                decision = hashing.keep(batch.player_uuid, event.name, rate=event.sample_rate)
+                kept[(event.name, event.sample_rate)] = decision
+            if not decision:
+                out.dropped["sampling"] += 1
+                continue
+            day = self._day(event.ts // _DAY_MS)
+            player_id = ids.get(day)
+            if player_id is None:
+                player_id = ids[day] = self._pseudonymiser.player_id(batch.player_uuid, day=day)
+            event_ts = _EPOCH + dt.timedelta(milliseconds=event.ts)
+            out.rows.append(
+                (
+                    player_id,
+                    guid,
+                    event.seq,
+                    event.name,
+                    spec.category.value,
+                    event_ts,
+                    day,
+                    received_at,
+                    batch.session_id,
+                    batch.schema_version,
+                    event.sample_rate,
+                    batch.build,
+                    batch.platform,
+                    batch.shard,
+                    batch.region,
+                    location.country,
+                    batch.latency_bucket,
+                    bytes(event.props).decode(),
+                    location.region,
+                    batch.envelope_id,
+                    stream_seq,
+                )
+            )
+            if spec.category is Category.SESSION and event.name in _LIFECYCLE:
+                props = msgspec.json.decode(event.props)
+                out.sessions.append(
+                    _session(batch, event.name, props, event_ts, player_id, guid, location)
+                )
+        return out
+
+    # -- private ---------------------------------------------------------------------------
+
+    def _day(self, days: int) -> dt.date:
+        found = self._days.get(days)
+        if found is None:
+            found = self._days[days] = dt.date.fromordinal(_EPOCH_ORDINAL + days)
+        return found
+
+    def _locate(self, ip: str | None) -> Location:
+        if self._geoip is None or not ip:
+            return _NO_LOCATION
+        return self._geoip.lookup(ip)
+
+    @staticmethod
+    def _invalid(validator: Any, events: list[_WireEvent], batch: Any) -> dict[int, str]:
+        """{index: why} of the events that fail their version's schema (usually none)."""
+        if not events:
+            return {}
+        result = validator.validate(_encode(events))
+        if not result.rejected and len(result.accepted) == len(events):
+            return {}
+        # Rare: find each culprit by index with the reference validator.
+        invalid = {}
+        for index, event in enumerate(batch.events):
+            doc = {"seq": event.seq, "name": event.name, "ts": event.ts, "props": _props(event)}
+            detail = validator.validate_event(doc)
+            if detail is not None:
+                invalid[index] = detail
+        return invalid
+
+    def _whole(
+        self, out: PreparedMessage, data: bytes, now_ms: int, reason: str, detail: str
+    ) -> DlqItem:
+        entry = DlqEntry(
+            source="aggregator", reason=reason, detail=detail, at=now_ms,
+            analytics_player_id=out.analytics_player_id, client_guid=out.client_guid,
+            schema_version=out.schema_version, payload_sha256=hashlib.sha256(data).hexdigest(),
+            payload_bytes=len(data), stream_seq=out.stream_seq,
+        )  # fmt: skip
+        return DlqItem(entry, f"aggregator-dlq-{out.stream_seq}")
+
+    @staticmethod
+    def _rejected(
+        out: PreparedMessage, index: int, event: Any, now_ms: int, detail: str
+    ) -> DlqItem:
+        entry = DlqEntry(
+            source="aggregator", reason="invalid_event", detail=detail, at=now_ms,
+            analytics_player_id=out.analytics_player_id, client_guid=out.client_guid,
+            schema_version=out.schema_version, stream_seq=out.stream_seq,
+            event={"seq": event.seq, "name": event.name, "ts": event.ts, "props": _props(event)},
+        )  # fmt: skip
+        return DlqItem(entry, f"aggregator-dlq-{out.stream_seq}-{index}")
+
+
+def _props(event: Any) -> Any:
+    return msgspec.json.decode(event.props)
+
+
+def _undecodable(data: bytes, stream_seq: int, now_ms: int, detail: str) -> DlqItem:
+    # The payload may hold a raw UUID or IP: only its digest and size leave the stream.
+    entry = DlqEntry(
+        source="aggregator", reason="undecodable", detail=detail[:200], at=now_ms,
+        payload_sha256=hashlib.sha256(data).hexdigest(), payload_bytes=len(data),
+        stream_seq=stream_seq,
+    )  # fmt: skip
+    return DlqItem(entry, f"aggregator-dlq-{stream_seq}")
+
+
+def _session(
+    batch: Any,
+    name: str,
+    props: dict[str, Any],
+    event_ts: dt.datetime,
+    player_id: str,
+    guid: uuid.UUID,
+    location: Location,
+) -> SessionUpdate:
+    update = SessionUpdate(
+        batch.session_id, player_id, guid, build=batch.build, platform=batch.platform,
+        shard=batch.shard, region=batch.region, country=location.country,
+        geo_region=location.region,
+    )  # fmt: skip
+    if name == "session_start":
+        update.started_at = event_ts
+    else:
+        update.ended_at = event_ts
+        reason = props.get("reason") if name == "session_end" else "crash"
+        update.end_reason = reason if isinstance(reason, str) else None
+    return update

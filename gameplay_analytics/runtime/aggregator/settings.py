@@ -1,0 +1,105 @@
+"""The aggregator's configuration: one pydantic-settings model, `GAMEPLAY_ANALYTICS_*`.
+
+The operator renders these environment variables; every field has a default that suits the
+local stack. S3 credentials are not here: the standard AWS variables or role supply them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gameplay_analytics.runtime.storage.maintenance import MaintenancePolicy
+
+__all__ = ["AggregatorSettings"]
+
+
+class AggregatorSettings(BaseSettings):
+    """Everything one aggregator replica needs to know; env names in the docstrings."""
+
+    model_config = SettingsConfigDict(env_prefix="GAMEPLAY_ANALYTICS_", extra="ignore")
+
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="NATS_URL: the JetStream server"
+    )
+    postgres_dsn: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/analytics",
+        description="POSTGRES_DSN: the hot store",
+    )
+    warehouse_root: str | None = Field(
+        default=None,
+        description="WAREHOUSE_ROOT: local path or s3://bucket/prefix of the warm store; "
+        "unset disables the export (the hot retention then drops days unexported)",
+    )
+    s3_endpoint: str | None = Field(
+        default=None, description="S3_ENDPOINT: e.g. http://minio:9000; unset means AWS S3"
+    )
+    s3_region: str | None = Field(default=None, description="S3_REGION: default us-east-1")
+    batch_size: int = Field(
+        default=256, ge=1, le=10_000, description="BATCH_SIZE: JetStream messages fetched per batch"
+    )
+    fetch_timeout_s: float = Field(
+        default=1.0, gt=0, description="FETCH_TIMEOUT_S: how long a fetch waits for a first message"
+    )
+    metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="METRICS_PORT: /metrics /healthz /readyz (0: any)"
+    )
+    hot_retention_hours: float = Field(
+        default=48.0,
+        gt=0,
+        description="HOT_RETENTION_HOURS: a day partition is dropped this long "
+        "after the day ended (and only once exported)",
+    )
+    warm_retention_days: int = Field(
+        default=183,
+        ge=1,
+        description="WARM_RETENTION_DAYS: Parquet days older than this are deleted",
+    )
+    export_grace_hours: float = Field(
+        default=2.0,
+        ge=0,
+        description="EXPORT_GRACE_HOURS: wait for late events this long after a "
+        "day ends before exporting it",
+    )
+    salt_secret: SecretStr | None = Field(
+        default=None, description="SALT_SECRET: master secret the monthly salts derive from"
+    )
+    salt_secret_file: Path | None = Field(
+        default=None, description="SALT_SECRET_FILE: a file holding it (a mounted Secret); wins"
+    )
+    geoip_db: Path | None = Field(
+        default=None, description="GEOIP_DB: MaxMind .mmdb; unset or missing means no country"
+    )
+    consumer_name: str = Field(
+        default="aggregator", description="CONSUMER_NAME: durable consumer shared by all replicas"
+    )
+    # Extras beyond the operator's list, all with defaults it need not render.
+    ack_wait_s: float = Field(
+        default=30.0, gt=0, description="ACK_WAIT_S: redelivery delay of an unacked message"
+    )
+    maintenance_interval_s: float = Field(
+        default=300.0, gt=0, description="MAINTENANCE_INTERVAL_S: partitions, export and retention"
+    )
+    partitions_ahead_days: int = Field(
+        default=2, ge=0, le=30, description="PARTITIONS_AHEAD_DAYS: day partitions created ahead"
+    )
+    retry_base_s: float = Field(default=0.2, gt=0, description="RETRY_BASE_S: first retry delay")
+    retry_max_s: float = Field(default=10.0, gt=0, description="RETRY_MAX_S: longest retry delay")
+    shutdown_timeout_s: float = Field(
+        default=20.0, gt=0, description="SHUTDOWN_TIMEOUT_S: how long SIGTERM waits for the batch"
+    )
+    pool_size: int = Field(default=4, ge=2, le=64, description="POOL_SIZE: Postgres connections")
+    lag_interval_s: float = Field(
+        default=5.0, gt=0, description="LAG_INTERVAL_S: how often consumer lag is read"
+    )
+
+    def maintenance_policy(self) -> MaintenancePolicy:
+        return MaintenancePolicy(
+            partitions_ahead_days=self.partitions_ahead_days,
+            hot_retention=dt.timedelta(hours=self.hot_retention_hours),
+            warm_retention_days=self.warm_retention_days,
+            export_grace=dt.timedelta(hours=self.export_grace_hours),
+        )

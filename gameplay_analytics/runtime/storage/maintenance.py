@@ -1,0 +1,103 @@
+"""One maintenance pass over both stores: partitions ahead, warm export, both retentions.
+
+Every replica runs the pass on a timer; a Postgres advisory lock lets one of them do it at a
+time. The clock is a parameter (`now`), so tests and `demo` decide what day it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from typing import Final
+
+import asyncpg
+
+from gameplay_analytics.runtime.storage import partitions, warm
+
+__all__ = ["MaintenancePolicy", "MaintenanceReport", "prepare_partitions", "run_maintenance"]
+
+log = logging.getLogger(__name__)
+
+_MAINTENANCE_LOCK: Final = 0x6761_6D65_6D61_696E  # "gamemain"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MaintenancePolicy:
+    """The knobs of a pass; `AggregatorSettings` fills them from the environment."""
+
+    partitions_ahead_days: int = 2
+    hot_retention: dt.timedelta = dt.timedelta(hours=48)
+    warm_retention_days: int = 183
+    export_grace: dt.timedelta = dt.timedelta(hours=2)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    created: list[dt.date]
+    exported: list[warm.ExportedDay]
+    retention: partitions.RetentionReport
+    warm_deleted: list[dt.date]
+
+
+async def prepare_partitions(
+    pool: asyncpg.Pool, *, now: dt.datetime, policy: MaintenancePolicy
+) -> list[dt.date]:
+    """Only the partitions ahead, waiting for the lock: what a replica needs before writing."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MAINTENANCE_LOCK)
+        try:
+            return await partitions.ensure_partitions(
+                conn,
+                today=now.astimezone(dt.UTC).date(),
+                ahead_days=policy.partitions_ahead_days,
+            )
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MAINTENANCE_LOCK)
+
+
+async def run_maintenance(
+    pool: asyncpg.Pool,
+    *,
+    now: dt.datetime,
+    policy: MaintenancePolicy,
+    store: warm.WarmStore | None,
+    wait: bool = False,
+) -> MaintenanceReport | None:
+    """Run one pass; None when another replica holds the maintenance lock (and not `wait`).
+
+    The export runs before the hot retention, and the retention drops only exported days,
+    so a day leaves Postgres only once it is in the warm store. Without a warm store the
+    hot retention simply drops expired days.
+    """
+    async with pool.acquire() as lock_conn:
+        if wait:
+            await lock_conn.execute("SELECT pg_advisory_lock($1)", _MAINTENANCE_LOCK)
+        elif not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _MAINTENANCE_LOCK):
+            return None
+        try:
+            today = now.astimezone(dt.UTC).date()
+            created = await partitions.ensure_partitions(
+                lock_conn, today=today, ahead_days=policy.partitions_ahead_days
+            )
+            exported: list[warm.ExportedDay] = []
+            warm_deleted: list[dt.date] = []
+            if store is not None:
+                exported = await warm.export_closed_days(
+                    pool, store, now=now, grace=policy.export_grace,
+                    retention_days=policy.warm_retention_days,
+                )  # fmt: skip
+            retention = await partitions.apply_hot_retention(
+                lock_conn,
+                now=now,
+                retention=policy.hot_retention,
+                require_export=store is not None,
+                warm_cutoff=warm.warm_cutoff(now, policy.warm_retention_days),
+            )
+            if store is not None:
+                warm_deleted = await warm.apply_warm_retention(
+                    pool, store, now=now, retention_days=policy.warm_retention_days
+                )
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock($1)", _MAINTENANCE_LOCK)
+    return MaintenanceReport(created, exported, retention, warm_deleted)

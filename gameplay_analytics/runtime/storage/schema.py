@@ -1,0 +1,152 @@
+"""The hot store's schema (PROTOCOL.md §3) and its idempotent migrations.
+
+Migrations run at every start under a Postgres advisory lock, so that replicas starting
+together apply each step once; a step already recorded in `analytics_schema_migrations` is
+skipped, and each step is itself written to be harmless when re-run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import asyncpg
+
+__all__ = [
+    "DEFAULT_PARTITION",
+    "EVENTS_TABLE",
+    "EVENT_COLUMNS",
+    "EXPORTS_TABLE",
+    "MIGRATIONS",
+    "SESSIONS_TABLE",
+    "migrate",
+]
+
+log = logging.getLogger(__name__)
+
+EVENTS_TABLE: Final = "analytics_events"
+SESSIONS_TABLE: Final = "analytics_sessions"
+EXPORTS_TABLE: Final = "analytics_warm_exports"
+DEFAULT_PARTITION: Final = "analytics_events_default"
+
+# The order rows are COPied in; `stored_at` is left to its default. The first eighteen are
+# PROTOCOL.md §3's columns, the last three are extras (`geo_region` is the GeoIP subdivision,
+# `region` stays the game region the gateway reported).
+EVENT_COLUMNS: Final = (
+    "analytics_player_id",
+    "client_guid",
+    "seq",
+    "event_name",
+    "category",
+    "event_ts",
+    "event_day",
+    "received_at",
+    "session_id",
+    "schema_version",
+    "sample_rate",
+    "build",
+    "platform",
+    "shard",
+    "region",
+    "country",
+    "latency_bucket",
+    "props",
+    "geo_region",
+    "envelope_id",
+    "stream_seq",
+)
+
+# Arbitrary but fixed: the lock every replica takes to migrate.
+_MIGRATION_LOCK: Final = 0x6761_6D65_6D69_6772  # "gamemigr"
+
+MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
+    (
+        1,
+        f"""
+        CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
+            analytics_player_id text        NOT NULL,
+            client_guid         uuid        NOT NULL,
+            seq                 bigint      NOT NULL,
+            event_name          text        NOT NULL,
+            category            text        NOT NULL,
+            event_ts            timestamptz NOT NULL,
+            event_day           date        NOT NULL,
+            received_at         timestamptz NOT NULL,
+            session_id          text        NOT NULL,
+            schema_version      text        NOT NULL,
+            sample_rate         real        NOT NULL,
+            build               text,
+            platform            text,
+            shard               text,
+            region              text,
+            country             text,
+            latency_bucket      text,
+            props               jsonb       NOT NULL,
+            geo_region          text,
+            envelope_id         bigint,
+            stream_seq          bigint,
+            stored_at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+            CONSTRAINT analytics_events_key
+                PRIMARY KEY (analytics_player_id, client_guid, seq, event_day)
+        ) PARTITION BY RANGE (event_day);
+
+        CREATE TABLE IF NOT EXISTS {DEFAULT_PARTITION}
+            PARTITION OF {EVENTS_TABLE} DEFAULT;
+
+        CREATE TABLE IF NOT EXISTS {SESSIONS_TABLE} (
+            session_id          text PRIMARY KEY,
+            analytics_player_id text        NOT NULL,
+            client_guid         uuid        NOT NULL,
+            started_at          timestamptz,
+            ended_at            timestamptz,
+            end_reason          text,
+            build               text,
+            platform            text,
+            shard               text,
+            region              text,
+            country             text,
+            geo_region          text,
+            updated_at          timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX IF NOT EXISTS analytics_sessions_updated
+            ON {SESSIONS_TABLE} (updated_at);
+
+        CREATE TABLE IF NOT EXISTS {EXPORTS_TABLE} (
+            event_day   date PRIMARY KEY,
+            rows        bigint      NOT NULL,
+            bytes       bigint      NOT NULL,
+            path        text        NOT NULL,
+            mode        text        NOT NULL,
+            exported_at timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
+)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Apply the migrations this database lacks; returns the versions applied now."""
+    applied_now: list[int] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS analytics_schema_migrations "
+            "(version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {
+            r["version"]
+            for r in await conn.fetch("SELECT version FROM analytics_schema_migrations")
+        }
+        for version, sql in MIGRATIONS:
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO analytics_schema_migrations (version) VALUES ($1)", version
+                )
+            applied_now.append(version)
+            log.info("applied hot-store migration %d", version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now

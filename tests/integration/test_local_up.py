@@ -1,0 +1,69 @@
+"""`gameplay-analytics up` keeps PROTOCOL.md §4: a `ready <endpoints.json>` line once every
+part accepts traffic, endpoints that work, and nothing left running after SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_up_prints_ready_serves_and_stops_everything(tmp_path: Path) -> None:
+    env = {**os.environ, "GAMEPLAY_ANALYTICS_JWT_SECRET": "test-secret"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gameplay_analytics.cli", "up", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("ready "), (line, proc.stderr.read() if proc.stderr else "")
+        endpoints = json.loads(Path(line.split(" ", 1)[1].strip()).read_text())
+        assert set(endpoints) >= {
+            "ws_url", "nats_url", "postgres_dsn", "warehouse_root", "metrics_urls",
+        }  # fmt: skip
+        assert endpoints["ws_url"].startswith("ws://127.0.0.1:")
+        for url in endpoints["metrics_urls"].values():
+            with urllib.request.urlopen(url.replace("/metrics", "/readyz"), timeout=5) as r:
+                assert r.status == 200
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 4  # nats-server, postgres, gateway, aggregator
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    time.sleep(0.5)
+    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+
+
+def test_up_reports_which_part_failed_and_leaves_nothing(tmp_path: Path) -> None:
+    # A gateway whose WebSocket port is taken cannot start: up must say so and clean up.
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        env = {**os.environ, "GAMEPLAY_ANALYTICS_JWT_SECRET": "test-secret"}
+        before = {p.pid for p in psutil.process_iter()}
+        result = subprocess.run(
+            [sys.executable, "-m", "gameplay_analytics.cli", "up", "--data-dir", str(tmp_path),
+             "--ws-port", str(port)],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "gateway did not become ready" in result.stderr
+    time.sleep(0.5)
+    leftovers = [
+        p.name() for p in psutil.process_iter()
+        if p.pid not in before and p.name() in ("nats-server", "postgres")
+    ]  # fmt: skip
+    assert leftovers == []

@@ -1,0 +1,128 @@
+"""The aggregator's pure parts: enrichment into rows, the guard, DLQ entries, backoff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import msgspec
+import pytest
+
+from gameplay_analytics.contract.messages import EventBatch, PublishedEvent, encode_batch
+from gameplay_analytics.contract.registry import SchemaRegistry
+from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
+from gameplay_analytics.runtime.aggregator import Enricher, retry
+from gameplay_analytics.runtime.storage import EVENT_COLUMNS
+from gameplay_analytics.sampling import hashing
+
+PLAYER = "0f8fad5b-d9cb-469f-a165-70867728950e"
+GUID = "9b2f5c1e-0000-4000-8000-00000000abcd"
+TS = int(dt.datetime(2025, 10, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp() * 1000)
+C = {name: i for i, name in enumerate(EVENT_COLUMNS)}
+
+
+@pytest.fixture(scope="module")
+def enricher() -> Enricher:
+    return Enricher(
+        pseudonymiser=Pseudonymiser(SaltBook(secret="unit")),
+        registry=SchemaRegistry.from_released(max_events=10_000),
+    )
+
+
+def message(*events: PublishedEvent, **extra: object) -> bytes:
+    b = EventBatch(
+        session_id="s-1", player_uuid=PLAYER, client_guid=GUID, schema_version="1.0.0",
+        received_at=TS + 500, events=list(events), client_ip="81.2.69.142", shard="eu-1",
+        region="eu-west", build="b", platform="win64", latency_bucket="lt50", envelope_id=3,
+    )  # fmt: skip
+    return encode_batch(msgspec.structs.replace(b, **extra) if extra else b)
+
+
+def ev(
+    seq: int, name: str = "xp_gain", ts: int = TS, rate: float = 1.0, **props: object
+) -> PublishedEvent:
+    return PublishedEvent(seq=seq, name=name, ts=ts, props=props or {"amount": 1, "source": "q"},
+                          sample_rate=rate)  # fmt: skip
+
+
+def test_rows_carry_the_protocol_columns_and_no_raw_identifiers(enricher: Enricher) -> None:
+    out = enricher.prepare(
+        message(ev(1), ev(2, "engage_enemy", ts=TS + 1000, enemy_id="o", tier="boss")),
+        stream_seq=77, now_ms=0,
+    )  # fmt: skip
+    assert out.dlq == [] and len(out.rows) == 2
+    first, second = out.rows
+    assert first[C["event_day"]] == dt.date(2025, 10, 31)
+    assert second[C["event_day"]] == dt.date(2025, 11, 1)  # UTC day of event_ts
+    # The salt is monthly: a new month, a new pseudonym for the same player.
+    assert first[C["analytics_player_id"]] != second[C["analytics_player_id"]]
+    assert len(first[C["analytics_player_id"]]) == 64
+    assert first[C["client_guid"]] == uuid.UUID(GUID)
+    assert second[C["category"]] == "combat" and first[C["category"]] == "progression"
+    assert msgspec.json.decode(second[C["props"]]) == {"enemy_id": "o", "tier": "boss"}
+    assert (first[C["stream_seq"]], first[C["envelope_id"]]) == (77, 3)
+    assert first[C["event_ts"]] == dt.datetime(2025, 10, 31, 23, 59, 59, tzinfo=dt.UTC)
+    text = repr(out.rows)
+    assert PLAYER not in text and "81.2.69.142" not in text
+
+
+def test_guard_drops_out_of_sample_and_unconsented_events(enricher: Enricher) -> None:
+    players = [str(uuid.UUID(int=i)) for i in range(1, 60)]
+    outside = next(p for p in players if not hashing.keep(p, "xp_gain", rate=0.3))
+    out = enricher.prepare(
+        message(ev(1, rate=0.3), ev(2, "party_join", party_size=2), player_uuid=outside,
+                consent_social=False),
+        stream_seq=1, now_ms=0,
+    )  # fmt: skip
+    assert out.rows == [] and out.dropped == {"sampling": 1, "consent": 1}
+
+
+def test_sessions_from_lifecycle_events(enricher: Enricher) -> None:
+    out = enricher.prepare(
+        message(PublishedEvent(seq=1, name="session_start", ts=TS, props={}),
+                ev(2, "session_crash", ts=TS + 9, reason="oom")),
+        stream_seq=1, now_ms=0,
+    )  # fmt: skip
+    assert [(s.started_at is not None, s.ended_at is not None, s.end_reason)
+            for s in out.sessions] == [(True, False, None), (False, True, "crash")]  # fmt: skip
+    merged = out.sessions[0]
+    merged.merge(out.sessions[1])
+    assert merged.end_reason == "crash" and merged.started_at and merged.ended_at
+
+
+def test_poison_becomes_dlq_entries_without_raw_ids(enricher: Enricher) -> None:
+    bad = ev(2, "engage_enemy", enemy_id="o", tier="mythic")
+    out = enricher.prepare(message(ev(1), bad, ev(3, ts=-1)), stream_seq=5, now_ms=9)
+    assert [r[C["seq"]] for r in out.rows] == [1]
+    assert [(d.entry.reason, d.msg_id) for d in out.dlq] == [
+        ("invalid_event", "aggregator-dlq-5-1"), ("invalid_event", "aggregator-dlq-5-2"),
+    ]  # fmt: skip
+    assert out.dlq[0].entry.analytics_player_id == out.rows[0][C["analytics_player_id"]]
+    garbage = enricher.prepare(
+        b'{"player_uuid": "' + PLAYER.encode() + b'"', stream_seq=6, now_ms=0
+    )
+    entry = garbage.dlq[0].entry
+    assert entry.reason == "undecodable" and entry.payload_bytes and entry.stream_seq == 6
+    assert PLAYER not in msgspec.json.encode(entry).decode()
+    unknown = enricher.prepare(message(ev(1), schema_version="7.0.0"), stream_seq=7, now_ms=0)
+    assert unknown.dlq[0].entry.reason == "unknown_schema_version" and unknown.rows == []
+    bad_guid = enricher.prepare(message(ev(1), client_guid="nope"), stream_seq=8, now_ms=0)
+    assert bad_guid.dlq[0].entry.reason == "invalid_message"
+
+
+def test_backoff_grows_with_jitter_and_caps() -> None:
+    backoff = retry.Backoff(base=0.1, cap=1.0)
+    delays = [backoff.next_delay() for _ in range(8)]
+    assert 0.05 <= delays[0] <= 0.1
+    assert all(0.5 <= d <= 1.0 for d in delays[5:])
+    backoff.reset()
+    assert backoff.next_delay() <= 0.1
+
+
+def test_error_classification() -> None:
+    import asyncpg
+
+    assert retry.is_poison(asyncpg.DataError("x"))
+    assert not retry.is_poison(ConnectionRefusedError())
+    assert isinstance(ConnectionRefusedError(), retry.TRANSIENT)
+    assert retry.error_kind(ConnectionRefusedError()) == "postgres_unavailable"
