@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import celpy
 import helm_python
 import jsonschema
 import kubernetes_validate.utils as kvu
 import referencing
 import yaml
+
+from tests.operator import crvalidate
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "gameplay-analytics"
@@ -110,83 +109,6 @@ def k8s_errors(docs: list[Doc], version: str) -> list[str]:
 
 # --- custom resources against their CRD (recipe 3) ------------------------------------------
 
-_DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-_CEL = celpy.Environment()
-
-
-def _to_jsonschema(s: Doc) -> Doc:
-    """Structural schema (OpenAPI 3.0 subset + x-kubernetes-*) -> JSON Schema draft 4."""
-    s = dict(s)
-    if "properties" in s:
-        s["properties"] = {k: _to_jsonschema(v) for k, v in s["properties"].items()}
-    for key in ("items", "additionalProperties", "not"):
-        if isinstance(s.get(key), dict):
-            s[key] = _to_jsonschema(s[key])
-    for key in ("allOf", "anyOf", "oneOf"):
-        if key in s:
-            s[key] = [_to_jsonschema(x) for x in s[key]]
-    if s.get("x-kubernetes-embedded-resource"):
-        s["properties"] = {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            **s.get("properties", {}),
-        }
-    if s.get("x-kubernetes-int-or-string") and "anyOf" not in s:
-        s["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if s.get("x-kubernetes-list-type") == "set":
-        s["uniqueItems"] = True
-    # The API server prunes unknown fields (or rejects them with fieldValidation=Strict): reject.
-    if (
-        s.get("type") == "object"
-        and "additionalProperties" not in s
-        and not s.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        s["additionalProperties"] = False
-    if s.pop("nullable", False):
-        s = {"anyOf": [{"type": "null"}, s]}
-    return s
-
-
-def _list_map_keys(validator: Any, keys: list[str], instance: Any, schema: Doc) -> Iterator[Any]:
-    seen = set()
-    for item in instance if isinstance(instance, list) else []:
-        key = json.dumps([item.get(k) for k in keys]) if isinstance(item, dict) else None
-        if key in seen:
-            yield jsonschema.ValidationError(f"duplicate entry with keys {keys}: {key}")
-        seen.add(key)
-
-
-def _cel_rules(validator: Any, rules: list[Doc], instance: Any, schema: Doc) -> Iterator[Any]:
-    for rule in rules:
-        if "oldSelf" in rule["rule"]:
-            continue  # transition rules only run on updates
-        try:
-            program = _CEL.program(_CEL.compile(rule["rule"]))
-            ok = program.evaluate({"self": celpy.json_to_cel(instance)})
-        except Exception as exc:  # a rule that cannot evaluate is a failure, with the reason
-            ok, rule = False, {**rule, "message": f"{rule['rule']!r} failed to evaluate: {exc}"}
-        if not ok:
-            yield jsonschema.ValidationError(rule.get("message") or f"failed rule: {rule['rule']}")
-
-
-_CRDValidator = jsonschema.validators.extend(
-    jsonschema.Draft4Validator,
-    {"x-kubernetes-list-map-keys": _list_map_keys, "x-kubernetes-validations": _cel_rules},
-)
-
-
-def _apply_defaults(s: Doc, obj: Any) -> None:
-    if isinstance(obj, dict):
-        for key, sub in s.get("properties", {}).items():
-            if key not in obj and "default" in sub:
-                obj[key] = copy.deepcopy(sub["default"])
-            if key in obj:
-                _apply_defaults(sub, obj[key])
-    elif isinstance(obj, list) and isinstance(s.get("items"), dict):
-        for item in obj:
-            _apply_defaults(s["items"], item)
-
 
 def crd_for(crds: list[Doc], cr: Doc) -> Doc | None:
     group = cr["apiVersion"].rpartition("/")[0]
@@ -201,29 +123,7 @@ def cr_errors(crds: list[Doc], cr: Doc) -> list[str]:
     crd = crd_for(crds, cr)
     if crd is None:
         return [f"no CRD defines {cr['apiVersion']} {cr['kind']}"]
-    version = cr["apiVersion"].rpartition("/")[2]
-    served = {v["name"]: v for v in crd["spec"]["versions"] if v.get("served", True)}
-    if version not in served:
-        return [f"version {version} is not served (served: {sorted(served)})"]
-    raw = served[version]["schema"]["openAPIV3Schema"]
-    cr = copy.deepcopy(cr)
-    _apply_defaults(raw, cr)
-    schema = _to_jsonschema(raw)
-    schema["properties"] = {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
-        "metadata": {
-            "type": "object",
-            "required": ["name"],
-            "properties": {
-                "name": {"type": "string", "maxLength": 253, "pattern": _DNS1123_SUBDOMAIN}
-            },
-        },
-        **schema.get("properties", {}),
-    }
-    validator = _CRDValidator(schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(cr), key=lambda e: list(map(str, e.absolute_path)))
-    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+    return crvalidate.validate_cr(crd, copy.deepcopy(cr))
 
 
 def load_yaml_docs(path: Path) -> list[Doc]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -217,13 +216,3 @@ def test_signal_queries_are_scoped_to_the_pipeline() -> None:
     )
     assert queries["queueFill"].endswith("/ 5000")
     assert 'namespace="games"' in queries["combatLoad"]
-
-
-@pytest.mark.skipif(
-    shutil.which("prometheus") is None,
-    reason="no `prometheus` binary (Debian package prometheus; .ci/run installs it)",
-)
-def test_load_signals_from_a_real_prometheus_scraping_a_gateway() -> None:
-    pytest.skip(
-        "needs the gateway (runtime.gateway) to scrape under synthetic load: not landed yet"
-    )

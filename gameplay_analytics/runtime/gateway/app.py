@@ -204,7 +204,12 @@ class Gateway:
         interval = self.settings.breaker_interval_s
         while True:
             await asyncio.sleep(interval)
-            changed = self._breaker.observe(self.worker.fill, time.monotonic())
+            now = time.monotonic()
+            window = self.settings.combat_window_s
+            metrics.PLAYERS_IN_COMBAT.set(
+                sum(1 for session in self._sessions if now - session.last_combat < window)
+            )
+            changed = self._breaker.observe(self.worker.fill, now)
             if changed is not None:
                 log.warning(
                     "ingest queue at %.0f%%: client sampling multiplier now %s",

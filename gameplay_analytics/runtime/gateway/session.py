@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import math
 import time
 import uuid
 from typing import Any, Protocol
@@ -115,6 +116,7 @@ class Session:
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._welcomed = False
         self._guard: SamplingGuard | None = None
+        self.last_combat = -math.inf  # monotonic time of the last combat event received
         self._principal: auth.Principal | None = None
         self._hello: frames.Hello | None = None
         self._client_guid = ""
@@ -298,6 +300,8 @@ class Session:
             else:
                 drops[reason] = drops.get(reason, 0) + 1
         _count_received(categories)
+        if taxonomy.Category.COMBAT in categories:
+            self.last_combat = now
         for rejection in result.rejected:
             metrics.REJECTED.labels(str(rejection.code)).inc()
             if rejection.seq is not None:
@@ -338,20 +342,11 @@ class Session:
         out: list[Outbound] = []
         player, guid = principal.player_uuid, self._client_guid
         if kept:
-            batch = messages.EventBatch(
-                session_id=self.session_id,
-                player_uuid=player,
+            batch = self._batch(
+                kept,
                 client_guid=guid,
                 schema_version=frame.schema,
                 received_at=received_at,
-                events=kept,
-                client_ip=self._client_ip,
-                shard=principal.shard or self._settings.shard,
-                region=principal.region,
-                build=hello.build or None,
-                platform=hello.platform or None,
-                latency_bucket=latency_bucket(self._rtt_ms),
-                consent_social=self._consent.social,
                 envelope_id=frame.id,
             )
             out.append(
@@ -364,6 +359,35 @@ class Session:
         for rejection in rejected:
             out.append(self._dlq(rejection, frame.schema, received_at))
         return out
+
+    def _batch(
+        self,
+        events: list[messages.PublishedEvent],
+        *,
+        client_guid: str,
+        schema_version: str,
+        received_at: int,
+        envelope_id: int | None = None,
+    ) -> messages.EventBatch:
+        """One JetStream message: `events` plus what the gateway knows of this session."""
+        principal, hello = self._principal, self._hello
+        assert principal is not None and hello is not None
+        return messages.EventBatch(
+            session_id=self.session_id,
+            player_uuid=principal.player_uuid,
+            client_guid=client_guid,
+            schema_version=schema_version,
+            received_at=received_at,
+            events=events,
+            client_ip=self._client_ip,
+            shard=principal.shard or self._settings.shard,
+            region=principal.region,
+            build=hello.build or None,
+            platform=hello.platform or None,
+            latency_bucket=latency_bucket(self._rtt_ms),
+            consent_social=self._consent.social,
+            envelope_id=envelope_id,
+        )
 
     def _dlq(self, rejection: frames.Rejection, schema: str, at: int) -> Outbound:
         assert self._principal is not None
@@ -423,27 +447,15 @@ class Session:
             return
         received_at = _epoch_ms()
         guid = str(uuid.uuid5(_TELEMETRY_NAMESPACE, self._client_guid))
-        batch = messages.EventBatch(
-            session_id=self.session_id,
-            player_uuid=principal.player_uuid,
-            client_guid=guid,
-            schema_version=hello.schema,
-            received_at=received_at,
-            events=[
-                messages.PublishedEvent(
-                    seq=received_at,
-                    name="snapshot_size",
-                    ts=received_at,
-                    props={"bytes": frame.snapshot_bytes},
-                    sample_rate=rate,
-                )
-            ],
-            client_ip=self._client_ip,
-            shard=principal.shard or self._settings.shard,
-            region=principal.region,
-            build=hello.build or None,
-            platform=hello.platform or None,
-            latency_bucket=latency_bucket(self._rtt_ms),
+        sample = messages.PublishedEvent(
+            seq=received_at,
+            name="snapshot_size",
+            ts=received_at,
+            props={"bytes": frame.snapshot_bytes},
+            sample_rate=rate,
+        )
+        batch = self._batch(
+            [sample], client_guid=guid, schema_version=hello.schema, received_at=received_at
         )
         ident = messages.msg_id(principal.player_uuid, guid, received_at, received_at)
         outbound = [Outbound(messages.EVENTS_SUBJECT, messages.encode_batch(batch), ident)]

@@ -122,6 +122,12 @@ class GatewaySettings(BaseSettings):
     breaker_interval_s: float = Field(
         1.0, gt=0, description="how often the breaker reads the queue fill"
     )
+    combat_window_s: float = Field(
+        10.0,
+        gt=0,
+        description="a session sent a combat event this recently counts in "
+        "analytics_players_in_combat (the operator's combat-load signal)",
+    )
 
     # -- misc ------------------------------------------------------------------------------
     schemas_dir: Path | None = Field(
