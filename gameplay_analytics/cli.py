@@ -158,6 +158,50 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
+def _load(args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+
+    from gameplay_analytics.loadgen import EventMix, LoadProfile, Target, run_load_test
+    from gameplay_analytics.local.stack import LocalStack, StackConfig
+
+    profile = LoadProfile(
+        players=args.players, seconds=args.seconds, pace=args.pace, ramp_s=args.ramp,
+        session_s=args.session_seconds, mix=EventMix.parse(args.mix),
+        disconnect_share=args.disconnects, steady_rate=args.steady_rate, seed=args.seed,
+    )  # fmt: skip
+    root = Path(args.data_dir or tempfile.mkdtemp(prefix="gameplay-load-"))
+    stack = None
+    if args.url:
+        target = Target(args.url, args.secret or jwt_secret(), args.dsn,
+                        args.gateway_metrics, tuple(args.aggregator_metrics))  # fmt: skip
+    else:
+        secret = args.secret or jwt_secret()
+        stack = LocalStack(StackConfig(data_dir=root, jwt_secret=secret))
+        print(f"• starting the local stack in {root} …", flush=True)
+        stack.start()
+        assert stack.gateway is not None
+        target = Target(stack.ws_url, secret, stack.postgres.dsn, stack.gateway.metrics_url,
+                        tuple(a.metrics_url for a in stack.aggregators))  # fmt: skip
+    print(f"• {profile.players} players × {profile.seconds:g} s against {target.ws_url} …")
+    try:
+        report = asyncio.run(
+            run_load_test(
+                target,
+                profile,
+                state_dir=root / "players",
+                out=sys.stdout,
+                plot_path=Path(args.plot) if args.plot else None,
+            )
+        )
+    finally:
+        if stack is not None:
+            stack.stop()
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.summary(), indent=2) + "\n")
+    return 0 if report.ok or report.reconciliation is None else 1
+
+
 def _query(args: argparse.Namespace) -> int:
     from gameplay_analytics.insights import warehouse
 
@@ -214,6 +258,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--players", type=int, default=300, help="synthetic players")
     demo.add_argument("--seconds", type=float, default=60.0, help="how long they play")
     demo.set_defaults(run=_demo)
+
+    load = sub.add_parser(
+        "load", help="synthetic players against a gateway, then latency, resources, reconciliation"
+    )
+    load.add_argument("--url", help="gateway ws://…/ws (default: start a local stack)")
+    load.add_argument("--secret", help="JWT secret (default: GAMEPLAY_ANALYTICS_JWT_SECRET)")
+    load.add_argument("--dsn", help="Postgres DSN of the hot store (with --url)")
+    load.add_argument("--gateway-metrics", help="gateway /metrics URL (with --url)")
+    load.add_argument("--aggregator-metrics", action="append", default=[], help="repeatable")
+    load.add_argument("--data-dir", help="local stack and SDK state (default: a temp folder)")
+    load.add_argument("--players", type=int, default=500, help="synthetic players")
+    load.add_argument("--seconds", type=float, default=60.0, help="how long each one plays")
+    load.add_argument("--pace", type=float, default=1.0, help="1.0 ≈ 20 events/s tracked each")
+    load.add_argument("--steady-rate", type=float, help="exact events/s per player instead")
+    load.add_argument("--session-seconds", type=float, help="session length (default: --seconds)")
+    load.add_argument("--mix", default="", help="e.g. combat=0.55,progression=0.25,social=0.12")
+    load.add_argument("--disconnects", type=float, default=0.1, help="share of players dropped")
+    load.add_argument("--ramp", type=float, default=5.0, help="seconds over which players join")
+    load.add_argument("--seed", type=int, default=7)
+    load.add_argument("--plot", help="write a PNG of the run over time here")
+    load.add_argument("--json", help="write the summary figures here")
+    load.set_defaults(run=_load)
 
     query = sub.add_parser("query", help="SQL over the warm store with DuckDB")
     query.add_argument(

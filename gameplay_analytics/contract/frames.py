@@ -137,3 +137,5 @@ def parse_client_frame(data: bytes | str) -> ClientFrame:
         raise ProtocolError(ErrorCode.BAD_REQUEST, decode_detail(err)) from None
     except msgspec.DecodeError as err:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"not a JSON frame: {err}") from None
+    except RecursionError:  # msgspec's depth guard, even while skipping `events` as Raw
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "frame: nested too deeply") from None

@@ -74,6 +74,12 @@ class EventValidator:
     def validate(self, events: msgspec.Raw | bytes) -> ValidationResult:
         """Check every event of a frame; raises `ProtocolError` only for a malformed list."""
         try:
+            return self._validate(events)
+        except RecursionError:  # msgspec's and fastjsonschema's depth guards (tests/fuzz)
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "events: nested too deeply") from None
+
+    def _validate(self, events: msgspec.Raw | bytes) -> ValidationResult:
+        try:
             if self._charset_decoder is not None and not bytes(events).translate(
                 None, self._charset_skip
             ):

@@ -89,11 +89,16 @@ async def run_load(
     profile: LoadProfile,
     state_dir: Path,
     progress: Callable[[LoadResult], None] | None = None,
+    on_start: Callable[[LoadResult], None] | None = None,
 ) -> LoadResult:
-    """Run `profile.players` sessions concurrently; returns once all have flushed (bounded)."""
+    """Run `profile.players` sessions concurrently; returns once all have flushed (bounded).
+    `on_start` gets the live result before any player starts (to watch it); `progress` gets
+    it every second."""
     rng = random.Random(profile.seed)
     records: list[PlayerRecord] = []
     result = LoadResult(records, time.time(), 0.0)
+    if on_start is not None:
+        on_start(result)
     tasks = []
     for index in range(profile.players):
         tasks.append(asyncio.create_task(_player(index, ws_url, jwt_secret, profile, rng,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -37,7 +38,9 @@ MAX_EVENT_BYTES = 16 * 1024
 MAX_IN_FLIGHT = 8
 """Envelopes sent and not yet acknowledged before the client waits."""
 RATE_LIMITED_RETRY_MS = 1000
+FLUSH_INTERVAL_S = 0.25
 _RATE_MARGIN = 1.05  # keep just under the gateway's limit despite timer jitter
+_RETRY_JITTER = 0.5  # a refused client waits retry_after × [1, 1.5): no synchronised resends
 _ENVELOPE_OVERHEAD = 128
 
 _server_frames = msgspec.json.Decoder(
@@ -121,6 +124,9 @@ class AnalyticsClient:
 
     `token` is the session JWT or a callable returning a fresh one (called per connection).
     `state_dir` keeps the seq counter across restarts (omit it only for bots and tests).
+    `flush_interval_s` is how often a new envelope goes out (sooner when one is full): every
+    envelope is one durable JetStream write, so 4 Hz of fuller envelopes costs the pipeline a
+    fraction of 10 Hz of near-empty ones for ~125 ms of added latency on average.
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class AnalyticsClient:
         max_frame_bytes: int = MAX_FRAME_BYTES,
         clock: Callable[[], float] = time.monotonic,
         on_ack: Callable[[Acked], None] | None = None,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
     ) -> None:
         self.player_uuid = hashing.canonical_uuid(str(player_uuid))
         self.client_guid = str(uuid.UUID(str(client_guid)))
@@ -168,6 +175,9 @@ class AnalyticsClient:
         self._next_id = 1
         self._last_send = float("-inf")
         self._hold_until = float("-inf")
+        self._flush_interval = flush_interval_s
+        self._last_new = float("-inf")
+        self._jitter = random.Random(self.client_guid)
 
     # -- the game's side -------------------------------------------------------------------
 
@@ -276,8 +286,9 @@ class AnalyticsClient:
         return True
 
     def poll(self, now: float | None = None) -> list[bytes]:
-        """Frames to send now: a resend first, else a new envelope; at most one per tick of
-        1/max_rate_hz, none while held back by `backpressure` or `rate_limited`."""
+        """Frames to send now: a resend first, else a new envelope once `flush_interval_s` has
+        passed (or the buffer fills one); at most one frame per 1/max_rate_hz, none while held
+        back by `backpressure` or `rate_limited` (whose wait is jittered)."""
         if not self.welcomed or self.version_refused is not None:
             return []
         now = self._clock() if now is None else now
@@ -286,8 +297,16 @@ class AnalyticsClient:
         if self._resend:
             envelope = self._resend.pop(0)
             self.stats.envelopes_resent += 1
-        elif self._buffer.count and len(self._unacked) < MAX_IN_FLIGHT:
+        elif (
+            self._buffer.count
+            and len(self._unacked) < MAX_IN_FLIGHT
+            and (
+                now - self._last_new >= self._flush_interval
+                or self._buffer.count >= self.max_events
+            )
+        ):
             envelope = self._new_envelope()
+            self._last_new = now
         else:
             return []
         self._unacked[envelope.id] = envelope
@@ -367,8 +386,9 @@ class AnalyticsClient:
         code = error.code
         envelope = self._unacked.pop(error.id, None) if error.id is not None else None
         if code in ("backpressure", "rate_limited"):
-            delay_ms = error.retry_after_ms or RATE_LIMITED_RETRY_MS
-            self._hold_until = max(self._hold_until, self._clock() + delay_ms / 1000)
+            delay_s = (error.retry_after_ms or RATE_LIMITED_RETRY_MS) / 1000
+            delay_s *= 1 + _RETRY_JITTER * self._jitter.random()
+            self._hold_until = max(self._hold_until, self._clock() + delay_s)
             if code == "backpressure":
                 self.stats.backpressure += 1
             else:

@@ -176,9 +176,39 @@ def test_backpressure_keeps_the_envelope_and_waits() -> None:
     ident = envelope(frame)["id"]
     refusal = frames.Error(code="backpressure", detail="full", id=ident, retry_after_ms=2000)
     client.on_frame(frames.encode(refusal))
-    assert client.poll(now=101.0) == []  # still inside retry_after_ms
-    assert client.poll(now=102.5) == [frame]
+    assert client.poll(now=101.9) == []  # still inside retry_after_ms
+    assert client.poll(now=103.1) == [frame]  # after retry_after_ms × a jitter below 1.5
     assert client.stats.backpressure == 1
+
+
+def test_backpressure_retries_are_spread_so_clients_do_not_return_together() -> None:
+    waits = set()
+    for _ in range(20):
+        client = make_client(clock=lambda: 100.0)
+        welcome(client)
+        client.track("session_start")
+        [frame] = client.poll(now=100.0)
+        refusal = frames.Error(code="backpressure", detail="full", id=envelope(frame)["id"],
+                               retry_after_ms=1000)  # fmt: skip
+        client.on_frame(frames.encode(refusal))
+        resend = next(t / 100 for t in range(10_000, 10_200) if client.poll(now=t / 100))
+        assert 101.0 <= resend <= 101.51
+        waits.add(resend)
+    assert len(waits) > 5
+
+
+def test_new_envelopes_wait_for_the_flush_interval_unless_one_is_full() -> None:
+    client = make_client(clock=lambda: 100.0)
+    welcome(client)
+    client.track("session_start")
+    assert len(client.poll(now=100.0)) == 1
+    client.track("reconnect", attempt=1)  # lifecycle: never sampled out
+    assert client.poll(now=100.15) == []  # fewer, fuller envelopes: each is a durable write
+    assert len(client.poll(now=100.26)) == 1
+    client.max_events = 3
+    for _ in range(3):
+        client.track("session_end", reason="logout")
+    assert len(client.poll(now=100.40)) == 1  # a full envelope goes at once
 
 
 def test_rate_limited_is_retried_later() -> None:

@@ -19,6 +19,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
+    # Postgres terminating a connection mid-COPY leaves asyncpg's protocol mid-operation; the
+    # pool's release then raises this (after discarding the connection). Seen in tests/chaos.
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,
