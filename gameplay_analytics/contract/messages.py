@@ -7,6 +7,7 @@ carries the events of one client envelope plus what the gateway observed about t
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import msgspec
@@ -24,6 +25,8 @@ __all__ = [
     "decode_batch",
     "encode_batch",
     "msg_id",
+    "redact_detail",
+    "redact_event",
 ]
 
 STREAM = "ANALYTICS"
@@ -84,6 +87,50 @@ class DlqEntry(msgspec.Struct, omit_defaults=True):
     payload_sha256: str | None = None
     payload_bytes: int | None = None
     stream_seq: int | None = None
+
+    def __post_init__(self) -> None:
+        self.detail = redact_detail(self.detail)
+        if self.event is not None:
+            self.event = redact_event(self.event)
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_NOT_ONE_OF = re.compile(
+    r"^(?P<head>.*?)(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S+)"
+    r" is not one of (?P<allowed>\[.*\])$"
+)
+_REDACTED = "<value>"
+_SAFE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")  # schema prop names; anything else is hidden
+_MAX_DETAIL = 300
+
+
+def redact_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A refused event as the DLQ keeps it: seq, name and ts, and props with every string
+    value replaced (a refused value is by definition not one the schema vouches for, and an
+    identifier field can hold a UUID or an IP). Numbers and booleans stay. Idempotent."""
+    kept: dict[str, Any] = {k: event[k] for k in ("seq", "name", "ts") if k in event}
+    props = event.get("props")
+    if isinstance(props, dict):
+        kept["props"] = {
+            str(key) if _SAFE_KEY.fullmatch(str(key)) else _REDACTED: (
+                value if isinstance(value, bool | int | float) or value is None else _REDACTED
+            )
+            for key, value in props.items()
+        }
+    return kept
+
+
+def redact_detail(detail: str) -> str:
+    """A rejection's detail without anything the client wrote: validators quote the refused
+    value (`'mythic' is not one of [...]`) or key (`must not contain {'text'}`), and a
+    client can put chat text, a player UUID or an IP there. The DLQ keeps the field path and
+    the rule; the client's own `ack` still shows it its value. Enum lists come from the
+    schema and stay. Idempotent, so a decoded entry is not redacted twice over."""
+    match = _NOT_ONE_OF.match(detail)
+    if match is not None and not _QUOTED.search(match["head"]):
+        detail = f"{match['head']}{_REDACTED} is not one of {match['allowed']}"
+        return detail[:_MAX_DETAIL]
+    return _QUOTED.sub(_REDACTED, detail)[:_MAX_DETAIL]
 
 
 _batch_decoder = msgspec.json.Decoder(EventBatch)

@@ -29,7 +29,6 @@ _TRANSLATED = {
     "type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "minLength", "maxLength", "pattern", "description", "title", "default", "examples",
 }  # fmt: skip
-_SeqT = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class _Unsupported(Exception):
@@ -58,6 +57,10 @@ class EventValidator:
         self.max_events = max_events
         self._reference = compile_reference(schema)
         definitions: Mapping[str, Any] = schema.get("definitions", {})
+        envelope: Mapping[str, Any] = schema.get("properties", {})
+        # seq and ts bounds come from the schema: storage needs them to fit 64-bit columns.
+        self._seq_type = _prop_type(envelope.get("seq", {"type": "integer", "minimum": 0}))
+        self._ts_type = _prop_type(envelope.get("ts", {"type": "integer", "minimum": 0}))
         self._fallback: dict[str, Any] = {}
         self.event_types: dict[str, type[msgspec.Struct]] = {}
         self.props_fields: dict[str, frozenset[str]] = {}
@@ -207,7 +210,7 @@ class EventValidator:
             props_field = ("props", props_type, msgspec.field(default_factory=props_type))
         return msgspec.defstruct(
             f"Event_{name}",
-            [("seq", _SeqT), ("ts", _SeqT), props_field],
+            [("seq", self._seq_type), ("ts", self._ts_type), props_field],
             tag_field="name",
             tag=name,
             forbid_unknown_fields=True,

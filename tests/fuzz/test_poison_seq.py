@@ -28,13 +28,6 @@ __all__ = ["hostile_db"]
 pytestmark = [pytest.mark.fuzz, pytest.mark.integration]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="seq in [2**63, 2**64) or beyond passes contract/validator.py (`_SeqT` has no upper "
-    "bound) and is acked; the aggregator's COPY then raises OverflowError('value out of int64 "
-    "range'), which runtime/aggregator/retry.py classes neither transient nor poison, so "
-    "Aggregator.run() dies; redelivered, the message kills every replica in turn",
-)
 async def test_out_of_range_seq_neither_kills_the_aggregator_nor_loses_neighbours(
     nats_server: Any, hostile_db: str
 ) -> None:

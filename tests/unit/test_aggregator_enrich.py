@@ -126,3 +126,20 @@ def test_error_classification() -> None:
     assert not retry.is_poison(ConnectionRefusedError())
     assert isinstance(ConnectionRefusedError(), retry.TRANSIENT)
     assert retry.error_kind(ConnectionRefusedError()) == "postgres_unavailable"
+
+
+def test_the_players_own_uuid_and_ip_in_props_are_never_stored(enricher: Enricher) -> None:
+    """An identifier field can hold anything identifier-shaped: the session's own player UUID
+    and IP are redacted wherever a client put them, in any case."""
+    out = enricher.prepare(
+        message(
+            ev(1, "engage_enemy", enemy_id=PLAYER.upper(), tier="boss"),
+            ev(2, "loot_drop", item_id="81.2.69.142", rarity="epic"),
+            ev(3, "loot_drop", item_id="181.2.69.1429", rarity="epic"),  # not the IP
+        ),
+        stream_seq=1, now_ms=0,
+    )  # fmt: skip
+    props = [msgspec.json.decode(row[C["props"]]) for row in out.rows]
+    assert props[0]["enemy_id"] == "<redacted>" and props[1]["item_id"] == "<redacted>"
+    assert props[2]["item_id"] == "181.2.69.1429"
+    assert PLAYER.lower() not in repr(out.rows).lower() and "'81.2.69.142'" not in repr(out.rows)

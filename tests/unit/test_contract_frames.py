@@ -67,3 +67,19 @@ def test_server_frames_encode_to_the_protocol_shape() -> None:
     error = frames.Error(code="backpressure", detail="queue full", id=7, retry_after_ms=500)
     assert orjson.loads(frames.encode(error))["retry_after_ms"] == 500
     assert "id" not in orjson.loads(frames.encode(frames.Error(code="bad_request", detail="d")))
+
+
+def test_dlq_entries_never_keep_what_the_client_wrote() -> None:
+    from gameplay_analytics.contract.messages import DlqEntry
+
+    entry = DlqEntry(
+        source="gateway", reason="invalid_event", at=1,
+        detail="props.tier: 'call me at 555 0100' is not one of ['normal', 'elite', 'boss']",
+        event={"seq": 7, "name": "engage_enemy", "ts": 5,
+               "props": {"enemy_id": "10.0.0.1", "tier": "x y", "amount": 3, "Free Text": 1}},
+    )  # fmt: skip
+    assert entry.detail == "props.tier: <value> is not one of ['normal', 'elite', 'boss']"
+    assert entry.event == {"seq": 7, "name": "engage_enemy", "ts": 5, "props": {
+        "enemy_id": "<value>", "tier": "<value>", "amount": 3, "<value>": 1}}  # fmt: skip
+    assert DlqEntry(source="g", reason="r", at=1, detail="must not contain {'text'} properties"
+                    ).detail == "must not contain {<value>} properties"  # fmt: skip

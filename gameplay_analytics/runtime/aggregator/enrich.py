@@ -11,6 +11,7 @@ import collections
 import dataclasses
 import datetime as dt
 import hashlib
+import re
 import uuid
 from typing import Any, Final
 
@@ -32,6 +33,17 @@ _DAY_MS: Final = 86_400_000
 _MAX_TS_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the datetime limit
 _LIFECYCLE: Final = frozenset({"session_start", "session_end", "session_crash"})
 _NO_LOCATION: Final = Location()
+_REDACTED: Final = "<redacted>"
+
+
+def _personal_pattern(player_uuid: str, client_ip: str | None) -> re.Pattern[str]:
+    """The session's own player UUID and IP, wherever a client wrote them into props (an
+    identifier field can hold either): they are replaced before anything is stored, so the
+    hot and warm stores never hold them, whatever the client sends."""
+    needles = [re.escape(player_uuid)]
+    if client_ip:
+        needles.append(r"(?<![0-9A-Fa-f.:])" + re.escape(client_ip) + r"(?![0-9A-Fa-f.:])")
+    return re.compile("|".join(needles), re.IGNORECASE)
 
 
 class _WireEvent(msgspec.Struct):
@@ -134,6 +146,7 @@ class Enricher:
         received_at = _EPOCH + dt.timedelta(milliseconds=batch.received_at)
         ids: dict[dt.date, str] = {}
         kept: dict[tuple[str, float], bool] = {}
+        personal = _personal_pattern(batch.player_uuid, batch.client_ip)
         for index, event in enumerate(batch.events):
             detail = invalid.get(index)
             if detail is None and not 0 <= event.ts <= _MAX_TS_MS:
@@ -176,7 +189,7 @@ class Enricher:
                     batch.region,
                     location.country,
                     batch.latency_bucket,
-                    bytes(event.props).decode(),
+                    personal.sub(_REDACTED, bytes(event.props).decode()),
                     location.region,
                     batch.envelope_id,
                     stream_seq,

@@ -32,8 +32,12 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 def is_poison(err: BaseException) -> bool:
-    """Postgres refused the rows themselves: retrying the same rows cannot succeed."""
-    return isinstance(err, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError)
+    """The rows themselves cannot be stored, so retrying them cannot succeed: Postgres refused
+    them, or a value does not fit its column (asyncpg raises OverflowError while encoding,
+    before Postgres sees anything). Such a batch is split and the culprit dead-lettered."""
+    return isinstance(
+        err, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError | OverflowError
+    )
 
 
 def error_kind(err: BaseException) -> str:

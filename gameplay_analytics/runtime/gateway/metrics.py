@@ -50,6 +50,9 @@ PUBLISH_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 SESSIONS_ACTIVE = Gauge("analytics_sessions_active", "Connected sessions that sent a good hello")
+SESSIONS_ABORTED = Counter(
+    "analytics_sessions_aborted_total", "Sessions the gateway cut off, by reason", ["reason"]
+)
 PLAYERS_IN_COMBAT = Gauge(
     "analytics_players_in_combat",
     "Sessions that sent a combat event within the combat window (the operator's combat load)",

@@ -114,6 +114,7 @@ class Session:
         self._settings = hub.settings
         self.session_id = str(uuid.uuid4())
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._choked = False
         self._welcomed = False
         self._guard: SamplingGuard | None = None
         self.last_combat = -math.inf  # monotonic time of the last combat event received
@@ -465,7 +466,17 @@ class Session:
     # -- replies ---------------------------------------------------------------------------
 
     def _send(self, data: bytes) -> None:
-        self._outbox.put_nowait(data)
+        """Queue a reply. A client with `max_outbox_frames` replies unread is not reading at
+        all (its socket stays full): the connection is aborted rather than letting replies
+        pile up in memory. Its unacked envelopes come back after a reconnect."""
+        if self._outbox.qsize() < self._settings.max_outbox_frames:
+            self._outbox.put_nowait(data)
+            return
+        if not self._choked:
+            self._choked = True
+            log.warning("session %s does not read its replies: aborting it", self.session_id)
+            metrics.SESSIONS_ABORTED.labels("replies_unread").inc()
+            self._ws.transport.abort()
 
     def _error(
         self,

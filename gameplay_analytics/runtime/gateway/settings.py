@@ -122,6 +122,12 @@ class GatewaySettings(BaseSettings):
     breaker_interval_s: float = Field(
         1.0, gt=0, description="how often the breaker reads the queue fill"
     )
+    max_outbox_frames: int = Field(
+        1024,
+        ge=16,
+        description="replies queued for a client that does not read them before its "
+        "connection is aborted (bounds memory per connection)",
+    )
     combat_window_s: float = Field(
         10.0,
         gt=0,
