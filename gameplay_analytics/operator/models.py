@@ -6,9 +6,12 @@ that span fields are CEL (`x-kubernetes-validations`) so that `kubectl apply` re
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import functools
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+import celpy
+from celpy.adapter import json_to_cel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -54,11 +57,43 @@ def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
 
 
-class _Spec(BaseModel):
+class _CelChecked(BaseModel):
+    """Evaluates the CEL rules a model puts in its CRD (`x-kubernetes-validations`) with
+    cel-python, on the model's wire form with defaults applied and unset fields absent, as the
+    API server sees it: a spec `kubectl apply` would refuse, the model refuses with the same
+    message, and each rule is written once."""
+
+    @model_validator(mode="after")
+    def _x_kubernetes_validations(self) -> Self:
+        programs = _cel_programs(type(self))
+        if programs:
+            wire = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+            document = json_to_cel(wire)
+            for program, message in programs:
+                if not program.evaluate({"self": document}):
+                    raise ValueError(message)
+        return self
+
+
+class _Spec(_CelChecked):
     """camelCase on the wire (Kubernetes style), snake_case in Python; unknown keys refused."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+_CEL = celpy.Environment()
+
+
+@functools.cache
+def _cel_programs(cls: type[BaseModel]) -> tuple[tuple[Any, str], ...]:
+    extra = cls.model_config.get("json_schema_extra")
+    rules: Any = extra.get("x-kubernetes-validations", []) if isinstance(extra, dict) else []
+    return tuple(
+        (_CEL.program(_CEL.compile(str(rule["rule"]))), str(rule["message"]))
+        for rule in rules
+        if "oldSelf" not in str(rule["rule"])  # transition rules only run on updates
     )
 
 
@@ -258,7 +293,7 @@ class AnalyticsPipelineSpec(_Spec):
 # sampling core checks names against the taxonomy and reports problems in the status.
 
 
-class _Rules(BaseModel):
+class _Rules(_CelChecked):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
