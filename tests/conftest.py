@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,24 @@ def nats_url(nats_server: object) -> str:
 @pytest.fixture
 def postgres_dsn(postgres_server: object) -> str:
     return str(postgres_server.dsn)  # type: ignore[attr-defined]
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new database on the shared server, dropped (connections forced out) afterwards."""
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield dsn.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        admin = await asyncpg.connect(dsn, timeout=30)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -11,20 +11,19 @@ import datetime as dt
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 import asyncpg
-from prometheus_client.parser import text_string_to_metric_families
 
 from gameplay_analytics.insights import queries, warehouse
 from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
+from gameplay_analytics.loadgen.observe import metric_totals
 from gameplay_analytics.local.stack import LocalStack, StackConfig
 from gameplay_analytics.runtime.storage.warm import ExportedDay, WarmStore
 
-__all__ = ["DemoOutcome", "run_demo"]
+__all__ = ["DemoOutcome", "metric_totals", "run_demo"]
 
 _DRAIN_TIMEOUT_S = 120.0
 
@@ -39,20 +38,6 @@ class DemoOutcome:
     @property
     def ok(self) -> bool:
         return self.missing == 0 and self.doubled == 0 and self.warm_rows == self.stored
-
-
-def metric_totals(url: str) -> dict[str, float]:
-    """Sum of every sample per metric name (and per `name{label=value}`) at a /metrics URL."""
-    with urllib.request.urlopen(url, timeout=5) as reply:
-        text = reply.read().decode()
-    totals: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
-            for key, value in sample.labels.items():
-                name = f"{sample.name}{{{key}={value}}}"
-                totals[name] = totals.get(name, 0.0) + sample.value
-    return totals
 
 
 async def run_demo(

@@ -37,6 +37,7 @@ from websockets.exceptions import ConnectionClosed
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway import Gateway, issue_token
 from tests.chaos import privacy
+from tests.conftest import fresh_database
 from tests.integration.test_aggregator_support import next_seq, settings
 from tests.integration.test_gateway_e2e import SECRET, gateway_settings
 
@@ -158,19 +159,8 @@ class Honest:
 
 @pytest.fixture(scope="module")
 async def hostile_db(postgres_server: Any) -> AsyncIterator[str]:
-    postgres_dsn = str(postgres_server.dsn)
-    name = f"hostile_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
-    admin = await asyncpg.connect(postgres_dsn, timeout=30)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(str(postgres_server.dsn), "hostile") as dsn:
+        yield dsn
 
 
 class Suite:

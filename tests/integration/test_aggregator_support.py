@@ -32,6 +32,7 @@ from gameplay_analytics.contract.messages import (
 )
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator import Aggregator, AggregatorSettings
+from tests.conftest import fresh_database
 
 DAY_MS = 86_400_000
 # Events are stamped "now": the aggregator's maintenance runs on the real clock, and the
@@ -43,18 +44,8 @@ NOW_MS = int(NOW.timestamp() * 1000)
 @pytest.fixture
 async def database(postgres_dsn: str) -> AsyncIterator[str]:
     """A fresh database on the shared server; dropped afterwards."""
-    name = f"agg_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
-    admin = await asyncpg.connect(postgres_dsn, timeout=30)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(postgres_dsn, "agg") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")
