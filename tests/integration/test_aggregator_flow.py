@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,14 @@ import asyncpg
 import msgspec
 from nats.js import JetStreamContext
 
-from gameplay_analytics.contract.messages import EVENTS_SUBJECT, DlqEntry, PublishedEvent
+from gameplay_analytics.contract.messages import (
+    EVENTS_SUBJECT,
+    KV_SCHEMAS_KEY,
+    DlqEntry,
+    PublishedEvent,
+)
+from gameplay_analytics.contract.paths import schemas_dir
+from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.sampling import hashing
 from tests.integration.test_aggregator_support import (
@@ -179,3 +187,38 @@ async def _rows_are(dsn: str, n: int) -> bool:
 
 async def _acked(agg: Aggregator, n: int) -> bool:
     return agg.stats.messages >= n
+
+
+async def test_schema_versions_published_to_kv_are_stored_not_dead_lettered(
+    nats_url: str, database: str, js: JetStreamContext
+) -> None:
+    """A SchemaVersion the operator accepted reaches the aggregators too (NATS KV), so events
+    a gateway accepted under it are stored; `accepted` narrows gateways' intake only."""
+    released = json.loads((schemas_dir() / "analytics/released/1.0.0.schema.json").read_text())
+    newer = {**released, "version": "1.1.0"}
+    newer["definitions"] = {**released["definitions"]}
+    loot = newer["definitions"]["loot_drop"]
+    newer["definitions"]["loot_drop"] = {
+        **loot, "properties": {**loot["properties"], "source": {"type": "string", "maxLength": 64}},
+    }  # fmt: skip
+    kv = await jetstream.ensure_config_bucket(js)
+    value = {"accepted": ["1.0.0"], "documents": {"1.1.0": newer}}  # 1.1.0 since retired
+    await kv.put(KV_SCHEMAS_KEY, json.dumps(value).encode())
+    start = await next_seq(js)
+    player, guid = str(uuid.uuid4()), str(uuid.uuid4())
+    agg = Aggregator(settings(nats_url, database), start_sequence=start)
+    try:
+        async with running(agg):
+            await wait_for(lambda: _has_version(agg, "1.1.0"))
+            props = {"item_id": "a", "rarity": "epic", "source": "boss"}
+            loot_event = PublishedEvent(seq=1, name="loot_drop", ts=NOW_MS, props=props)
+            await publish(js, [batch(player, guid, [loot_event], schema_version="1.1.0")])
+            await wait_for(lambda: _acked(agg, 1))
+    finally:
+        await kv.delete(KV_SCHEMAS_KEY)
+    assert await count_rows(database) == 1
+    assert agg.stats.dlq == {}
+
+
+async def _has_version(agg: Aggregator, version: str) -> bool:
+    return version in agg.schema_versions

@@ -31,7 +31,7 @@ from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, ST
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.privacy.geoip import GeoIP, open_geoip
 from gameplay_analytics.privacy.pseudonym import SALT_SECRET_ENV, Pseudonymiser, load_salt_book
-from gameplay_analytics.runtime import jetstream
+from gameplay_analytics.runtime import config, jetstream
 from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.enrich import DlqItem, Enricher, PreparedMessage
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
@@ -142,10 +142,19 @@ class Aggregator:
         self._sub = await self._js.pull_subscribe(
             EVENTS_SUBJECT, durable=s.consumer_name, stream=STREAM, config=self._consumer_config()
         )
+        watcher = config.ConfigWatcher(
+            nc=self._nc,
+            js=self._js,
+            initial=config.LiveConfig.of(config.default_config().rules, self._schemas),
+            on_change=self._on_config,
+            max_events=_MAX_EVENTS_PER_MESSAGE,
+            narrow_to_accepted=False,  # store whatever a gateway accepted, even if retired since
+        )
         self._healthy = True
         self._tasks = [
             asyncio.create_task(self._every(s.maintenance_interval_s, self._maintain_tick, 0.0)),
             asyncio.create_task(self._every(s.lag_interval_s, self._read_lag, 0.0)),
+            asyncio.create_task(watcher.run(), name="aggregator-config-watch"),
         ]
 
     async def run(self) -> None:
@@ -187,6 +196,17 @@ class Aggregator:
         finally:
             if inflight is not None and not inflight.done():
                 inflight.cancel()
+
+    @property
+    def schema_versions(self) -> list[str]:
+        """The event schema versions this aggregator stores (shipped + hot-reloaded)."""
+        return self._enricher.schema_versions if self._enricher else self._schemas.versions
+
+    def _on_config(self, live: config.LiveConfig) -> None:
+        """Schema versions published by the operator (SchemaVersion resources) take effect
+        here as in the gateways, so what a gateway accepts is never dead-lettered here."""
+        if self._enricher is not None:
+            self._enricher.use_registry(live.registry)
 
     def request_stop(self) -> None:
         """SIGTERM: stop fetching; the batch in hand may keep retrying for the shutdown

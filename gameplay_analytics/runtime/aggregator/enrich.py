@@ -117,6 +117,14 @@ class Enricher:
         self._geoip = geoip
         self._days: dict[int, dt.date] = {}
 
+    @property
+    def schema_versions(self) -> list[str]:
+        return self._registry.versions
+
+    def use_registry(self, registry: SchemaRegistry) -> None:
+        """Schema versions hot-reloaded from NATS KV (the operator's SchemaVersions)."""
+        self._registry = registry
+
     def prepare(self, data: bytes, *, stream_seq: int, now_ms: int) -> PreparedMessage:
         """Rows, session updates, DLQ entries and guard drops of one message."""
         out = PreparedMessage(stream_seq)

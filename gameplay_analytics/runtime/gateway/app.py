@@ -22,9 +22,9 @@ from websockets.http11 import Request, Response
 
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_salt_book
 from gameplay_analytics.runtime import jetstream
+from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, default_config
 from gameplay_analytics.runtime.gateway import metrics
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
-from gameplay_analytics.runtime.gateway.live import ConfigWatcher, LiveConfig, default_config
 from gameplay_analytics.runtime.gateway.session import Session
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
 from gameplay_analytics.runtime.probes import ProbeServer

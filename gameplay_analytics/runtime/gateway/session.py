@@ -23,10 +23,10 @@ from websockets.exceptions import ConnectionClosed
 from gameplay_analytics.contract import frames, messages, taxonomy
 from gameplay_analytics.contract.errors import ErrorCode, ProtocolError
 from gameplay_analytics.privacy.consent import Consent
+from gameplay_analytics.runtime.config import LiveConfig
 from gameplay_analytics.runtime.gateway import auth, metrics
 from gameplay_analytics.runtime.gateway.guard import SamplingGuard
 from gameplay_analytics.runtime.gateway.ingest import Backpressure, IngestWorker, Outbound
-from gameplay_analytics.runtime.gateway.live import LiveConfig
 from gameplay_analytics.runtime.gateway.metrics import DropReason
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
 

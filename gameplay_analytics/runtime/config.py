@@ -1,4 +1,5 @@
-"""Hot-reloaded configuration: the sampling rules and the accepted schema versions from NATS KV.
+"""Hot-reloaded configuration shared by gateways and aggregators: the sampling rules and the
+schema versions from the NATS KV bucket `analytics-config`.
 
 `LiveConfig` is immutable and swapped whole, so a frame is handled under one consistent pair of
 rules and registry. A missing or broken KV key falls back to the shipped defaults.
@@ -57,13 +58,19 @@ def parse_sampling(value: bytes) -> sampling.CompiledRules:
 
 
 def parse_schemas(
-    value: bytes, *, base: Mapping[str, Mapping[str, Any]], max_events: int
+    value: bytes,
+    *,
+    base: Mapping[str, Mapping[str, Any]],
+    max_events: int,
+    narrow: bool = True,
 ) -> SchemaRegistry:
     """The KV `schemas` value, `{"accepted": [...], "documents": {version: schema}}`.
 
-    Documents from KV add to the released ones shipped with the gateway; `accepted` narrows
-    the set (omitted: every known version). An accepted version nobody has a document for is
-    refused loudly, since clients on it would all get `analytics_version`.
+    Documents from KV add to the released ones shipped with the process; `accepted` narrows
+    the set (omitted: every known version) where `narrow` is set — the gateways' intake. The
+    aggregators pass `narrow=False`: an event accepted under a version since retired is still
+    stored, not dead-lettered. An accepted version nobody has a document for is refused
+    loudly, since clients on it would all get `analytics_version`.
     """
     data = json.loads(value)
     if not isinstance(data, dict):
@@ -74,7 +81,7 @@ def parse_schemas(
         raise ValueError("schemas.documents: not an object")
     documents.update({str(v): d for v, d in extra.items() if isinstance(d, dict)})
     accepted = data.get("accepted")
-    if accepted is None:
+    if accepted is None or not narrow:
         return SchemaRegistry(documents, max_events=max_events)
     if not isinstance(accepted, list) or not all(isinstance(v, str) for v in accepted):
         raise ValueError("schemas.accepted: not a list of versions")
@@ -101,8 +108,10 @@ class ConfigWatcher:
         on_change: Callable[[LiveConfig], None],
         schemas_root: Path | None = None,
         max_events: int = 500,
+        narrow_to_accepted: bool = True,
     ) -> None:
         self._nc, self._js = nc, js
+        self._narrow = narrow_to_accepted
         self._defaults = initial
         self.current = initial
         self._on_change = on_change
@@ -153,7 +162,9 @@ class ConfigWatcher:
             if raw_rules:
                 rules = parse_sampling(raw_rules)
             if raw_schemas:
-                registry = parse_schemas(raw_schemas, base=self._base, max_events=self._max_events)
+                registry = parse_schemas(
+                    raw_schemas, base=self._base, max_events=self._max_events, narrow=self._narrow
+                )
         except (ValueError, TypeError) as err:
             log.error("ignoring invalid analytics-config value: %s", err)
             return
