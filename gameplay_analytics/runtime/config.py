@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -121,12 +122,19 @@ class ConfigWatcher:
         self.loaded = asyncio.Event()
 
     async def run(self) -> None:
-        """Watch until cancelled; every failure is logged and retried after a pause."""
+        """Watch until cancelled; every failure is logged and retried after a pause. A bucket
+        that does not exist yet is a normal state (the operator or a gateway creates it):
+        said once, not every second."""
+        announced_missing = False
         while True:
             try:
                 await self._watch_once()
             except asyncio.CancelledError:
                 raise
+            except nats.js.errors.BucketNotFoundError:
+                if not announced_missing:
+                    log.info("no %s bucket yet: the shipped defaults apply", KV_BUCKET)
+                    announced_missing = True
             except Exception as err:  # a KV hiccup must never stop hot reload for good
                 log.warning("config watch interrupted (%s); retrying", type(err).__name__)
             await asyncio.sleep(_RETRY_S)
