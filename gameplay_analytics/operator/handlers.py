@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from gameplay_analytics.operator import reconcile
+from gameplay_analytics.operator import metrics, reconcile
 from gameplay_analytics.operator.manifests import MANAGED_BY
 from gameplay_analytics.operator.models import GROUP, VERSION
 
@@ -34,7 +34,8 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     @kopf.on.create(*PIPELINES, registry=registry)
     @kopf.on.update(*PIPELINES, registry=registry)
     async def pipeline_changed(body: kopf.Body, **_: Any) -> dict[str, str]:
-        return await reconcile.reconcile_pipeline(body)
+        async with metrics.reconciling("AnalyticsPipeline"):
+            return await reconcile.reconcile_pipeline(body)
 
     @kopf.timer(
         *PIPELINES,
@@ -45,7 +46,8 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     )
     async def pipeline_resync(body: kopf.Body, **_: Any) -> None:
         # Drift repair: objects edited or deleted by hand are put back.
-        await reconcile.reconcile_pipeline(body)
+        async with metrics.reconciling("AnalyticsPipeline"):
+            await reconcile.reconcile_pipeline(body)
 
     @kopf.daemon(
         *PIPELINES,
@@ -77,13 +79,15 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     @kopf.on.create(*POLICIES, registry=registry)
     @kopf.on.update(*POLICIES, registry=registry)
     async def policy_changed(body: kopf.Body, **_: Any) -> None:
-        await reconcile.reconcile_policy(body)
+        async with metrics.reconciling("SamplingPolicy"):
+            await reconcile.reconcile_policy(body)
 
     @kopf.on.resume(*SCHEMAS, registry=registry)
     @kopf.on.create(*SCHEMAS, registry=registry)
     @kopf.on.update(*SCHEMAS, registry=registry)
     async def schema_version_changed(body: kopf.Body, **_: Any) -> dict[str, str]:
-        return {"phase": await reconcile.reconcile_schema_version(body)}
+        async with metrics.reconciling("SchemaVersion"):
+            return {"phase": await reconcile.reconcile_schema_version(body)}
 
     @kopf.on.event(*SCHEMAS, registry=registry)
     @kopf.on.event(*POLICIES, registry=registry)

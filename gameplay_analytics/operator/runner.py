@@ -1,4 +1,4 @@
-"""`gameplay-analytics operator`: kopf with peering, a liveness endpoint and the handlers.
+"""`gameplay-analytics operator`: kopf with peering, a liveness endpoint, metrics and handlers.
 
 Several replicas may run; peering keeps one active. Scanning is off: the chart installs the
 CRDs before the operator starts, and least-privilege RBAC has no namespace or CRD watch.
@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gameplay_analytics.operator import handlers
+from gameplay_analytics.runtime.probes import ProbeServer
 
 __all__ = ["OperatorSettings", "run_operator"]
 
@@ -27,6 +28,9 @@ class OperatorSettings(BaseSettings):
     resync_seconds: float = Field(default=60.0, gt=0, description="drift-repair interval")
     peering: str = Field(default="gameplay-analytics", description="KopfPeering name")
     liveness_port: int = Field(default=8080, ge=1, le=65535)
+    metrics_port: int = Field(
+        default=9102, ge=1, le=65535, description="/metrics (reconciles, process) for Prometheus"
+    )
 
 
 def _load_kube_config() -> None:
@@ -44,12 +48,13 @@ async def run_operator(
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz",
     ready_flag: asyncio.Event | None = None,
     stop_flag: asyncio.Event | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Run until cancelled or `stop_flag` is set.
 
     `namespace=None` watches every namespace (ClusterKopfPeering), a name watches one
     (KopfPeering there). `peering=None` runs standalone: no peering resource, for tests and
-    single-replica installs.
+    single-replica installs. `metrics_port` serves `/metrics` (none when None).
     """
     await asyncio.to_thread(_load_kube_config)
     registry = kopf.OperatorRegistry()
@@ -58,17 +63,25 @@ async def run_operator(
     settings.scanning.disabled = True
     settings.posting.level = 20  # INFO and up become Kubernetes Events
     settings.watching.server_timeout = 300
-    await kopf.operator(
-        registry=registry,
-        settings=settings,
-        standalone=peering is None,
-        peering_name=peering,
-        clusterwide=namespace is None,
-        namespaces=[namespace] if namespace else (),
-        liveness_endpoint=liveness_endpoint,
-        ready_flag=ready_flag,
-        stop_flag=stop_flag,
-    )
+    probes = None
+    if metrics_port is not None:
+        probes = ProbeServer(port=metrics_port, ready=lambda: True)
+        await probes.start()
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            standalone=peering is None,
+            peering_name=peering,
+            clusterwide=namespace is None,
+            namespaces=[namespace] if namespace else (),
+            liveness_endpoint=liveness_endpoint,
+            ready_flag=ready_flag,
+            stop_flag=stop_flag,
+        )
+    finally:
+        if probes is not None:
+            await probes.close()
 
 
 def main() -> None:
@@ -80,5 +93,6 @@ def main() -> None:
             resync_seconds=config.resync_seconds,
             peering=config.peering,
             liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz",
+            metrics_port=config.metrics_port,
         )
     )

@@ -56,7 +56,14 @@ async def k8s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
 
 
 @pytest.fixture
-async def operator(k8s: Emulator) -> AsyncIterator[asyncio.Task[None]]:
+def operator_metrics_port() -> int:
+    from gameplay_analytics.local.services import free_port
+
+    return free_port()
+
+
+@pytest.fixture
+async def operator(k8s: Emulator, operator_metrics_port: int) -> AsyncIterator[asyncio.Task[None]]:
     ready = asyncio.Event()
     task = asyncio.create_task(
         run_operator(
@@ -65,6 +72,7 @@ async def operator(k8s: Emulator) -> AsyncIterator[asyncio.Task[None]]:
             peering=None,
             liveness_endpoint=None,
             ready_flag=ready,
+            metrics_port=operator_metrics_port,
         )
     )
     await asyncio.wait_for(ready.wait(), 10)

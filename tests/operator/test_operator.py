@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from typing import Any
 
 from gameplay_analytics.contract import messages
@@ -93,7 +94,8 @@ async def test_deleted_or_edited_objects_come_back(
     k8s: Emulator, operator: object, nats_url: str
 ) -> None:
     await k8s.post(cr_url("analyticspipelines"), json=pipeline(nats_url))
-    await until(lambda: k8s.get_obj("apps/v1/deployments", "default", "p1-gateway"))
+    await until(lambda: k8s.get_obj("apps/v1/deployments", "default", "p1-aggregator"))
+    await until(lambda: k8s.get_obj("v1/services", "default", "p1-gateway"))  # what we delete
     assert (await k8s.delete("/api/v1/namespaces/default/services/p1-gateway")).status == 200
     await k8s.patch(
         "/apis/apps/v1/namespaces/default/deployments/p1-aggregator",
@@ -222,3 +224,17 @@ async def test_breaking_schema_version_is_rejected_and_never_published(
     async with asyncio.timeout(10):
         while await published() != ["1.0.0", "1.1.0"]:  # noqa: ASYNC110 - polling NATS KV
             await asyncio.sleep(0.1)
+
+
+async def test_reconciles_are_counted_on_the_operators_metrics_port(
+    k8s: Emulator, operator: object, nats_url: str, operator_metrics_port: int
+) -> None:
+    """The chart's metrics Service (port 9102) has something behind it: reconciles by kind and
+    outcome, with their durations, next to the process metrics."""
+    assert (await k8s.post(cr_url("analyticspipelines"), json=pipeline(nats_url))).status == 200
+    await until(lambda: condition(k8s.get_obj(AP, "default", "p1"), "Progressing"))
+    url = f"http://127.0.0.1:{operator_metrics_port}/metrics"
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    assert 'analytics_operator_reconciles_total{kind="AnalyticsPipeline",result="ok"}' in text
+    assert "analytics_operator_reconcile_seconds_bucket" in text
+    assert "process_cpu_seconds_total" in text
