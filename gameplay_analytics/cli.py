@@ -6,7 +6,6 @@ Subcommands import what they need lazily, so `schema check` never pulls in kopf 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -102,13 +101,13 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _serve(role: str) -> Callable[[argparse.Namespace], int]:
-    """Run one runtime process until SIGTERM/SIGINT, which start its graceful shutdown."""
+    """Run one runtime process until SIGTERM/SIGINT. The entry (`run_gateway`,
+    `run_aggregator`) owns its signals: each starts that process's own graceful shutdown."""
 
     def run(_: argparse.Namespace) -> int:
         import asyncio
         import importlib
         import logging
-        import signal
 
         logging.basicConfig(
             level=os.environ.get("GAMEPLAY_ANALYTICS_LOG_LEVEL", "INFO"),
@@ -118,15 +117,7 @@ def _serve(role: str) -> Callable[[argparse.Namespace], int]:
         app = importlib.import_module(module)
         settings = getattr(app, settings_cls)()
 
-        async def main() -> None:
-            task = asyncio.ensure_future(getattr(app, entry)(settings))
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, task.cancel)
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        asyncio.run(main())
+        asyncio.run(getattr(app, entry)(settings))
         return 0
 
     return run

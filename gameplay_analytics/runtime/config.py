@@ -25,7 +25,14 @@ from gameplay_analytics import sampling
 from gameplay_analytics.contract.messages import KV_BUCKET, KV_SAMPLING_KEY, KV_SCHEMAS_KEY
 from gameplay_analytics.contract.registry import SchemaRegistry, released_schemas
 
-__all__ = ["ConfigWatcher", "LiveConfig", "default_config", "parse_sampling", "parse_schemas"]
+__all__ = [
+    "ConfigWatcher",
+    "LiveConfig",
+    "default_config",
+    "default_rules",
+    "parse_sampling",
+    "parse_schemas",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +53,15 @@ class LiveConfig:
         return cls(rules=rules, registry=registry, wire=rules.to_wire())
 
 
+def default_rules() -> sampling.CompiledRules:
+    """The shipped rules (`schemas/sampling.yml`), compiled."""
+    return sampling.compile(sampling.load_default_rules())
+
+
 def default_config(*, schemas_root: Path | None = None, max_events: int = 500) -> LiveConfig:
-    """The shipped rules (`schemas/sampling.yml`) and every released schema version."""
-    rules = sampling.compile(sampling.load_default_rules())
-    return LiveConfig.of(rules, SchemaRegistry.from_released(schemas_root, max_events=max_events))
+    """The shipped rules and every released schema version."""
+    registry = SchemaRegistry.from_released(schemas_root, max_events=max_events)
+    return LiveConfig.of(default_rules(), registry)
 
 
 def parse_sampling(value: bytes) -> sampling.CompiledRules:

@@ -92,7 +92,7 @@ async def test_kill_9_mid_stream_then_restart(
         f"GAMEPLAY_ANALYTICS_{k.upper()}": str(v)
         for k, v in conf.model_dump(exclude_none=True).items()
     }, "GAMEPLAY_ANALYTICS_SALT_SECRET": "test-secret"}  # fmt: skip
-    argv = [sys.executable, "-m", "gameplay_analytics.runtime.aggregator"]
+    argv = [sys.executable, "-m", "gameplay_analytics.cli", "aggregator"]
     batches = _stream(200, 25)
     await publish(js, batches)
     proc = subprocess.Popen(  # noqa: ASYNC220 - children to SIGKILL, on purpose

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import urllib.request
 import uuid
@@ -39,14 +40,21 @@ def gateway_settings(nats_url: str, **overrides: Any) -> GatewaySettings:
     return GatewaySettings(**values)
 
 
-@pytest.fixture
-async def gateway(nats_url: str) -> AsyncIterator[Gateway]:
-    gw = Gateway(gateway_settings(nats_url))
+@contextlib.asynccontextmanager
+async def running_gateway(nats_url: str, **overrides: Any) -> AsyncIterator[Gateway]:
+    """A gateway in this process on free ports, drained and stopped afterwards."""
+    gw = Gateway(gateway_settings(nats_url, **overrides))
     await gw.start()
     try:
         yield gw
     finally:
         await gw.drain_and_stop()
+
+
+@pytest.fixture
+async def gateway(nats_url: str) -> AsyncIterator[Gateway]:
+    async with running_gateway(nats_url) as gw:
+        yield gw
 
 
 async def stored(

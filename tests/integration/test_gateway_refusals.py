@@ -13,7 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from gameplay_analytics.runtime.gateway import Gateway, issue_token
-from tests.integration.test_gateway_e2e import SECRET, gateway_settings, stored
+from tests.integration.test_gateway_e2e import SECRET, running_gateway, stored
 
 pytestmark = pytest.mark.integration
 
@@ -22,12 +22,8 @@ BOSS = {"name": "engage_enemy", "ts": 1, "props": {"enemy_id": "o", "tier": "bos
 
 @pytest.fixture
 async def gateway(nats_url: str) -> AsyncIterator[Gateway]:
-    gw = Gateway(gateway_settings(nats_url, hello_timeout_s=0.5))
-    await gw.start()
-    try:
+    async with running_gateway(nats_url, hello_timeout_s=0.5) as gw:
         yield gw
-    finally:
-        await gw.drain_and_stop()
 
 
 async def hello(

@@ -21,7 +21,7 @@ from gameplay_analytics.operator.manifests import Pipeline
 from gameplay_analytics.operator.models import AnalyticsPipelineSpec
 from gameplay_analytics.runtime.gateway import Gateway
 from gameplay_analytics.sampling import heartbeat
-from tests.integration.test_gateway_e2e import SECRET, gateway_settings
+from tests.integration.test_gateway_e2e import SECRET, running_gateway
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,12 +34,8 @@ pytestmark = [
 
 @pytest.fixture
 async def gateway(nats_url: str) -> AsyncIterator[Gateway]:
-    gw = Gateway(gateway_settings(nats_url, combat_window_s=5.0))
-    await gw.start()
-    try:
+    async with running_gateway(nats_url, combat_window_s=5.0) as gw:
         yield gw
-    finally:
-        await gw.drain_and_stop()
 
 
 @pytest.fixture

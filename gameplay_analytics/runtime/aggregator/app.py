@@ -145,7 +145,7 @@ class Aggregator:
         watcher = config.ConfigWatcher(
             nc=self._nc,
             js=self._js,
-            initial=config.LiveConfig.of(config.default_config().rules, self._schemas),
+            initial=config.LiveConfig.of(config.default_rules(), self._schemas),
             on_change=self._on_config,
             max_events=_MAX_EVENTS_PER_MESSAGE,
             narrow_to_accepted=False,  # store whatever a gateway accepted, even if retired since
