@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from gameplay_analytics.contract import natsnames
+
 __all__ = [
     "DLQ_SUBJECT",
     "EVENTS_SUBJECT",
@@ -29,12 +31,14 @@ __all__ = [
     "redact_event",
 ]
 
-STREAM = "ANALYTICS"
-EVENTS_SUBJECT = "analytics.events"
-DLQ_SUBJECT = "analytics.dlq"
-KV_BUCKET = "analytics-config"
-KV_SAMPLING_KEY = "sampling"  # compiled rules (wire form) + heartbeat rate, JSON
-KV_SCHEMAS_KEY = "schemas"  # {"accepted": ["1.0.0", …], "documents": {version: schema}}
+# The local stack's names (defaults); a cluster pipeline's own come from its settings.
+_LOCAL = natsnames.PipelineNames()
+STREAM = _LOCAL.stream
+EVENTS_SUBJECT = _LOCAL.events_subject
+DLQ_SUBJECT = _LOCAL.dlq_subject
+KV_BUCKET = _LOCAL.config_bucket
+KV_SAMPLING_KEY = natsnames.KV_SAMPLING_KEY
+KV_SCHEMAS_KEY = natsnames.KV_SCHEMAS_KEY
 
 
 class PublishedEvent(msgspec.Struct, omit_defaults=True):

@@ -16,6 +16,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, Field
 
+from gameplay_analytics.contract import natsnames
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, KV_BUCKET, STREAM
 
 __all__ = ["StreamSettings", "connect", "ensure_config_bucket", "ensure_stream"]
@@ -26,12 +27,16 @@ log = logging.getLogger(__name__)
 class StreamSettings(BaseModel):
     """Limits of the ANALYTICS stream (the AnalyticsPipeline's `nats` section)."""
 
-    replicas: int = Field(default=1, ge=1, le=5, description="R3 in a cluster, R1 on a laptop")
-    duplicate_window_s: float = Field(default=120.0, gt=0, description="Nats-Msg-Id dedup window")
-    max_age_s: float = Field(
-        default=7 * 24 * 3600.0, gt=0, description="how long messages are kept"
+    replicas: int = Field(
+        default=natsnames.DEFAULT_REPLICAS, ge=1, le=5, description="R3 in a cluster, R1 locally"
     )
-    max_bytes: int = Field(default=-1, description="-1: unlimited")
+    duplicate_window_s: float = Field(
+        default=float(natsnames.DEFAULT_DUPLICATE_WINDOW_S), gt=0, description="dedup window"
+    )
+    max_age_s: float = Field(
+        default=float(natsnames.DEFAULT_MAX_AGE_S), gt=0, description="how long messages are kept"
+    )
+    max_bytes: int = Field(default=natsnames.DEFAULT_MAX_BYTES, description="-1: unlimited")
 
 
 async def connect(url: str, *, name: str, connect_timeout_s: float = 5.0) -> Client:
