@@ -31,22 +31,50 @@ class Condition:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Component:
-    """A Deployment's readiness as read back from its status."""
+    """A Deployment's rollout as read back from its status (the facts, no verdict)."""
 
     name: str
-    replicas: int
+    replicas: int  # desired (spec.replicas)
     ready_replicas: int
+    updated_replicas: int | None = None  # None: the same as ready (a hand-made Component)
+    total_replicas: int | None = None  # status.replicas: old pods still running count here
     exists: bool = True
-    up_to_date: bool = True
+    up_to_date: bool = True  # the Deployment controller has observed the latest spec
+    failure: str | None = None  # a failing Progressing (or a ReplicaFailure) condition
+
+    @property
+    def waiting_for(self) -> str | None:
+        """Why the rollout is not complete, or None when it is (kubectl rollout status's
+        rules): updated = ready = desired, no old replicas left, no failed progress, and a
+        Deployment scaled to zero is not a running component."""
+        updated = self.ready_replicas if self.updated_replicas is None else self.updated_replicas
+        total = updated if self.total_replicas is None else self.total_replicas
+        if not self.exists:
+            return "deployment not found"
+        if self.failure is not None:
+            return f"rollout failed: {self.failure}"
+        if not self.up_to_date:
+            return "the deployment controller has not observed the latest spec yet"
+        if self.replicas == 0:
+            return "scaled to 0 replicas"
+        if updated < self.replicas:
+            return f"{updated}/{self.replicas} replicas updated"
+        if total > updated:
+            return f"{total - updated} old replica(s) pending termination"
+        if self.ready_replicas < self.replicas:
+            return f"{self.ready_replicas}/{self.replicas} replicas ready"
+        return None
 
     @property
     def ready(self) -> bool:
-        return self.exists and self.up_to_date and self.ready_replicas >= self.replicas
+        return self.waiting_for is None
 
     def as_status(self) -> dict[str, Any]:
+        updated = self.ready_replicas if self.updated_replicas is None else self.updated_replicas
         return {
             "replicas": self.replicas,
             "readyReplicas": self.ready_replicas,
+            "updatedReplicas": updated,
             "ready": self.ready,
         }
 
@@ -56,48 +84,72 @@ def now() -> str:
 
 
 def component_from_deployment(name: str, deployment: Mapping[str, Any] | None) -> Component:
-    """Readiness of one Deployment; a missing one, or one whose controller has not yet seen
-    the latest spec (status.observedGeneration behind metadata.generation), is not ready."""
+    """The rollout of one Deployment. A missing one, one whose controller has not yet seen
+    the latest spec (status.observedGeneration behind metadata.generation) or one whose
+    Progressing condition failed (ProgressDeadlineExceeded) is not ready."""
     if deployment is None:
         return Component(name, replicas=0, ready_replicas=0, exists=False)
-    spec, status = deployment.get("spec", {}), deployment.get("status") or {}
-    wanted = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
-    generation = deployment.get("metadata", {}).get("generation")
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    wanted = int(spec["replicas"] if spec.get("replicas") is not None else 1)
+    generation = (deployment.get("metadata") or {}).get("generation")
     observed = status.get("observedGeneration")
-    up_to_date = generation is None or observed is None or observed >= generation
+    up_to_date = generation is None or (observed is not None and observed >= generation)
     return Component(
         name,
         replicas=wanted,
         ready_replicas=int(status.get("readyReplicas") or 0),
+        updated_replicas=int(status.get("updatedReplicas") or 0),
+        total_replicas=int(status.get("replicas") or 0),
         up_to_date=up_to_date,
+        failure=_rollout_failure(status.get("conditions") or ()),
     )
 
 
-def pipeline_conditions(
-    components: Sequence[Component], *, problem: str | None = None, degraded: str | None = None
-) -> list[Condition]:
-    """Ready / Progressing / Degraded for a pipeline.
+def _rollout_failure(deployment_conditions: Iterable[Mapping[str, Any]]) -> str | None:
+    for condition in deployment_conditions:
+        kind, state = condition.get("type"), condition.get("status")
+        if (kind == "Progressing" and state == "False") or (
+            kind == "ReplicaFailure" and state == "True"
+        ):
+            reason, message = condition.get("reason") or kind, condition.get("message") or ""
+            return f"{reason}: {message}" if message else str(reason)
+    return None
 
-    `problem` is a reconcile failure (Ready False, reason ReconcileFailed); `degraded` a
-    partial failure that leaves the pipeline running (e.g. Prometheus unreachable).
+
+def pipeline_conditions(
+    components: Sequence[Component],
+    *,
+    problem: str | None = None,
+    degraded: str | None = None,
+    reconciling: bool = False,
+) -> list[Condition]:
+    """Ready / Progressing / Degraded for a pipeline, in the manner of CloudNativePG/Strimzi.
+
+    Ready is True only when the last reconcile succeeded (`problem` is its failure, reported
+    as ReconcileFailed until a later reconcile succeeds), the latest spec has been reconciled
+    (`reconciling` says it has not) and every component completed its rollout. `degraded` is
+    a partial failure that leaves the pipeline running (e.g. Prometheus unreachable).
     """
     waiting = [c for c in components if not c.ready]
-    if problem is not None:
-        ready = Condition("Ready", False, "ReconcileFailed", problem)
-        progressing = Condition("Progressing", False, "ReconcileFailed", problem)
+    failed = [c for c in waiting if c.failure is not None]
+    detail = "; ".join(f"{c.name}: {c.waiting_for}" for c in waiting)
+    summary = ", ".join(f"{c.name} {c.ready_replicas}/{c.replicas}" for c in components)
+    if failed:
+        progressing = Condition("Progressing", False, "ProgressDeadlineExceeded", detail)
     elif waiting:
-        detail = "; ".join(
-            f"{c.name}: deployment not found"
-            if not c.exists
-            else f"{c.name}: {c.ready_replicas}/{c.replicas} replicas ready"
-            for c in waiting
-        )
-        ready = Condition("Ready", False, "ComponentsNotReady", detail)
         progressing = Condition("Progressing", True, "RollingOut", detail)
     else:
-        summary = ", ".join(f"{c.name} {c.ready_replicas}/{c.replicas}" for c in components)
-        ready = Condition("Ready", True, "AllComponentsReady", summary)
         progressing = Condition("Progressing", False, "RolloutComplete", summary)
+    if problem is not None:
+        ready = Condition("Ready", False, "ReconcileFailed", problem)
+    elif reconciling:
+        ready = Condition("Ready", False, "Reconciling", "the latest spec is not reconciled yet")
+    elif failed:
+        ready = Condition("Ready", False, "RolloutFailed", detail)
+    elif waiting:
+        ready = Condition("Ready", False, "ComponentsNotReady", detail)
+    else:
+        ready = Condition("Ready", True, "AllComponentsReady", summary)
     degraded_condition = (
         Condition("Degraded", True, "LoadSignalsUnavailable", degraded)
         if degraded

@@ -130,7 +130,16 @@ _COMPONENT = {
     "properties": {
         "replicas": {"type": "integer"},
         "readyReplicas": {"type": "integer"},
+        "updatedReplicas": {"type": "integer"},
         "ready": {"type": "boolean"},
+    },
+}
+
+_GATEWAY = {
+    "type": "object",
+    "properties": {
+        **_COMPONENT["properties"],  # type: ignore[dict-item]
+        "endpoint": {"type": "string", "description": "in-cluster WebSocket URL for SDKs"},
     },
 }
 
@@ -159,8 +168,12 @@ KINDS: tuple[CrdKind, ...] = (
             _AGE,
         ],
         status=_status(
-            gateway=_COMPONENT,
+            gateway=_GATEWAY,
             aggregator=_COMPONENT,
+            reconcileError={
+                "type": "string",
+                "description": "the last reconcile's failure; absent once one succeeds",
+            },
             samplingVersion={"type": "string"},
             heartbeat=_HEARTBEAT_STATUS,
             loadSignals={"type": "object", "x-kubernetes-preserve-unknown-fields": True},

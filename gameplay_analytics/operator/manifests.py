@@ -26,6 +26,7 @@ __all__ = [
     "SamplingState",
     "config_values",
     "desired_objects",
+    "gateway_endpoint",
     "object_names",
     "selector_labels",
 ]
@@ -73,6 +74,12 @@ def object_names(name: str) -> ObjectNames:
         gateway=f"{name}-gateway",
         aggregator=f"{name}-aggregator",
     )
+
+
+def gateway_endpoint(pipeline: Pipeline) -> str:
+    """Where SDKs inside the cluster connect: the gateway Service's DNS name (PROTOCOL §1)."""
+    gateway = object_names(pipeline.name).gateway
+    return f"ws://{gateway}.{pipeline.namespace}.svc:{pipeline.spec.gateway.port}/ws"
 
 
 def selector_labels(pipeline: str, component: str) -> dict[str, str]:

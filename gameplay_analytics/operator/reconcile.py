@@ -8,6 +8,7 @@ write, and KV values are written only when they change.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -20,11 +21,13 @@ import pydantic
 from gameplay_analytics import sampling
 from gameplay_analytics.contract import registry as schema_registry
 from gameplay_analytics.operator import conditions, kube, loadsignals, natsconfig, policy
+from gameplay_analytics.operator import status as status_decision
 from gameplay_analytics.operator.manifests import (
     Pipeline,
     SamplingState,
     config_values,
     desired_objects,
+    gateway_endpoint,
     object_names,
 )
 from gameplay_analytics.operator.models import AnalyticsPipelineSpec, SchemaVersionSpec
@@ -84,10 +87,17 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
         [await kube.crd_exists(name) for name in MONITORING_CRDS]
     )
     outcomes: dict[str, str] = {}
+    reconciled = status_decision.Reconciled(body["metadata"].get("generation"), problem)
     for obj in desired_objects(pipeline, state, schemas, monitoring=monitoring):
         obj["metadata"]["ownerReferences"] = [owner_reference(body)]
-        outcome = await kube.ensure(obj)
-        outcomes[f"{obj['kind']}/{obj['metadata']['name']}"] = outcome
+        key = f"{obj['kind']}/{obj['metadata']['name']}"
+        try:
+            outcomes[key] = await kube.ensure(obj)
+        except kube.ApiError as exc:
+            # Recorded (it stays until a reconcile succeeds), then raised for kopf's retry.
+            failed = dataclasses.replace(reconciled, problem=f"applying {key}: {exc}")
+            await refresh_pipeline_status(body, reconciled=failed)
+            raise
     try:
         creds = await _nats_creds(pipeline)
         await natsconfig.ensure_stream(pipeline.spec.nats, creds=creds)
@@ -100,15 +110,24 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
     if changed:
         log.info("pipeline %s/%s: %s", pipeline.namespace, pipeline.name, changed)
     await refresh_pipeline_status(
-        body, problem=problem, extra={"samplingVersion": state.rules.version}
+        body,
+        reconciled=dataclasses.replace(reconciled, problem=problem),
+        extra={
+            "samplingVersion": state.rules.version,
+            "gateway": {"endpoint": gateway_endpoint(pipeline)},
+        },
     )
     return changed
 
 
 async def refresh_pipeline_status(
-    body: Mapping[str, Any], *, problem: str | None = None, extra: Mapping[str, Any] | None = None
+    body: Mapping[str, Any],
+    *,
+    reconciled: status_decision.Reconciled | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Conditions and component readiness from the Deployments as they are now."""
+    """Conditions and component readiness from the Deployments as they are now; only a real
+    reconcile passes `reconciled` (see `status.pipeline_status`)."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     names = object_names(name)
@@ -118,19 +137,13 @@ async def refresh_pipeline_status(
         )
         for component, deployment in (("gateway", names.gateway), ("aggregator", names.aggregator))
     ]
-    previous = body.get("status") or {}
-    signals = {**(previous.get("loadSignals") or {}), **((extra or {}).get("loadSignals") or {})}
-    degraded = None if signals.get("ok", True) else signals.get("message")
-    new = conditions.pipeline_conditions(components, problem=problem, degraded=degraded)
-    generation = meta.get("generation")
-    status: dict[str, Any] = {
-        **(extra or {}),
-        "observedGeneration": generation,
-        "conditions": conditions.merge_conditions(
-            previous.get("conditions"), new, generation=generation
-        ),
-        **{c.name: c.as_status() for c in components},
-    }
+    status = status_decision.pipeline_status(
+        body.get("status") or {},
+        components,
+        generation=meta.get("generation"),
+        reconciled=reconciled,
+        extra=extra,
+    )
     await kube.patch_status("AnalyticsPipeline", namespace, name, status)
 
 

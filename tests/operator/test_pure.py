@@ -95,7 +95,7 @@ def test_component_readiness_from_deployment_status() -> None:
     deployment = {
         "metadata": {"generation": 2},
         "spec": {"replicas": 2},
-        "status": {"observedGeneration": 1, "readyReplicas": 2},
+        "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 2},
     }
     assert not conditions.component_from_deployment("gateway", deployment).ready  # stale rollout
     deployment["status"]["observedGeneration"] = 2
