@@ -42,13 +42,15 @@ KV_SCHEMAS_KEY = natsnames.KV_SCHEMAS_KEY
 
 
 class PublishedEvent(msgspec.Struct, omit_defaults=True):
-    """One validated event as the gateway kept it, with the rate it was sampled at."""
+    """One validated event as the gateway kept it, with the rate and the sampling cohort key
+    it was kept at (PROTOCOL.md §2); no cohort means the event's name (older gateways)."""
 
     seq: int
     name: str
     ts: int
     props: dict[str, Any]
     sample_rate: float = 1.0
+    cohort: str = ""
 
 
 class EventBatch(msgspec.Struct, omit_defaults=True):

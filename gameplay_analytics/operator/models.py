@@ -14,6 +14,8 @@ from celpy.adapter import json_to_cel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
+from gameplay_analytics.sampling.rules import COHORT_PATTERN
+
 __all__ = [
     "GROUP",
     "VERSION",
@@ -316,11 +318,13 @@ class ClassRuleForm(_Rules):
     tiers: TierRatesForm | None = None
     exempt: bool | None = None
     adaptive: AdaptiveBoundsForm | None = None
+    cohort: str | None = Field(default=None, pattern=COHORT_PATTERN)
 
 
 class EventOverrideForm(_Rules):
     rate: float | None = Field(default=None, ge=0, le=1)
     tiers: TierRatesForm | None = None
+    cohort: str | None = Field(default=None, pattern=COHORT_PATTERN)
 
 
 class SamplingRulesForm(_Rules):

@@ -12,6 +12,7 @@ from gameplay_analytics.sampling.heartbeat import (
     step,
 )
 from gameplay_analytics.sampling.rules import (
+    COHORT_PATTERN,
     HEARTBEAT_CLASS,
     AdaptiveBounds,
     ClassRule,
@@ -25,6 +26,7 @@ from gameplay_analytics.sampling.rules import (
 )
 
 __all__ = [
+    "COHORT_PATTERN",
     "HEARTBEAT_CLASS",
     "WIRE_VERSION",
     "AdaptiveBounds",

@@ -23,15 +23,19 @@ WIRE_VERSION = 1
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EventRule:
-    """How one event is sampled: its rate, its tier rates (elite, boss) and exemption.
+    """How one event is sampled: its rate, its tier rates (elite, boss), exemption and cohort.
 
     `exempt` events ignore the overload multiplier: session lifecycle and combat outcomes are
     what the reports are built on, so they are never thinned to save the gateway.
+    `cohort` is the sampling hash key (PROTOCOL.md §2): events that share it keep the same
+    players. Empty means the event's own name, the meaning of a wire form that predates
+    cohorts, so rules an older operator published still decide as they did.
     """
 
     rate: float
     tiers: tuple[tuple[str, float], ...] = ()
     exempt: bool = False
+    cohort: str = ""
 
     def tier_rate(self, tier: object) -> float | None:
         """The rate for `props.tier`, or None when that tier has no rate of its own."""
@@ -44,6 +48,8 @@ class EventRule:
         wire: dict[str, Any] = {"rate": self.rate, "exempt": self.exempt}
         if self.tiers:
             wire["tiers"] = dict(self.tiers)
+        if self.cohort:
+            wire["cohort"] = self.cohort
         return wire
 
 
@@ -93,6 +99,11 @@ class CompiledRules:
     def rule(self, name: str) -> EventRule | None:
         return self._index.get(name)
 
+    def cohort_for(self, name: str) -> str:
+        """The sampling hash key of an event: its rule's cohort, else the event's name."""
+        rule = self._index.get(name)
+        return rule.cohort if rule is not None and rule.cohort else name
+
     def debounce(self, name: str) -> int:
         """The SDK's minimum interval between two events of this name, in ms (0: none)."""
         return dict(self.debounce_ms).get(name, 0)
@@ -128,7 +139,7 @@ class CompiledRules:
     ) -> tuple[bool, float]:
         """Whether to keep the event, and the rate decided at (stored as `sample_rate`)."""
         rate = self.rate_for(name, props, multiplier=multiplier)
-        return hashing.keep(player_uuid, name, rate=rate), rate
+        return hashing.keep(player_uuid, self.cohort_for(name), rate=rate), rate
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON form of PROTOCOL.md §1 `welcome.sampling`."""
@@ -182,7 +193,10 @@ def _event_from_wire(entry: object, where: str) -> EventRule:
         _name(tier, f"{where}.tiers"): _rate(value, f"{where}.tiers.{tier}")
         for tier, value in _mapping(fields.get("tiers", {}), f"{where}.tiers").items()
     }
-    return EventRule(rate=rate, tiers=tuple(sorted(tiers.items())), exempt=exempt)
+    cohort = fields.get("cohort", "")
+    if not isinstance(cohort, str):
+        raise ValueError(f"sampling rules: {where}.cohort must be a name, got {cohort!r}")
+    return EventRule(rate=rate, tiers=tuple(sorted(tiers.items())), exempt=exempt, cohort=cohort)
 
 
 def _mapping(value: object, where: str) -> Mapping[str, object]:

@@ -1,6 +1,9 @@
 """The deterministic sampling hash every SDK and server shares (PROTOCOL.md §2).
 
-A player is in the sample for an event when xxh64("<uuid>:<event>") falls below rate * 2^64.
+A player is in the sample for an event when xxh64("<uuid>:<cohort>") falls below rate * 2^64,
+where the cohort is the event's rule's cohort key (by default its sampling class), so one player
+is in or out of every event of a cohort together. The golden values live in
+schemas/sampling-golden.json, which every SDK's tests read.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ def canonical_uuid(player_uuid: str | uuid.UUID) -> str:
     return player_uuid.lower()
 
 
-def bucket(player_uuid: str | uuid.UUID, event_name: str) -> int:
-    """The player's bucket for one event name, an integer in [0, 2^64)."""
-    key = f"{canonical_uuid(player_uuid)}:{event_name}"
+def bucket(player_uuid: str | uuid.UUID, cohort: str) -> int:
+    """The player's bucket for one cohort key, an integer in [0, 2^64)."""
+    key = f"{canonical_uuid(player_uuid)}:{cohort}"
     return int(xxhash.xxh64_intdigest(key.encode("utf-8"), seed=0))
 
 
@@ -48,12 +51,13 @@ def threshold(rate: float) -> int:
     return math.ceil(rate * float(BUCKETS))
 
 
-def keep(player_uuid: str | uuid.UUID, event_name: str, *, rate: float) -> bool:
-    """Whether this player's `event_name` events are in the sample at `rate`.
+def keep(player_uuid: str | uuid.UUID, cohort: str, *, rate: float) -> bool:
+    """Whether this player's events of `cohort` are in the sample at `rate`.
 
-    The decision depends on the player and the event name only, never on time or order, so the
-    same players stay in the sample on every SDK and on the server.
+    The decision depends on the player and the cohort key only, never on time, order or the
+    event's name, so the same players stay in the sample for every event of the cohort, on
+    every SDK and on the server.
     """
     if rate >= 1.0:
         return True
-    return bucket(player_uuid, event_name) < threshold(rate)
+    return bucket(player_uuid, cohort) < threshold(rate)

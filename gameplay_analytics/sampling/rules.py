@@ -19,6 +19,7 @@ from gameplay_analytics.contract import paths, taxonomy
 from gameplay_analytics.sampling.compiled import CompiledRules, EventRule
 
 __all__ = [
+    "COHORT_PATTERN",
     "HEARTBEAT_CLASS",
     "AdaptiveBounds",
     "ClassRule",
@@ -36,6 +37,9 @@ HEARTBEAT_CLASS = "heartbeat"
 
 Rate = Annotated[float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False)]
 Interval = Annotated[int, Field(strict=True, ge=0)]
+COHORT_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+"""A sampling cohort key (PROTOCOL.md §2): lowercase, hashed as `<uuid>:<cohort>` by every SDK."""
+Cohort = Annotated[str, Field(strict=True, pattern=COHORT_PATTERN)]
 
 
 class SamplingRulesError(ValueError):
@@ -79,12 +83,17 @@ class AdaptiveBounds(_Form):
 
 
 class ClassRule(_Form):
-    """A sampling class: the default rate of every event that names it in the taxonomy."""
+    """A sampling class: the default rate of every event that names it in the taxonomy.
+
+    `cohort` is the sampling hash key of its events; unset, it is the class's own name, so a
+    player is in or out of all the class's events together (loot, crafting and XP link up).
+    """
 
     rate: Rate
     tiers: TierRates | None = None
     exempt: Annotated[bool, Field(strict=True)] = False
     adaptive: AdaptiveBounds | None = None
+    cohort: Cohort | None = None
 
     @pydantic.model_validator(mode="after")
     def _rate_within_bounds(self) -> ClassRule:
@@ -97,10 +106,11 @@ class ClassRule(_Form):
 
 
 class EventOverride(_Form):
-    """A per-event rule; what it sets wins over the event's class."""
+    """A per-event rule; what it sets wins over the event's class (its cohort too)."""
 
     rate: Rate | None = None
     tiers: TierRates | None = None
+    cohort: Cohort | None = None
 
 
 class SamplingRules(_Form):
@@ -196,7 +206,7 @@ def load_default_rules() -> SamplingRules:
 
 
 def compile(rules: SamplingRules, *, heartbeat_rate: float | None = None) -> CompiledRules:
-    """Expand the rules per taxonomy event: class rate, then the event's override.
+    """Expand the rules per taxonomy event: class rate and cohort, then the event's override.
 
     `heartbeat_rate` (the adaptive controller's output) replaces the heartbeat class rate,
     clamped to its adaptive bounds; it is ignored when the class is not adaptive, because a
@@ -212,14 +222,17 @@ def compile(rules: SamplingRules, *, heartbeat_rate: float | None = None) -> Com
         if spec.sampling_class == HEARTBEAT_CLASS and heartbeat_rate is not None and bounds:
             rate = min(bounds[1], max(bounds[0], heartbeat_rate))
         tiers = klass.tiers.as_dict() if klass.tiers else {}
+        cohort = klass.cohort or spec.sampling_class
         override = rules.events.get(name)
         if override is not None:
             rate = override.rate if override.rate is not None else rate
             tiers.update(override.tiers.as_dict() if override.tiers else {})
+            cohort = override.cohort or cohort
         events[name] = EventRule(
             rate=float(rate),
             tiers=tuple(sorted(tiers.items())) if spec.tiered else (),
             exempt=klass.exempt,
+            cohort=cohort,
         )
     return CompiledRules.build(events, debounce_ms=rules.debounce_ms)
 
@@ -270,6 +283,7 @@ _TYPE_ERRORS = {
     "bool_type": "must be true or false",
     "dict_type": "must be a mapping",
     "string_type": "must be a name",
+    "string_pattern_mismatch": "must be a lowercase name (a-z, 0-9, _ . -; at most 64)",
     "model_type": "must be a mapping",
 }
 

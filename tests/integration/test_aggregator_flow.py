@@ -122,12 +122,12 @@ async def test_server_side_guard_drops_and_counts(
     nats_url: str, database: str, js: JetStreamContext
 ) -> None:
     start = await next_seq(js)
-    # A player outside the 50 % sample for xp_gain, and one inside it.
+    # A player outside the 50 % sample of the commodity cohort, and one inside it.
     players = [str(uuid.uuid4()) for _ in range(40)]
-    out = next(p for p in players if not hashing.keep(p, "xp_gain", rate=0.5))
-    inside = next(p for p in players if hashing.keep(p, "xp_gain", rate=0.5))
+    out = next(p for p in players if not hashing.keep(p, "commodity", rate=0.5))
+    inside = next(p for p in players if hashing.keep(p, "commodity", rate=0.5))
     half = [PublishedEvent(seq=1, name="xp_gain", ts=NOW_MS, props={"amount": 1, "source": "q"},
-                           sample_rate=0.5)]  # fmt: skip
+                           sample_rate=0.5, cohort="commodity")]  # fmt: skip
     agg = Aggregator(settings(nats_url, database), start_sequence=start)
     async with running(agg):
         await publish(js, [

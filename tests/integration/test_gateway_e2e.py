@@ -129,6 +129,7 @@ async def test_sdk_events_are_stored_exactly_once(gateway: Gateway, nats_url: st
         for event in events:
             props = event.props
             assert event.sample_rate == rules.rate_for(event.name, props)
+            assert event.cohort == rules.cohort_for(event.name)  # what the aggregator re-checks
         batch = messages.decode_batch(rows[0][1])
         assert batch.player_uuid == client.player_uuid and batch.client_guid == client.client_guid
         assert batch.session_id and batch.client_ip == "127.0.0.1"

@@ -66,6 +66,22 @@ def test_rows_carry_the_protocol_columns_and_no_raw_identifiers(enricher: Enrich
     assert PLAYER not in text and "81.2.69.142" not in text
 
 
+def test_guard_rechecks_the_cohort_the_gateway_decided_by(enricher: Enricher) -> None:
+    players = [str(uuid.UUID(int=i)) for i in range(1, 200)]
+    # Kept by its cohort (PROTOCOL.md §2) though the event name alone would drop it.
+    player = next(
+        p
+        for p in players
+        if hashing.keep(p, "commodity", rate=0.3) and not hashing.keep(p, "xp_gain", rate=0.3)
+    )
+    in_cohort = msgspec.structs.replace(ev(1, rate=0.3), cohort="commodity")
+    out = enricher.prepare(message(in_cohort, player_uuid=player), stream_seq=1, now_ms=0)
+    assert len(out.rows) == 1 and not out.dropped
+    # A message without a cohort (an older gateway) is checked by the event name, as it was.
+    out = enricher.prepare(message(ev(2, rate=0.3), player_uuid=player), stream_seq=2, now_ms=0)
+    assert out.rows == [] and out.dropped == {"sampling": 1}
+
+
 def test_guard_drops_out_of_sample_and_unconsented_events(enricher: Enricher) -> None:
     players = [str(uuid.UUID(int=i)) for i in range(1, 60)]
     outside = next(p for p in players if not hashing.keep(p, "xp_gain", rate=0.3))

@@ -95,7 +95,9 @@ def test_guard_matches_the_shared_hash() -> None:
         g = SamplingGuard(player_uuid=player, consent=Consent(), rules=rules, multiplier=1.0)
         reason, rate = g.decide("xp_gain", None, 0.0)
         assert rate == 0.3
-        assert (reason is None) == hashing.keep(player, "xp_gain", rate=0.3)
+        assert (reason is None) == hashing.keep(player, "commodity", rate=0.3)
+        assert g.decide("loot_drop", None, 0.0) == (reason, rate)  # one cohort, one decision
+        assert g.cohort("loot_drop") == "commodity"
         assert g.decide("engage_enemy", "boss", 0.0) == (None, 1.0)
 
 

@@ -204,3 +204,65 @@ def test_from_wire_rejects_bad_types_clearly(wire: object, message: str) -> None
     with pytest.raises(ValueError) as info:
         CompiledRules.from_wire(wire)
     assert message in str(info.value)
+
+
+# -- cohorts (PROTOCOL.md §2): the hash key is the rule's cohort, by default its class --------
+
+
+def test_default_cohort_is_the_event_class() -> None:
+    for name, spec in EVENTS.items():
+        assert DEFAULTS.cohort_for(name) == spec.sampling_class
+        assert DEFAULTS.to_wire()["events"][name]["cohort"] == spec.sampling_class
+    assert DEFAULTS.cohort_for("no_such_event") == "no_such_event"
+
+
+def test_commodity_events_keep_the_same_players() -> None:
+    rng = random.Random(10)
+    players = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(2_000)]
+    commodity = [n for n, spec in EVENTS.items() if spec.sampling_class == "commodity"]
+    assert {"xp_gain", "loot_drop", "craft_result"} <= set(commodity)
+    kept = 0
+    for player in players:
+        decisions = {DEFAULTS.should_keep(player, name)[0] for name in commodity}
+        assert len(decisions) == 1, "a player is in or out of every commodity event together"
+        kept += decisions.pop()
+    sigma = math.sqrt(len(players) * 0.3 * 0.7)
+    assert abs(kept - len(players) * 0.3) < 5 * sigma
+
+
+def test_cohort_overrides_compile_and_travel_on_the_wire() -> None:
+    rules = sampling.parse_rules(
+        {
+            "classes": {"social": {"cohort": "community"}},
+            "events": {"loot_drop": {"cohort": "loot"}},
+        },
+        base=sampling.load_default_rules(),
+    )
+    compiled = sampling.compile(rules)
+    assert compiled.cohort_for("chat_message") == "community"
+    assert compiled.cohort_for("loot_drop") == "loot"
+    assert compiled.cohort_for("xp_gain") == "commodity"
+    assert CompiledRules.from_wire(json.loads(json.dumps(compiled.to_wire()))) == compiled
+    assert compiled.version != DEFAULTS.version
+    player = "9b2f6a3e-1c4d-4f5a-8b7c-2d1e0f9a8b7c"
+    assert compiled.should_keep(player, "loot_drop") == (
+        sampling.keep(player, "loot", rate=0.3),
+        0.3,
+    )
+
+
+def test_a_wire_form_without_cohorts_keeps_its_old_meaning() -> None:
+    # Rules an older operator published hashed on the event name; they still do.
+    compiled = CompiledRules.from_wire({"v": 1, "events": {"xp_gain": {"rate": 0.3}}})
+    assert compiled.cohort_for("xp_gain") == "xp_gain"
+    assert "cohort" not in compiled.to_wire()["events"]["xp_gain"]
+    with pytest.raises(ValueError, match=r"events\.xp_gain\.cohort"):
+        CompiledRules.from_wire({"v": 1, "events": {"xp_gain": {"rate": 0.3, "cohort": 7}}})
+
+
+@pytest.mark.parametrize("cohort", ["", "Commodity", "a b", "x" * 65, 3])
+def test_bad_cohort_names_are_refused_with_their_path(cohort: object) -> None:
+    with pytest.raises(sampling.SamplingRulesError, match=r"classes\.social\.cohort"):
+        sampling.parse_rules(
+            {"classes": {"social": {"cohort": cohort}}}, base=sampling.load_default_rules()
+        )

@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import uuid
+from typing import Any
 
 import pytest
 import xxhash
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gameplay_analytics.contract import paths
 from gameplay_analytics.sampling import hashing
 
-# Computed once with `xxhash.xxh64_intdigest(f"{uuid}:{event}".encode(), seed=0)`. Every SDK
-# (C#, C++, TypeScript) must reproduce these; if this test changes, every client breaks.
-GOLDEN = [
-    ("9b2f6a3e-1c4d-4f5a-8b7c-2d1e0f9a8b7c", "engage_enemy", 8235243591119640549),
-    ("00000000-0000-0000-0000-000000000000", "session_start", 1137652386719847176),
-    ("ffffffff-ffff-ffff-ffff-ffffffffffff", "client_tick", 4183828671694659340),
-    ("3f1c2a9e-7b4d-4e8a-9c0f-5d6e7f8a9b0c", "loot_drop", 3779018244943068959),
+# The cross-SDK golden vectors, one file every SDK's tests read (Python here, TypeScript in
+# client/). If this file changes, every client breaks.
+GOLDEN: dict[str, Any] = json.loads(
+    (paths.schemas_dir() / "sampling-golden.json").read_text(encoding="utf-8")
+)
+_PLAYER_KEYS = [
+    (row["key"].rsplit(":", 1)[0], row["key"].rsplit(":", 1)[1], int(row["value"]))
+    for row in GOLDEN["hash"]
+    if row["key"].count(":") == 1 and len(row["key"].split(":")[0]) == 36
 ]
+
+
+def test_golden_file_is_simple_and_complete() -> None:
+    assert set(GOLDEN) >= {"hash", "decisions"}
+    assert all(set(row) == {"key", "value"} for row in GOLDEN["hash"])
+    assert all(set(row) == {"player", "cohort", "rate", "kept"} for row in GOLDEN["decisions"])
+    kept = [row["kept"] for row in GOLDEN["decisions"]]
+    assert any(kept) and not all(kept)
+    assert len(_PLAYER_KEYS) >= 8
+
+
+@pytest.mark.parametrize("row", GOLDEN["hash"], ids=lambda row: row["key"][-24:] or "empty")
+def test_golden_hash_values_are_the_reference_xxh64(row: dict[str, str]) -> None:
+    assert xxhash.xxh64_intdigest(row["key"].encode("utf-8"), seed=0) == int(row["value"])
+    assert 0 <= int(row["value"]) < hashing.BUCKETS
+
+
+@pytest.mark.parametrize(("player", "cohort", "expected"), _PLAYER_KEYS)
+def test_golden_buckets(player: str, cohort: str, expected: int) -> None:
+    assert hashing.bucket(player, cohort) == expected
+    assert hashing.bucket(player.upper(), cohort) == expected
+    assert hashing.bucket(uuid.UUID(player), cohort) == expected
+
+
+@pytest.mark.parametrize("row", GOLDEN["decisions"])
+def test_golden_decisions(row: dict[str, Any]) -> None:
+    assert hashing.keep(row["player"], row["cohort"], rate=row["rate"]) is row["kept"]
 
 
 def test_xxhash_is_the_reference_xxh64() -> None:
@@ -28,18 +60,11 @@ def test_xxhash_is_the_reference_xxh64() -> None:
     assert xxhash.xxh64_hexdigest(b"", seed=0) == "ef46db3751d8e999"
 
 
-@pytest.mark.parametrize(("player", "event", "expected"), GOLDEN)
-def test_golden_buckets(player: str, event: str, expected: int) -> None:
-    assert hashing.bucket(player, event) == expected
-    assert hashing.bucket(player.upper(), event) == expected
-    assert hashing.bucket(uuid.UUID(player), event) == expected
-
-
-@pytest.mark.parametrize(("player", "event", "expected"), GOLDEN)
-def test_golden_decisions_follow_the_threshold(player: str, event: str, expected: int) -> None:
+@pytest.mark.parametrize(("player", "cohort", "expected"), _PLAYER_KEYS)
+def test_golden_decisions_follow_the_threshold(player: str, cohort: str, expected: int) -> None:
     rate = expected / 2**64
-    assert not hashing.keep(player, event, rate=math.nextafter(rate, 0.0))
-    assert hashing.keep(player, event, rate=math.nextafter(rate, 1.0))
+    assert not hashing.keep(player, cohort, rate=math.nextafter(rate, 0.0))
+    assert hashing.keep(player, cohort, rate=math.nextafter(rate, 1.0))
 
 
 def test_threshold_is_exact_at_the_edges() -> None:
@@ -90,11 +115,11 @@ def test_kept_fraction_matches_the_rate(rate: float) -> None:
     assert abs(kept - players * rate) < 5 * sigma
 
 
-def test_event_names_sample_independently() -> None:
+def test_cohorts_sample_independently() -> None:
     rng = random.Random(7)
     players = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(20_000)]
     both = sum(
-        hashing.keep(p, "xp_gain", rate=0.5) and hashing.keep(p, "loot_drop", rate=0.5)
+        hashing.keep(p, "commodity", rate=0.5) and hashing.keep(p, "social", rate=0.5)
         for p in players
     )
     # Independent halves overlap on a quarter; the same half would overlap on a half.

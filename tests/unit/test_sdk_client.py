@@ -66,8 +66,9 @@ def test_sampling_follows_the_shared_hash() -> None:
     rules = default_rules()
     for i in range(200):
         client.track("xp_gain", amount=i, source="quest")
-    kept = hashing.keep(PLAYER, "xp_gain", rate=rules.rate_for("xp_gain"))
-    # The decision is per player and event: all 200 kept or none.
+    kept = hashing.keep(PLAYER, rules.cohort_for("xp_gain"), rate=rules.rate_for("xp_gain"))
+    assert rules.cohort_for("xp_gain") == "commodity"
+    # The decision is per player and cohort: all 200 kept or none.
     assert client.buffered_events == (200 if kept else 0)
     assert client.stats.sampled_out == (0 if kept else 200)
 

@@ -57,6 +57,7 @@ class _WireEvent(msgspec.Struct):
 
 class _RatedEvent(_WireEvent):
     sample_rate: float = 1.0
+    cohort: str = ""
 
 
 def _batch_view() -> Any:
@@ -160,10 +161,11 @@ class Enricher:
             if spec.consent == "social" and not batch.consent_social:
                 out.dropped["consent"] += 1
                 continue
-            decision = kept.get((event.name, event.sample_rate))
+            cohort = event.cohort or event.name
+            decision = kept.get((cohort, event.sample_rate))
             if decision is None:
-                decision = hashing.keep(batch.player_uuid, event.name, rate=event.sample_rate)
-                kept[(event.name, event.sample_rate)] = decision
+                decision = hashing.keep(batch.player_uuid, cohort, rate=event.sample_rate)
+                kept[(cohort, event.sample_rate)] = decision
             if not decision:
                 out.dropped["sampling"] += 1
                 continue

@@ -52,6 +52,11 @@ class SamplingGuard:
         self._rules, self._multiplier = rules, multiplier
         self._cache.clear()
 
+    def cohort(self, name: str) -> str:
+        """The cohort key an event is decided by, carried in the JetStream message so the
+        aggregator re-checks the very decision made here, whatever rules it holds."""
+        return self._rules.cohort_for(name)
+
     def decide(self, name: str, tier: object, now: float) -> tuple[str | None, float]:
         """(drop reason or None to keep, sample rate) for one valid event."""
         if self._previous is not None and now >= self._until:
@@ -75,6 +80,6 @@ class SamplingGuard:
         if self._previous is not None:
             old_rules, old_multiplier = self._previous
             rate = min(rate, old_rules.rate_for(name, props, multiplier=old_multiplier))
-        if not hashing.keep(self._player, name, rate=rate):
+        if not hashing.keep(self._player, self._rules.cohort_for(name), rate=rate):
             return DropReason.SAMPLING, rate
         return None, rate

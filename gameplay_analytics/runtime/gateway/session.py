@@ -295,7 +295,12 @@ class Session:
                 # was decoded from, without a round trip through a dict.
                 kept.append(
                     messages.PublishedEvent(
-                        seq=event.seq, name=name, ts=event.ts, props=event.props, sample_rate=rate
+                        seq=event.seq,
+                        name=name,
+                        ts=event.ts,
+                        props=event.props,
+                        sample_rate=rate,
+                        cohort=guard.cohort(name),
                     )
                 )
             else:
@@ -454,6 +459,7 @@ class Session:
             ts=received_at,
             props={"bytes": frame.snapshot_bytes},
             sample_rate=rate,
+            cohort=guard.cohort("snapshot_size"),
         )
         batch = self._batch(
             [sample], client_guid=guid, schema_version=hello.schema, received_at=received_at
