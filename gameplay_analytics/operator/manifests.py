@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gameplay_analytics.contract import messages
+from gameplay_analytics.operator import alerts
 from gameplay_analytics.operator.models import AnalyticsPipelineSpec, BreakerSpec
 from gameplay_analytics.sampling import CompiledRules
 
@@ -472,37 +473,14 @@ def _service_monitor(pipeline: Pipeline) -> dict[str, Any]:
 
 
 def _prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
-    ns, gateway = pipeline.namespace, object_names(pipeline.name).gateway
-    capacity = pipeline.spec.gateway.queue_capacity
-    where = f'namespace="{ns}",service="{gateway}"'
-    alerts = [
-        {
-            "alert": "AnalyticsQueueNearlyFull",
-            "expr": f"max(analytics_queue_depth{{{where}}}) > {0.8 * capacity:g}",
-            "for": "5m",
-            "labels": {"severity": "page"},
-            "annotations": {"summary": f"{pipeline.name}: gateway queue over 80 % for 5 min"},
-        },
-        {
-            "alert": "AnalyticsEventsDropped",
-            "expr": f"sum(rate(analytics_drop_total{{{where}}}[5m])) > 0",
-            "for": "10m",
-            "labels": {"severity": "warning"},
-            "annotations": {"summary": f"{pipeline.name}: gateways are dropping events"},
-        },
-        {
-            "alert": "AnalyticsComponentDown",
-            "expr": f'up{{namespace="{ns}",job=~"{pipeline.name}-(gateway|aggregator)"}} == 0',
-            "for": "5m",
-            "labels": {"severity": "page"},
-            "annotations": {"summary": f"{pipeline.name}: a component is not scrapeable"},
-        },
-    ]
+    names = object_names(pipeline.name)
+    selector = f'namespace="{pipeline.namespace}",job=~"{names.gateway}|{names.aggregator}"'
+    scope = alerts.AlertScope(group=f"gameplay-analytics.{pipeline.name}", selector=selector)
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": _meta(pipeline, pipeline.name, "monitoring"),
-        "spec": {"groups": [{"name": f"gameplay-analytics.{pipeline.name}", "rules": alerts}]},
+        "spec": {"groups": alerts.rule_groups(scope)},
     }
 
 

@@ -332,6 +332,7 @@ class Aggregator:
         m.persisted.inc(result.inserted)
         m.duplicates.inc(result.duplicates)
         m.messages.inc(n)
+        m.observe_committed((row for p in prepared for row in p.rows), time.time())
         st.persisted += result.inserted
         st.deduplicated += result.duplicates
         st.messages += n

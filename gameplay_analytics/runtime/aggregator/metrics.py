@@ -6,9 +6,16 @@ process, and tests start several aggregators, without names clashing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gameplay_analytics.runtime.storage import schema
+from gameplay_analytics.runtime.storage.hot import EventRow
+
 __all__ = ["AggregatorMetrics"]
+
+_EVENT_TS = schema.EVENT_COLUMNS.index("event_ts")
 
 
 class AggregatorMetrics:
@@ -26,6 +33,12 @@ class AggregatorMetrics:
             "analytics_aggregator_batch_seconds",
             "Time from fetch to ack of one batch",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.e2e_latency = Histogram(
+            "analytics_e2e_latency_seconds",
+            "From the event's client timestamp (track) to its batch's commit and ack",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=r,
         )
         self.persisted = Counter(
@@ -56,3 +69,9 @@ class AggregatorMetrics:
         self.ack_pending = Gauge(
             "analytics_consumer_ack_pending", "Messages delivered but not acked", registry=r
         )
+
+    def observe_committed(self, rows: Iterable[EventRow], now_s: float) -> None:
+        """Each committed event's track-to-commit latency. The start is the client's clock:
+        a client ahead of the server counts as 0, not as a negative latency."""
+        for row in rows:
+            self.e2e_latency.observe(max(0.0, now_s - row[_EVENT_TS].timestamp()))

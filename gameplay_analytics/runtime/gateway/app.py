@@ -68,6 +68,7 @@ class Gateway:
         self.port = settings.ws_port
         self.metrics_port = settings.metrics_port
         metrics.QUEUE_DEPTH.set_function(lambda: self.worker.depth)
+        metrics.QUEUE_CAPACITY.set(settings.queue_capacity)
 
     # -- Hub (what sessions read) ----------------------------------------------------------
 

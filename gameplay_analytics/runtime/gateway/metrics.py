@@ -11,6 +11,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "DROP",
     "PUBLISH_LATENCY",
+    "QUEUE_CAPACITY",
     "QUEUE_DEPTH",
     "RECEIVED",
     "REJECTED",
@@ -32,6 +33,9 @@ class DropReason:
 
 QUEUE_DEPTH = Gauge(
     "analytics_queue_depth", "Events queued for JetStream or awaiting its acknowledgement"
+)
+QUEUE_CAPACITY = Gauge(
+    "analytics_queue_capacity", "The queue's bound (queue_capacity): depth over it is the fill"
 )
 DROP = Counter(
     "analytics_drop_total",
