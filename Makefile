@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install test lint typecheck unit demo up check-analytics-schema bench test-ws kind-e2e clean
+.PHONY: help install test lint typecheck unit client-test demo up check-analytics-schema bench test-ws kind-e2e clean
 
 help:
 	@echo "make demo    run the whole pipeline locally with synthetic players, then a report"
@@ -31,7 +31,20 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
-test: lint typecheck check-analytics-schema unit
+test: lint typecheck check-analytics-schema unit client-test
+
+# The TypeScript SDK (client/): npm installs into client/node_modules once (again only when the
+# lock file changes), builds, then node's test runner: unit tests, the bundle size budget, and a
+# real stack (`gameplay-analytics up` through this venv's Python) driven from Node and Chromium.
+CLIENT_STAMP := client/node_modules/.installed
+
+$(CLIENT_STAMP): client/package.json client/package-lock.json
+	cd client && npm ci --no-audit --no-fund
+	@touch $(CLIENT_STAMP)
+
+client-test: $(STAMP) $(CLIENT_STAMP)
+	cd client && npm run build && GAMEPLAY_ANALYTICS_PYTHON=$(abspath $(BIN)/python) \
+		node --experimental-websocket --test test/
 
 check-analytics-schema: $(STAMP)
 	$(BIN)/gameplay-analytics schema check

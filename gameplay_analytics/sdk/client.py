@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from gameplay_analytics.contract import frames, taxonomy
+from gameplay_analytics.contract import fingerprint, frames, taxonomy
 from gameplay_analytics.privacy.consent import Consent, allows
 from gameplay_analytics.sampling import hashing
 from gameplay_analytics.sampling.compiled import CompiledRules
@@ -145,11 +145,13 @@ class AnalyticsClient:
         clock: Callable[[], float] = time.monotonic,
         on_ack: Callable[[Acked], None] | None = None,
         flush_interval_s: float = FLUSH_INTERVAL_S,
+        schema_hash: str | None = None,
     ) -> None:
         self.player_uuid = hashing.canonical_uuid(str(player_uuid))
         self.client_guid = str(uuid.UUID(str(client_guid)))
         self._token = token
         self.schema, self.build, self.platform = schema, build, platform
+        self.schema_hash = schema_hash or fingerprint.packaged_schema_hash(schema)
         self._consent_wire = dict(consent or {})
         self._consent = Consent.from_hello(self._consent_wire)
         self._seq = SeqCounter(self.client_guid, state_dir=state_dir)
@@ -256,6 +258,8 @@ class AnalyticsClient:
             "platform": self.platform,
             "consent": self._consent_wire,
         }
+        if self.schema_hash is not None:
+            hello["schema_hash"] = self.schema_hash
         return msgspec.json.encode(hello)
 
     def on_disconnected(self) -> None:
