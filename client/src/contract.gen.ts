@@ -148,6 +148,7 @@ export const DEFAULT_RULES = {
   },
   "events": {
     "ability_cast": {
+      "cohort": "combat",
       "exempt": false,
       "rate": 0.5,
       "tiers": {
@@ -156,22 +157,27 @@ export const DEFAULT_RULES = {
       }
     },
     "aoi_population": {
+      "cohort": "heartbeat",
       "exempt": false,
       "rate": 0.1
     },
     "chat_message": {
+      "cohort": "social",
       "exempt": false,
       "rate": 0.5
     },
     "client_tick": {
+      "cohort": "heartbeat",
       "exempt": false,
       "rate": 0.1
     },
     "craft_result": {
+      "cohort": "commodity",
       "exempt": false,
       "rate": 0.3
     },
     "damage_dealt": {
+      "cohort": "combat",
       "exempt": false,
       "rate": 0.5,
       "tiers": {
@@ -180,6 +186,7 @@ export const DEFAULT_RULES = {
       }
     },
     "damage_taken": {
+      "cohort": "combat",
       "exempt": false,
       "rate": 0.5,
       "tiers": {
@@ -188,6 +195,7 @@ export const DEFAULT_RULES = {
       }
     },
     "death": {
+      "cohort": "combat",
       "exempt": false,
       "rate": 0.5,
       "tiers": {
@@ -196,14 +204,17 @@ export const DEFAULT_RULES = {
       }
     },
     "emote_played": {
+      "cohort": "social",
       "exempt": false,
       "rate": 0.5
     },
     "encounter_end": {
+      "cohort": "combat_outcome",
       "exempt": true,
       "rate": 1.0
     },
     "engage_enemy": {
+      "cohort": "combat",
       "exempt": false,
       "rate": 0.5,
       "tiers": {
@@ -212,50 +223,62 @@ export const DEFAULT_RULES = {
       }
     },
     "friend_invite": {
+      "cohort": "social",
       "exempt": false,
       "rate": 0.5
     },
     "inventory_move": {
+      "cohort": "commodity",
       "exempt": false,
       "rate": 0.3
     },
     "loot_drop": {
+      "cohort": "commodity",
       "exempt": false,
       "rate": 0.3
     },
     "party_create": {
+      "cohort": "social",
       "exempt": false,
       "rate": 0.5
     },
     "party_join": {
+      "cohort": "social",
       "exempt": false,
       "rate": 0.5
     },
     "reconnect": {
+      "cohort": "session",
       "exempt": true,
       "rate": 1.0
     },
     "session_crash": {
+      "cohort": "session",
       "exempt": true,
       "rate": 1.0
     },
     "session_end": {
+      "cohort": "session",
       "exempt": true,
       "rate": 1.0
     },
     "session_start": {
+      "cohort": "session",
       "exempt": true,
       "rate": 1.0
     },
     "skill_rank_up": {
+      "cohort": "milestone",
       "exempt": false,
       "rate": 1.0
     },
     "snapshot_size": {
+      "cohort": "heartbeat",
       "exempt": false,
       "rate": 0.1
     },
     "xp_gain": {
+      "cohort": "commodity",
       "exempt": false,
       "rate": 0.3
     }
