@@ -1,7 +1,7 @@
 """The Kubernetes calls the operator makes, each one listed in `rbac.REQUIRED_RULES`.
 
 A thin async layer over the official client's generic `call_api` (run in a thread, with a
-timeout): get, list, create, merge-patch and status-patch by kind, so that every call goes
+timeout): get, list, create, merge-patch, status-patch and delete by kind, so that every call goes
 through one table of resources and none can slip past the RBAC table unnoticed.
 """
 
@@ -23,6 +23,7 @@ __all__ = [
     "Resource",
     "crd_exists",
     "create",
+    "delete",
     "ensure",
     "get",
     "is_subset",
@@ -137,6 +138,17 @@ async def patch(kind: str, namespace: str | None, name: str, body: Mapping[str, 
 async def patch_status(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> Any:
     path = RESOURCES[kind].path(namespace, name) + "/status"
     return await _request("PATCH", path, {"status": dict(status)}, "application/merge-patch+json")
+
+
+async def delete(kind: str, namespace: str | None, name: str) -> bool:
+    """Delete the object (its dependents in the background); False when it was not there."""
+    try:
+        await _request("DELETE", RESOURCES[kind].path(namespace, name))
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 async def crd_exists(name: str) -> bool:

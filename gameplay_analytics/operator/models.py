@@ -14,6 +14,7 @@ from celpy.adapter import json_to_cel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
+from gameplay_analytics.contract import natsnames
 from gameplay_analytics.sampling.rules import COHORT_PATTERN
 
 __all__ = [
@@ -49,7 +50,8 @@ __all__ = [
 
 GROUP = "analytics.gameplay.dev"
 VERSION = "v1alpha1"
-DEFAULT_IMAGE = "ghcr.io/gameplay-analytics/gameplay-analytics:0.1.0"
+NATS_NAME = r"^[A-Za-z0-9_-]+$"
+NATS_SUBJECT = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 SEMVER_PATTERN = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -145,15 +147,55 @@ class NatsSpec(_Spec):
         default=None, description="a NATS .creds file; none for an unauthenticated server"
     )
     stream_replicas: int = Field(
-        default=1, ge=1, le=5, description="JetStream replicas (R3 in prod)"
+        default=natsnames.DEFAULT_REPLICAS,
+        ge=1,
+        le=5,
+        description="JetStream replicas (R3 in prod)",
     )
     duplicate_window_seconds: int = Field(
-        default=120, ge=1, le=86400, description="Nats-Msg-Id window"
+        default=natsnames.DEFAULT_DUPLICATE_WINDOW_S,
+        ge=1,
+        le=86400,
+        description="Nats-Msg-Id window",
     )
     max_age_hours: int = Field(
-        default=168, ge=1, le=8760, description="how long the stream keeps data"
+        default=natsnames.DEFAULT_MAX_AGE_S // 3600,
+        ge=1,
+        le=8760,
+        description="how long the stream keeps data",
     )
-    max_bytes: int = Field(default=-1, ge=-1, description="stream size cap; -1 unlimited")
+    max_bytes: int = Field(
+        default=natsnames.DEFAULT_MAX_BYTES, ge=-1, description="stream size cap; -1 unlimited"
+    )
+    # Per-pipeline names: unset, each is derived from the pipeline's namespace and name, so
+    # pipelines sharing a NATS never share a stream, subjects, bucket or consumer.
+    stream: str | None = Field(
+        default=None, pattern=NATS_NAME, max_length=200, description="default ANALYTICS_<ns>_<name>"
+    )
+    events_subject: str | None = Field(
+        default=None,
+        pattern=NATS_SUBJECT,
+        max_length=200,
+        description="default analytics.<ns>.<name>.events",
+    )
+    dlq_subject: str | None = Field(
+        default=None,
+        pattern=NATS_SUBJECT,
+        max_length=200,
+        description="default analytics.<ns>.<name>.dlq",
+    )
+    config_bucket: str | None = Field(
+        default=None,
+        pattern=NATS_NAME,
+        max_length=200,
+        description="KV bucket of rules and schemas; default analytics-config_<ns>_<name>",
+    )
+    consumer: str | None = Field(
+        default=None,
+        pattern=NATS_NAME,
+        max_length=200,
+        description="the aggregators' durable consumer; default aggregator",
+    )
 
 
 class PostgresSpec(_Spec):
@@ -274,7 +316,11 @@ class MonitoringSpec(_Spec):
 
 
 class AnalyticsPipelineSpec(_Spec):
-    image: str = Field(default=DEFAULT_IMAGE, min_length=1)
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the gateway/aggregator image; unset: the operator's own release's image",
+    )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     nats: NatsSpec = Field(default_factory=NatsSpec)
     postgres: PostgresSpec = Field(default_factory=PostgresSpec)
@@ -287,6 +333,11 @@ class AnalyticsPipelineSpec(_Spec):
         default=None, description="SamplingPolicy in this namespace; none: the default rules"
     )
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    deletion_policy: Literal["Retain", "Delete"] = Field(
+        default="Retain",
+        description="what happens to the NATS stream (with its consumer) and config bucket "
+        "when the pipeline is deleted: Retain keeps them, Delete removes them",
+    )
 
 
 # -- SamplingPolicy -----------------------------------------------------------------------------

@@ -43,7 +43,8 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
         "verbs": ["update"],
     },
     # Owned objects: read, create when missing, merge-patch back when they drift. ConfigMaps
-    # are also read for SchemaVersion.spec.schemaFrom. Nothing is deleted: owner references.
+    # are also read for SchemaVersion.spec.schemaFrom. These go only with their pipeline
+    # (owner references); the optional kinds below are also deleted when no longer wanted.
     {
         "apiGroups": [""],
         "resources": ["configmaps", "services"],
@@ -58,17 +59,17 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
     {
         "apiGroups": ["policy"],
         "resources": ["poddisruptionbudgets"],
-        "verbs": ["get", "create", "patch"],
+        "verbs": ["get", "create", "patch", "delete"],
     },
     {
         "apiGroups": ["autoscaling"],
         "resources": ["horizontalpodautoscalers"],
-        "verbs": ["get", "create", "patch"],
+        "verbs": ["get", "create", "patch", "delete"],
     },
     {
         "apiGroups": ["monitoring.coreos.com"],
         "resources": ["servicemonitors", "prometheusrules"],
-        "verbs": ["get", "create", "patch"],
+        "verbs": ["get", "create", "patch", "delete"],
     },
     # Whether the monitoring.coreos.com CRDs exist (ServiceMonitor/PrometheusRule or not).
     {
@@ -76,7 +77,8 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
         "resources": ["customresourcedefinitions"],
         "verbs": ["get"],
     },
-    # A pipeline's NATS credentials (spec.nats.credentialsSecretRef), read only.
+    # The Secrets a pipeline names (NATS credentials, and the digest on the pod templates that
+    # rolls the pods on a rotation), read only, by name: never listed or watched.
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     # kopf posts Kubernetes Events about handling.
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},

@@ -20,7 +20,7 @@ import pydantic
 
 from gameplay_analytics import sampling
 from gameplay_analytics.contract import registry as schema_registry
-from gameplay_analytics.operator import conditions, kube, loadsignals, natsconfig, policy
+from gameplay_analytics.operator import conditions, kube, loadsignals, natsconfig, policy, workloads
 from gameplay_analytics.operator import status as status_decision
 from gameplay_analytics.operator.manifests import (
     Pipeline,
@@ -29,6 +29,7 @@ from gameplay_analytics.operator.manifests import (
     desired_objects,
     gateway_endpoint,
     object_names,
+    prunable_objects,
 )
 from gameplay_analytics.operator.models import AnalyticsPipelineSpec, SchemaVersionSpec
 from gameplay_analytics.operator.schemagate import review
@@ -86,9 +87,15 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
     monitoring = pipeline.spec.monitoring.service_monitor and all(
         [await kube.crd_exists(name) for name in MONITORING_CRDS]
     )
+    secrets = {
+        name: await _secret_data(pipeline.namespace, name)
+        for component in ("gateway", "aggregator")
+        for name in workloads.secret_refs(pipeline, component)
+    }
     outcomes: dict[str, str] = {}
     reconciled = status_decision.Reconciled(body["metadata"].get("generation"), problem)
-    for obj in desired_objects(pipeline, state, schemas, monitoring=monitoring):
+    wanted = desired_objects(pipeline, state, schemas, monitoring=monitoring, secrets=secrets)
+    for obj in wanted:
         obj["metadata"]["ownerReferences"] = [owner_reference(body)]
         key = f"{obj['kind']}/{obj['metadata']['name']}"
         try:
@@ -98,6 +105,9 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
             failed = dataclasses.replace(reconciled, problem=f"applying {key}: {exc}")
             await refresh_pipeline_status(body, reconciled=failed)
             raise
+    for kind, name in prunable_objects(pipeline, wanted):
+        if await _delete_owned(kind, pipeline.namespace, name, owner_uid=body["metadata"]["uid"]):
+            outcomes[f"{kind}/{name}"] = "pruned"
     try:
         creds = await _nats_creds(pipeline)
         await natsconfig.ensure_stream(pipeline.spec.nats, creds=creds)
@@ -193,6 +203,27 @@ async def _sampling_for(
         except (pydantic.ValidationError, sampling.SamplingRulesError):
             continue
     return policy.sampling_state(None, heartbeat_rate=heartbeat_rate), None
+
+
+async def _secret_data(namespace: str, name: str) -> dict[str, str] | None:
+    """A Secret's data (for the pod templates' digest), or None when it does not exist."""
+    secret = await kube.get("Secret", namespace, name)
+    return None if secret is None else dict(secret.get("data") or {})
+
+
+async def _delete_owned(kind: str, namespace: str, name: str, *, owner_uid: str) -> bool:
+    """Delete an object the pipeline no longer wants, only if the pipeline owns it (an
+    object of the same name made by someone else is left alone). True when deleted."""
+    try:
+        live = await kube.get(kind, namespace, name)
+    except kube.ApiError as exc:
+        if exc.status in (403, 404):  # the kind is not served (no Prometheus Operator)
+            return False
+        raise
+    owners = ((live or {}).get("metadata") or {}).get("ownerReferences") or ()
+    if not any(ref.get("uid") == owner_uid for ref in owners):
+        return False
+    return await kube.delete(kind, namespace, name)
 
 
 async def _nats_creds(pipeline: Pipeline) -> str | None:

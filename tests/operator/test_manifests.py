@@ -11,7 +11,7 @@ import yaml
 
 from gameplay_analytics.contract import messages
 from gameplay_analytics.contract.registry import released_schemas
-from gameplay_analytics.operator import manifests, policy
+from gameplay_analytics.operator import crdgen, manifests, policy
 from gameplay_analytics.operator.manifests import Pipeline, desired_objects
 from gameplay_analytics.operator.models import AnalyticsPipelineSpec, SamplingPolicySpec
 from gameplay_analytics.sampling import CompiledRules
@@ -282,3 +282,81 @@ def test_sampling_configmap_holds_the_kv_values() -> None:
     schemas = json.loads(data["schemas.json"])
     assert schemas["accepted"] == ["1.0.0"] and schemas["documents"]["1.0.0"]["version"] == "1.0.0"
     assert json.loads(data["breaker.json"])["recoverBelow"] == 0.5
+
+
+def test_each_pipeline_gets_its_own_nats_names_with_spec_overrides() -> None:
+    config = by_kind(render({}, name="p"))["ConfigMap", "p-config"]["data"]
+    assert config["STREAM"] == "ANALYTICS_games_p"
+    assert config["EVENTS_SUBJECT"] == "analytics.games.p.events"
+    assert config["DLQ_SUBJECT"] == "analytics.games.p.dlq"
+    assert config["CONFIG_BUCKET"] == "analytics-config_games_p"
+    assert config["CONSUMER_NAME"] == "aggregator"
+    other = by_kind(render({}, name="q"))["ConfigMap", "q-config"]["data"]
+    assert {other[k] for k in ("STREAM", "CONFIG_BUCKET")}.isdisjoint(
+        {config[k] for k in ("STREAM", "CONFIG_BUCKET")}
+    )
+    overridden = render({"nats": {"stream": "EVENTS", "configBucket": "rules"}})
+    data = by_kind(overridden)["ConfigMap", "p-config"]["data"]
+    assert (data["STREAM"], data["CONFIG_BUCKET"]) == ("EVENTS", "rules")
+    gateway = env(container(overridden, "p-gateway"))
+    aggregator = env(container(overridden, "p-aggregator"))
+    for var in ("STREAM", "EVENTS_SUBJECT", "DLQ_SUBJECT", "CONFIG_BUCKET"):
+        assert gateway[f"GAMEPLAY_ANALYTICS_{var}"]["configMapKeyRef"]["key"] == var
+        assert aggregator[f"GAMEPLAY_ANALYTICS_{var}"]["configMapKeyRef"]["key"] == var
+    assert "GAMEPLAY_ANALYTICS_CONSUMER_NAME" not in gateway  # the gateway has no consumer
+    assert "GAMEPLAY_ANALYTICS_CONSUMER_NAME" in aggregator
+
+
+def test_the_breaker_is_published_beside_the_rules() -> None:
+    values = manifests.config_values(policy.sampling_state(None), SCHEMAS)
+    assert json.loads(values["breaker"])["threshold"] == 0.8
+
+
+def test_an_unset_image_is_the_operators_own_release() -> None:
+    from gameplay_analytics.operator import naming
+
+    image = container(render({}), "p-gateway")["image"]
+    assert image == naming.default_operand_image() and image.startswith(naming.IMAGE_REPOSITORY)
+    pinned = container(render({"image": "registry.local/ga:dev"}), "p-gateway")["image"]
+    assert pinned == "registry.local/ga:dev"
+    token = naming.OPERAND_IMAGE.set("mirror.local/ga:9.9.9")
+    try:
+        assert container(render({}), "p-aggregator")["image"] == "mirror.local/ga:9.9.9"
+    finally:
+        naming.OPERAND_IMAGE.reset(token)
+    crd = crdgen.build_crds()["analyticspipelines.yaml"]
+    image_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert "default" not in image_schema["properties"]["image"]  # not stored in each pipeline
+
+
+def test_a_rotated_secret_rolls_only_the_pods_that_read_it() -> None:
+    pipeline = Pipeline("p", "games", AnalyticsPipelineSpec())
+
+    def hashes(secrets: dict[str, dict[str, str] | None]) -> dict[str, str]:
+        objects = desired_objects(pipeline, policy.sampling_state(None), SCHEMAS, secrets=secrets)
+        return {
+            name: by_kind(objects)["Deployment", name]["spec"]["template"]["metadata"][
+                "annotations"
+            ][manifests.SECRETS_HASH_ANNOTATION]
+            for name in ("p-gateway", "p-aggregator")
+        }
+
+    before = hashes({"analytics-jwt": {"secret": "b2xk"}, "analytics-salt": {"salt": "cw=="}})
+    jwt = hashes({"analytics-jwt": {"secret": "bmV3"}, "analytics-salt": {"salt": "cw=="}})
+    salt = hashes({"analytics-jwt": {"secret": "bmV3"}, "analytics-salt": {"salt": "dA=="}})
+    assert jwt["p-gateway"] != before["p-gateway"] and jwt["p-aggregator"] == before["p-aggregator"]
+    assert salt["p-gateway"] != jwt["p-gateway"] and salt["p-aggregator"] != jwt["p-aggregator"]
+
+
+def test_objects_no_longer_wanted_are_named_for_pruning() -> None:
+    pipeline = Pipeline("p", "games", AnalyticsPipelineSpec.model_validate(FULL))
+    state = policy.sampling_state(None)
+    with_all = desired_objects(pipeline, state, SCHEMAS, monitoring=True)
+    assert manifests.prunable_objects(pipeline, with_all) == []
+    fixed = Pipeline("p", "games", AnalyticsPipelineSpec())
+    left = manifests.prunable_objects(fixed, desired_objects(fixed, state, SCHEMAS))
+    assert left == [
+        ("HorizontalPodAutoscaler", "p-gateway"),
+        ("ServiceMonitor", "p"),
+        ("PrometheusRule", "p"),
+    ]

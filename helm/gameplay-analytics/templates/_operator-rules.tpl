@@ -17,7 +17,8 @@ tests/chart/test_rbac.py fails, printing the list to paste here, when the two di
   resources: [analyticspipelines/finalizers]
   verbs: [update]
 # What a pipeline is made of: read, created when missing, patched back when it drifts.
-# Nothing is deleted by the operator: owner references let the garbage collector do it.
+# These go with their pipeline (owner references: the garbage collector deletes them); the
+# optional kinds (PDB, HPA, monitoring) are also deleted when the pipeline no longer wants them.
 - apiGroups: [""]
   resources: [configmaps, services]
   verbs: [get, create, patch]
@@ -27,18 +28,20 @@ tests/chart/test_rbac.py fails, printing the list to paste here, when the two di
   verbs: [get, list, watch, create, patch]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, create, patch]
+  verbs: [get, create, patch, delete]
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
-  verbs: [get, create, patch]
+  verbs: [get, create, patch, delete]
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors, prometheusrules]
-  verbs: [get, create, patch]
+  verbs: [get, create, patch, delete]
 # Whether the monitoring.coreos.com CRDs exist.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [get]
-# A pipeline's NATS credentials, read only.
+# The Secrets a pipeline names (NATS credentials; their digest rolls the pods), read by name.
+# A Role in the watched namespace with rbac.scope=namespace; a ClusterRole when the operator
+# watches every namespace, because a pipeline may live in any of them.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]

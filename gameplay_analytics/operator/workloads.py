@@ -1,0 +1,290 @@
+"""The gateway and aggregator Deployments: containers, environment, volumes. Pure.
+
+The environment follows the runtime's settings models (`GAMEPLAY_ANALYTICS_*`); non-secret
+values come from the runtime ConfigMap, whose digest is on the pod template (a change rolls
+the pods), and so is the digest of the Secrets the pods read (a rotation rolls them too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gameplay_analytics.contract import natsnames
+from gameplay_analytics.operator.naming import (
+    CONFIG_HASH_ANNOTATION,
+    SECRETS_HASH_ANNOTATION,
+    TEMPLATE_HASH_ANNOTATION,
+    Pipeline,
+    digest,
+    labels,
+    meta,
+    nats_names,
+    object_names,
+    selector_labels,
+)
+
+__all__ = ["aggregator_deployment", "gateway_deployment", "runtime_config", "secret_refs"]
+
+ENV_PREFIX = "GAMEPLAY_ANALYTICS_"
+RUN_AS_USER = 10001
+CONFIG_MOUNT = "/etc/gameplay-analytics"
+GEOIP_MOUNT = "/var/lib/geoip"
+NATS_CREDS_MOUNT = "/var/run/secrets/nats"
+DEFAULT_GATEWAY_REPLICAS = 2
+
+
+def runtime_config(pipeline: Pipeline) -> dict[str, str]:
+    """Non-secret settings shared by gateway and aggregator, as env var values."""
+    spec = pipeline.spec
+    store = spec.object_store
+    root = f"s3://{store.bucket}/{store.prefix.strip('/')}".rstrip("/")
+    data = {
+        "NATS_URL": spec.nats.url,
+        "QUEUE_CAPACITY": str(spec.gateway.queue_capacity),
+        "SHARD": spec.gateway.shard,
+        "BATCH_SIZE": str(spec.aggregator.batch_size),
+        "WAREHOUSE_ROOT": root,
+        "HOT_RETENTION_HOURS": str(spec.retention.hot_hours),
+        "WARM_RETENTION_DAYS": str(spec.retention.warm_days),
+    }
+    if store.endpoint:
+        data["S3_ENDPOINT"] = store.endpoint
+    if spec.privacy.geoip is not None:
+        data["GEOIP_DB"] = f"{GEOIP_MOUNT}/{spec.privacy.geoip.file}"
+    if spec.nats.credentials_secret_ref is not None:
+        data["NATS_CREDS"] = f"{NATS_CREDS_MOUNT}/{spec.nats.credentials_secret_ref.key}"
+    data.update(nats_names(pipeline).env())
+    return data
+
+
+def secret_refs(pipeline: Pipeline, component: str) -> list[str]:
+    """The Secrets a component's pods read (env or volume): their digest is on its template."""
+    spec = pipeline.spec
+    refs = [spec.privacy.salt_secret_ref.name]
+    if component == "gateway":
+        refs.append(spec.gateway.jwt_secret_ref.name)
+    else:
+        refs += [spec.postgres.dsn_secret_ref.name, spec.object_store.credentials_secret_ref.name]
+    if spec.nats.credentials_secret_ref is not None:
+        refs.append(spec.nats.credentials_secret_ref.name)
+    return sorted(set(refs))
+
+
+def _nats_keys(*, with_consumer: bool) -> list[str]:
+    return ["NATS_URL", "NATS_CREDS", *natsnames.PipelineNames().env(with_consumer=with_consumer)]
+
+
+def _from_config(pipeline: Pipeline, keys: list[str], runtime: Mapping[str, str]) -> list[Any]:
+    config = object_names(pipeline.name).runtime_config
+    return [
+        {
+            "name": f"{ENV_PREFIX}{key}",
+            "valueFrom": {"configMapKeyRef": {"name": config, "key": key}},
+        }
+        for key in keys
+        if key in runtime
+    ]
+
+
+def _from_secret(env: str, name: str, key: str) -> dict[str, Any]:
+    return {"name": env, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+
+
+def _literal(key: str, value: object) -> dict[str, Any]:
+    return {"name": f"{ENV_PREFIX}{key}", "value": str(value)}
+
+
+def gateway_deployment(
+    pipeline: Pipeline, *, config_hash: str, secrets_hash: str
+) -> dict[str, Any]:
+    spec = pipeline.spec
+    gateway = spec.gateway
+    runtime = runtime_config(pipeline)
+    env = [
+        *_from_config(
+            pipeline, [*_nats_keys(with_consumer=False), "QUEUE_CAPACITY", "SHARD"], runtime
+        ),
+        _literal("WS_PORT", gateway.port),
+        _literal("METRICS_PORT", gateway.metrics_port),
+        _from_secret(
+            f"{ENV_PREFIX}JWT_SECRET", gateway.jwt_secret_ref.name, gateway.jwt_secret_ref.key
+        ),
+        _salt(pipeline),
+        *_config_files(),
+    ]
+    ports = [
+        {"name": "ws", "containerPort": gateway.port, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": gateway.metrics_port, "protocol": "TCP"},
+    ]
+    replicas = (
+        None
+        if gateway.autoscaling
+        else (DEFAULT_GATEWAY_REPLICAS if gateway.replicas is None else gateway.replicas)
+    )
+    return _deployment(
+        pipeline,
+        "gateway",
+        replicas=replicas,
+        env=env,
+        ports=ports,
+        resources=gateway.resources.model_dump(exclude_none=True),
+        config_hash=config_hash,
+        secrets_hash=secrets_hash,
+    )
+
+
+def aggregator_deployment(
+    pipeline: Pipeline, *, config_hash: str, secrets_hash: str
+) -> dict[str, Any]:
+    spec = pipeline.spec
+    aggregator = spec.aggregator
+    runtime = runtime_config(pipeline)
+    credentials = spec.object_store.credentials_secret_ref.name
+    keys = [
+        *_nats_keys(with_consumer=True),
+        "WAREHOUSE_ROOT",
+        "S3_ENDPOINT",
+        "BATCH_SIZE",
+        "HOT_RETENTION_HOURS",
+        "WARM_RETENTION_DAYS",
+        "GEOIP_DB",
+    ]
+    env = [
+        *_from_config(pipeline, keys, runtime),
+        _literal("METRICS_PORT", aggregator.metrics_port),
+        _from_secret(
+            f"{ENV_PREFIX}POSTGRES_DSN",
+            spec.postgres.dsn_secret_ref.name,
+            spec.postgres.dsn_secret_ref.key,
+        ),
+        _from_secret("AWS_ACCESS_KEY_ID", credentials, "AWS_ACCESS_KEY_ID"),
+        _from_secret("AWS_SECRET_ACCESS_KEY", credentials, "AWS_SECRET_ACCESS_KEY"),
+        _salt(pipeline),
+        *_config_files(),
+    ]
+    ports = [{"name": "metrics", "containerPort": aggregator.metrics_port, "protocol": "TCP"}]
+    return _deployment(
+        pipeline,
+        "aggregator",
+        replicas=aggregator.replicas,
+        env=env,
+        ports=ports,
+        resources=aggregator.resources.model_dump(exclude_none=True),
+        config_hash=config_hash,
+        secrets_hash=secrets_hash,
+        geoip=True,
+    )
+
+
+def _salt(pipeline: Pipeline) -> dict[str, Any]:
+    ref = pipeline.spec.privacy.salt_secret_ref
+    return _from_secret(f"{ENV_PREFIX}SALT_SECRET", ref.name, ref.key)
+
+
+def _config_files() -> list[dict[str, Any]]:
+    # The cold-start copies of what NATS KV hot-reloads (used until the first KV read).
+    return [
+        {"name": f"{ENV_PREFIX}SAMPLING_FILE", "value": f"{CONFIG_MOUNT}/sampling.json"},
+        {"name": f"{ENV_PREFIX}SCHEMAS_FILE", "value": f"{CONFIG_MOUNT}/schemas.json"},
+        {"name": f"{ENV_PREFIX}BREAKER_FILE", "value": f"{CONFIG_MOUNT}/breaker.json"},
+    ]
+
+
+def _deployment(
+    pipeline: Pipeline,
+    component: str,
+    *,
+    replicas: int | None,
+    env: list[Any],
+    ports: list[dict[str, Any]],
+    resources: dict[str, Any],
+    config_hash: str,
+    secrets_hash: str,
+    geoip: bool = False,
+) -> dict[str, Any]:
+    spec = pipeline.spec
+    names = object_names(pipeline.name)
+    mounts: list[dict[str, Any]] = [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "sampling", "mountPath": CONFIG_MOUNT, "readOnly": True},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        {"name": "sampling", "configMap": {"name": names.sampling_config}},
+    ]
+    creds = spec.nats.credentials_secret_ref
+    if creds is not None:
+        mounts.append({"name": "nats-creds", "mountPath": NATS_CREDS_MOUNT, "readOnly": True})
+        volumes.append({"name": "nats-creds", "secret": {"secretName": creds.name}})
+    geo = spec.privacy.geoip
+    if geoip and geo is not None:
+        mounts.append({"name": "geoip", "mountPath": GEOIP_MOUNT, "readOnly": True})
+        source: dict[str, Any] = (
+            {"persistentVolumeClaim": {"claimName": geo.claim_name, "readOnly": True}}
+            if geo.claim_name
+            else {"configMap": {"name": geo.config_map_name}}
+        )
+        volumes.append({"name": "geoip", **source})
+    probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10}
+    container = {
+        "name": component,
+        "image": pipeline.image,
+        "imagePullPolicy": spec.image_pull_policy,
+        "command": ["gameplay-analytics", component],
+        "ports": ports,
+        "env": env,
+        "resources": {k: {q: str(v) for q, v in qs.items()} for k, qs in resources.items() if qs},
+        "livenessProbe": {**probe, "failureThreshold": 3},
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "metrics"},
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
+    }
+    template = {
+        "metadata": {
+            "labels": labels(pipeline, component),
+            "annotations": {
+                CONFIG_HASH_ANNOTATION: config_hash,
+                SECRETS_HASH_ANNOTATION: secrets_hash,
+            },
+        },
+        "spec": {
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS_USER,
+                "runAsGroup": RUN_AS_USER,
+                "fsGroup": RUN_AS_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": volumes,
+        },
+    }
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector_labels(pipeline.name, component)},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": template,
+    }
+    if replicas is not None:
+        deployment_spec = {"replicas": replicas, **deployment_spec}
+    metadata = meta(pipeline, getattr(names, component), component)
+    metadata["annotations"] = {TEMPLATE_HASH_ANNOTATION: digest(template)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": deployment_spec,
+    }

@@ -1,0 +1,67 @@
+"""Two operator replicas on the emulator with kopf peering: one is active, the other stands by."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import yaml
+
+from gameplay_analytics.operator.runner import run_operator
+from tests.operator.conftest import cr_url, until
+from tests.operator.emulator import Emulator, declare_crd
+from tests.operator.test_operator import AP, pipeline
+
+PEERING_CRDS = (
+    Path(__file__).resolve().parents[2] / "helm/gameplay-analytics/crds/kopf-peering.yaml"
+)
+PEERINGS = "kopf.dev/v1/kopfpeerings"
+
+
+async def test_two_replicas_elect_one_active_and_it_reconciles(
+    k8s: Emulator, nats_url: str
+) -> None:
+    for crd in yaml.safe_load_all(PEERING_CRDS.read_text()):
+        declare_crd(k8s, crd)
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "ha"}}
+    response = await k8s.post("/apis/kopf.dev/v1/namespaces/default/kopfpeerings", json=peering)
+    assert response.status in (200, 201)
+    ready = [asyncio.Event(), asyncio.Event()]
+    replicas = [
+        asyncio.create_task(
+            run_operator(
+                namespace="default",
+                resync_seconds=1.0,
+                peering="ha",
+                liveness_endpoint=None,
+                ready_flag=flag,
+            )
+        )
+        for flag in ready
+    ]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in ready)), 15)
+        peers = await until(
+            lambda: (
+                len((k8s.get_obj(PEERINGS, "default", "ha") or {}).get("status") or {}) == 2
+                and k8s.get_obj(PEERINGS, "default", "ha")["status"]
+            ),
+            within=15,
+        )
+        priorities = {peer["priority"] for peer in peers.values()}
+        assert len(priorities) == 2, peers  # equal priorities would pause both replicas
+        assert (await k8s.post(cr_url("analyticspipelines"), json=pipeline(nats_url))).status == 200
+        status = await until(
+            lambda: (
+                (k8s.get_obj(AP, "default", "p1") or {}).get("status", {}).get("observedGeneration")
+            ),
+            within=20,
+        )
+        assert status == 1
+    finally:
+        for task in replicas:
+            task.cancel()
+        for task in replicas:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
