@@ -21,6 +21,7 @@ import pydantic
 from gameplay_analytics import sampling
 from gameplay_analytics.contract import registry as schema_registry
 from gameplay_analytics.operator import conditions, kube, loadsignals, natsconfig, policy, workloads
+from gameplay_analytics.operator import metrics as operator_metrics
 from gameplay_analytics.operator import status as status_decision
 from gameplay_analytics.operator.manifests import (
     Pipeline,
@@ -444,12 +445,14 @@ async def step_heartbeat(namespace: str, name: str) -> sampling.HeartbeatState |
     try:
         signals, figures = await loadsignals.read_signals(pipeline)
     except loadsignals.PrometheusUnavailable as exc:
+        operator_metrics.LOAD_SIGNAL_FAILURES.labels(namespace, name).inc()
         report = {"ok": False, "message": f"{exc}; keeping heartbeat sampling at {state.rate:g}"}
         await refresh_pipeline_status(
             body, extra={"loadSignals": {**report, "at": conditions.now()}}
         )
         return state
     new = sampling.step(state, signals, config=config)
+    operator_metrics.heartbeat_stepped(namespace, name, rate=new.rate, figures=figures)
     heartbeat = {"rate": new.rate, "reason": new.reason, "combatHighSince": new.combat_high_since}
     extra = {
         "heartbeat": heartbeat,
