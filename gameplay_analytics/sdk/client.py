@@ -25,6 +25,7 @@ from gameplay_analytics.privacy.consent import Consent, allows
 from gameplay_analytics.sampling import hashing
 from gameplay_analytics.sampling.compiled import CompiledRules
 from gameplay_analytics.sdk.buffer import DEFAULT_CAP_BYTES, PriorityBuffer
+from gameplay_analytics.sdk.pending import DEFAULT_PENDING_CAP_BYTES, PendingEvents
 from gameplay_analytics.sdk.state import SeqCounter
 
 __all__ = ["AnalyticsClient", "ClientStats", "default_rules"]
@@ -69,6 +70,17 @@ class _Event(msgspec.Struct, array_like=False):
 _encode = msgspec.json.Encoder().encode
 
 
+class _SeqOnly(msgspec.Struct):
+    seq: int
+
+
+class _EnvelopeSeqs(msgspec.Struct):
+    events: list[_SeqOnly]
+
+
+_envelope_seqs = msgspec.json.Decoder(_EnvelopeSeqs)
+
+
 @dataclasses.dataclass(slots=True)
 class ClientStats:
     """What happened to tracked events, for the game's own telemetry and the tests."""
@@ -80,6 +92,7 @@ class ClientStats:
     opted_out: int = 0
     refused: int = 0  # unknown event name, too large, or analytics_version refused
     errors: int = 0
+    recovered: int = 0  # unacked events of an earlier run, back in the buffer at start
     envelopes_sent: int = 0
     envelopes_resent: int = 0
     envelopes_acked: int = 0
@@ -123,7 +136,11 @@ class AnalyticsClient:
     """One player's analytics on one installation.
 
     `token` is the session JWT or a callable returning a fresh one (called per connection).
-    `state_dir` keeps the seq counter across restarts (omit it only for bots and tests).
+    `state_dir` keeps the seq counter across restarts (omit it only for bots and tests), and
+    the unacked lifecycle events (with `persist_everything`, every unacked event up to
+    `pending_cap_bytes`): they are sent again after a crash. When the earlier run ended with
+    a session open, `recovered_crash` is True and, with `report_crash`, a `session_crash`
+    (`reason: unclean_exit`) is tracked at once.
     `flush_interval_s` is how often a new envelope goes out (sooner when one is full): every
     envelope is one durable JetStream write, so 4 Hz of fuller envelopes costs the pipeline a
     fraction of 10 Hz of near-empty ones for ~125 ms of added latency on average.
@@ -146,6 +163,9 @@ class AnalyticsClient:
         on_ack: Callable[[Acked], None] | None = None,
         flush_interval_s: float = FLUSH_INTERVAL_S,
         schema_hash: str | None = None,
+        persist_everything: bool = False,
+        pending_cap_bytes: int = DEFAULT_PENDING_CAP_BYTES,
+        report_crash: bool = True,
     ) -> None:
         self.player_uuid = hashing.canonical_uuid(str(player_uuid))
         self.client_guid = str(uuid.UUID(str(client_guid)))
@@ -180,6 +200,17 @@ class AnalyticsClient:
         self._flush_interval = flush_interval_s
         self._last_new = float("-inf")
         self._jitter = random.Random(self.client_guid)
+        self._pending: PendingEvents | None = None
+        self.recovered_crash = False
+        if state_dir is not None:
+            self._recover(
+                PendingEvents(
+                    state_dir / f"pending-{self.client_guid}.json",
+                    everything=persist_everything,
+                    cap_bytes=pending_cap_bytes,
+                ),
+                report_crash=report_crash,
+            )
 
     # -- the game's side -------------------------------------------------------------------
 
@@ -208,7 +239,8 @@ class AnalyticsClient:
                     stats.debounced += 1
                     return
                 self._last_at[name] = now
-            data = _encode(_Event(self._seq.next(), name, time.time_ns() // 1_000_000, props))
+            seq = self._seq.next()
+            data = _encode(_Event(seq, name, time.time_ns() // 1_000_000, props))
             if len(data) > MAX_EVENT_BYTES:
                 stats.refused += 1
                 return
@@ -218,6 +250,10 @@ class AnalyticsClient:
             if buffer.count <= before:  # an eviction happened
                 self._note_overflow()
             stats.buffered += 1
+            pending = self._pending
+            if pending is not None and pending.wants(decision.priority):
+                pending.note_session(name)
+                pending.add(seq, decision.priority, data)
         except Exception:  # the game loop must never see an analytics failure
             self.stats.errors += 1
 
@@ -293,6 +329,8 @@ class AnalyticsClient:
         """Frames to send now: a resend first, else a new envelope once `flush_interval_s` has
         passed (or the buffer fills one); at most one frame per 1/max_rate_hz, none while held
         back by `backpressure` or `rate_limited` (whose wait is jittered)."""
+        if self._pending is not None:
+            self._pending.flush()  # acks settled since the last poll, or non-lifecycle adds
         if not self.welcomed or self.version_refused is not None:
             return []
         now = self._clock() if now is None else now
@@ -350,7 +388,21 @@ class AnalyticsClient:
         return _Envelope(ident, frame, len(events))
 
     def _forget(self, envelope: _Envelope) -> None:
+        """The envelope is settled for good (acked, or refused as malformed)."""
         self._buffer.reserved -= len(envelope.frame)
+        pending = self._pending
+        if pending is not None and len(pending):
+            pending.settle([e.seq for e in _envelope_seqs.decode(envelope.frame).events])
+
+    def _recover(self, pending: PendingEvents, *, report_crash: bool) -> None:
+        """Put an earlier run's unacked events back in the buffer, unchanged."""
+        self._pending = pending
+        for priority, event in pending.recovered():
+            self._buffer.push(priority, event)
+            self.stats.recovered += 1
+        self.recovered_crash = pending.session_open
+        if self.recovered_crash and report_crash:
+            self.track("session_crash", reason="unclean_exit")
 
     def _requeue(self, envelopes: list[_Envelope]) -> None:
         self._resend = sorted([*envelopes, *self._resend], key=lambda e: e.id)
