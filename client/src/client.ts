@@ -76,6 +76,8 @@ interface Envelope {
 
 interface Decision {
   readonly keep: boolean;
+  /** The event's JSON between its seq and its ts, encoded once per name. */
+  readonly head: string;
   readonly priority: number;
   readonly debounceMs: number;
   readonly reason: "" | "sampled" | "consent" | "refused";
@@ -89,6 +91,10 @@ const TELEMETRY_INTERVAL_MS = 1000;
 const RATE_MARGIN = 1.05; // just under the gateway's limit despite timer jitter
 const RETRY_JITTER = 0.5; // a refused client waits retry_after × [1, 1.5)
 const ENVELOPE_OVERHEAD = 128;
+
+const MAX_TIERS_CACHED = 16;
+const NON_ASCII = /[^\x00-\x7f]/;
+const REFUSED = { keep: false, head: "", priority: 0, debounceMs: 0 } as const;
 
 const monotonic = (): number => globalThis.performance?.now() ?? Date.now();
 
@@ -119,7 +125,8 @@ export class AnalyticsClient {
   private readonly clock: () => number;
   private rules = new CompiledRules(DEFAULT_RULES as unknown as WireRules);
   private multiplier = 1;
-  private decisions = new Map<string, Decision>();
+  /** Decisions by event name, then by `props.tier`: sampling is per (name, tier). */
+  private decisions = new Map<string, Map<unknown, Decision>>();
   private readonly lastAt = new Map<string, number>();
   private unacked = new Map<number, Envelope>();
   private resend: Envelope[] = [];
@@ -148,12 +155,14 @@ export class AnalyticsClient {
     const stats = this.stats;
     try {
       stats.tracked++;
-      const tier = props["tier"];
-      const key = tier === undefined ? name : `${name}\u0000${String(tier)}`;
-      let decision = this.decisions.get(key);
+      const raw = props["tier"];
+      const tier = typeof raw === "string" ? raw : undefined; // other types have no tier rate
+      let byTier = this.decisions.get(name);
+      if (byTier === undefined) this.decisions.set(name, (byTier = new Map()));
+      let decision = byTier.get(tier);
       if (decision === undefined) {
         decision = this.decide(name, tier);
-        this.decisions.set(key, decision);
+        if (byTier.size < MAX_TIERS_CACHED) byTier.set(tier, decision); // a buggy game's tiers stay bounded
       }
       if (!decision.keep) {
         if (decision.reason === "sampled") stats.sampledOut++;
@@ -170,8 +179,8 @@ export class AnalyticsClient {
         }
         this.lastAt.set(name, now);
       }
-      const data = JSON.stringify({ seq: this.seq.take(), name, ts: now, props });
-      const bytes = utf8Length(data);
+      const data = `{"seq":${this.seq.take()}${decision.head}${now},"props":${JSON.stringify(props)}}`;
+      const bytes = NON_ASCII.test(data) ? utf8Length(data) : data.length;
       if (bytes > MAX_EVENT_BYTES) {
         stats.refused++;
         return;
@@ -329,15 +338,14 @@ export class AnalyticsClient {
 
   private decide(name: string, tier: unknown): Decision {
     const spec = EVENTS[name];
-    if (this.versionRefused !== null || spec === undefined) {
-      return { keep: false, priority: 0, debounceMs: 0, reason: "refused" };
-    }
+    if (this.versionRefused !== null || spec === undefined) return { ...REFUSED, reason: "refused" };
     const consent = this.consent;
     if (consent.analytics === false || (spec.consent !== null && consent[spec.consent as keyof Consent] === false)) {
-      return { keep: false, priority: 0, debounceMs: 0, reason: "consent" }; // not even buffered
+      return { ...REFUSED, reason: "consent" }; // not even buffered
     }
     const keep = this.rules.shouldKeep(this.player, name, spec.tiered ? tier : undefined, this.multiplier);
-    return { keep, priority: spec.priority, debounceMs: this.rules.debounceMs(name), reason: keep ? "" : "sampled" };
+    const head = `,"name":${JSON.stringify(name)},"ts":`;
+    return { keep, head, priority: spec.priority, debounceMs: this.rules.debounceMs(name), reason: keep ? "" : "sampled" };
   }
 
   private newEnvelope(): Envelope {

@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 
-import { AnalyticsClient, connect } from "../dist/index.js";
+import { AnalyticsClient, connect, shareSocket } from "../dist/index.js";
 import { eventually, pythonAvailable, query, startStack, token } from "./support.mjs";
 import { runPage, chromiumPath } from "./browser.mjs";
 
@@ -47,6 +47,36 @@ test("events tracked on the SDK's own socket are stored once, across a dropped c
   assert.equal(new Set(rows.map((r) => r.seq)).size, 33);
   assert.deepEqual(rows.map((r) => r.event_name).filter((n) => n.startsWith("session")), ["session_start", "session_end"]);
   assert.equal(client.stats.eventsAcked, 33);
+});
+
+test("on a socket the game owns: game input and analytics share it; game frames come back", { skip }, async () => {
+  const player = randomUUID();
+  const client = new AnalyticsClient({ player, token: token(player), platform: "node" });
+  const game = new WebSocket(stack.endpoints.ws_url); // the game's own connection
+  const link = shareSocket(client, (frame) => game.send(frame));
+  const notAnalytics = [];
+  game.onopen = () => link.opened();
+  game.onmessage = (e) => { if (!link.received(e.data)) notAnalytics.push(e.data); };
+  game.onclose = () => link.closed();
+  await eventually(() => client.welcomed, 10_000, 20);
+  client.track("session_start", {});
+  for (let i = 0; i < 5; i++) {
+    game.send(JSON.stringify({ type: "input", keys: ["w"], tick: i })); // the game's own frames
+    client.track("xp_gain", { amount: 10, source: "quest" });
+    client.track("encounter_end", { encounter_id: `e${i}`, tier: "normal", outcome: "win" });
+  }
+  client.track("session_end", { reason: "logout" });
+  assert.ok(await eventually(() => client.idle, 30_000, 20), JSON.stringify(client.stats));
+  link.stop();
+  game.close();
+  const expected = client.stats.eventsAcked;
+  assert.equal(expected, client.stats.buffered); // nothing lost, nothing rejected
+  const rows = await eventually(() => {
+    const r = storedFor(client.clientGuid);
+    return r.length >= expected ? r : null;
+  });
+  assert.ok(rows && rows.length === expected, `stored ${rows?.length} of ${expected}`);
+  assert.deepEqual(notAnalytics, []); // the gateway answers analytics only; input is ignored
 });
 
 test("the bundle in headless Chromium sends events that land in Postgres", { skip: skip || (chromiumPath() ? false : "chromium not installed") }, async () => {
