@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gameplay_analytics.commands import privacy
+
 __all__ = ["main"]
 
 DEV_JWT_SECRET = "gameplay-analytics-dev-secret-change-me"
@@ -283,6 +285,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     query.add_argument("--s3-endpoint", default=os.environ.get("GAMEPLAY_ANALYTICS_S3_ENDPOINT"))
     query.set_defaults(run=_query)
+    privacy.register(sub)
     return parser
 
 

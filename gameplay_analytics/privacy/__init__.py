@@ -11,6 +11,7 @@ from gameplay_analytics.privacy.pseudonym import (
     analytics_player_id,
     load_salt_book,
     month_of,
+    months_between,
 )
 from gameplay_analytics.privacy.scrub import Scrubber, scrub_props
 
@@ -27,6 +28,7 @@ __all__ = [
     "analytics_player_id",
     "load_salt_book",
     "month_of",
+    "months_between",
     "open_geoip",
     "scrub_props",
 ]

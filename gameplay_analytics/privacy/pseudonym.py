@@ -21,6 +21,7 @@ __all__ = [
     "analytics_player_id",
     "load_salt_book",
     "month_of",
+    "months_between",
 ]
 
 SALT_SECRET_ENV = "GAMEPLAY_ANALYTICS_SALT_SECRET"
@@ -42,6 +43,16 @@ def analytics_player_id(player_uuid: str | uuid.UUID, salt: str) -> str:
 def month_of(day: datetime.date) -> str:
     """The salt period of a day, `YYYY-MM`."""
     return f"{day.year:04d}-{day.month:02d}"
+
+
+def months_between(first: datetime.date, last: datetime.date) -> list[str]:
+    """Every salt month from `first`'s to `last`'s, both included, oldest first."""
+    year, month = first.year, first.month
+    months: list[str] = []
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
 
 
 class SaltBook:
@@ -126,6 +137,10 @@ class Pseudonymiser:
 
     def player_id(self, player_uuid: str | uuid.UUID, *, day: datetime.date) -> str:
         return analytics_player_id(player_uuid, self._salts.salt_for(month_of(day)))
+
+    def player_ids(self, player_uuid: str | uuid.UUID, *, months: list[str]) -> dict[str, str]:
+        """{month: analytics_player_id} of one player: what a privacy request looks for."""
+        return {m: analytics_player_id(player_uuid, self._salts.salt_for(m)) for m in months}
 
 
 def load_salt_book(*, secret_file: Path | None, env: Mapping[str, str]) -> SaltBook:

@@ -142,3 +142,33 @@ def test_without_a_secret_a_flagged_development_default() -> None:
         PLAYER, day=day
     )
     assert "development=True" in repr(book)
+
+
+def test_months_between_spans_years_and_includes_both_ends() -> None:
+    from gameplay_analytics.privacy.pseudonym import months_between
+
+    assert months_between(datetime.date(2025, 11, 30), datetime.date(2026, 2, 1)) == [
+        "2025-11", "2025-12", "2026-01", "2026-02",
+    ]  # fmt: skip
+    assert months_between(datetime.date(2026, 3, 1), datetime.date(2026, 3, 31)) == ["2026-03"]
+    assert months_between(datetime.date(2026, 4, 1), datetime.date(2026, 3, 1)) == []
+
+
+def test_player_ids_gives_one_pseudonym_per_month_matching_player_id() -> None:
+    p = Pseudonymiser(SaltBook(secret="s"))
+    player = "9b2f6f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+    ids = p.player_ids(player, months=["2026-01", "2026-02"])
+    assert ids["2026-02"] == p.player_id(player, day=datetime.date(2026, 2, 14))
+    assert len(set(ids.values())) == 2
+
+
+def test_request_months_cover_retention_and_every_stored_day() -> None:
+    from gameplay_analytics.runtime.privacy_requests import request_months
+
+    months = request_months(
+        today=datetime.date(2026, 12, 4),
+        warm_retention_days=183,
+        stored_days={datetime.date(2027, 12, 1), datetime.date(2019, 1, 5)},
+    )
+    assert months[0] == "2019-01" and months[-1] == "2027-12"
+    assert "2026-06" in months and "2026-12" in months and "2026-05" not in months

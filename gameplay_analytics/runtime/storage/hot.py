@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from gameplay_analytics.runtime.storage import erasure
 from gameplay_analytics.runtime.storage.schema import EVENT_COLUMNS, EVENTS_TABLE, SESSIONS_TABLE
 
 __all__ = ["EventRow", "SessionUpdate", "WriteResult", "write_batch"]
@@ -106,10 +107,12 @@ async def write_batch(
     """Store a batch in one transaction; a raised error means nothing of it was stored.
 
     A key repeated inside the batch also fails the COPY, so the slow path covers both kinds
-    of duplicate without a per-row check in Python on the fast path.
+    of duplicate without a per-row check in Python on the fast path. Rows and sessions of
+    an erased player (`erasure.without_erased`) are dropped, counted nowhere.
     """
     slow = False
     async with conn.transaction():
+        rows, kept = await erasure.without_erased(conn, rows, list(sessions))  # first: see there
         inserted = len(rows)
         if rows:
             try:
@@ -120,7 +123,7 @@ async def write_batch(
             except asyncpg.UniqueViolationError:
                 slow = True
                 inserted = await _insert_new_only(conn, rows)
-        updates = sorted(sessions, key=lambda s: s.session_id)  # fixed lock order
+        updates = sorted(kept, key=lambda s: s.session_id)  # fixed lock order
         if updates:
             await conn.execute(
                 _UPSERT_SESSIONS,

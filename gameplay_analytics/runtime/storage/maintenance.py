@@ -6,16 +6,24 @@ time. The clock is a parameter (`now`), so tests and `demo` decide what day it i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from typing import Final
 
 import asyncpg
 
 from gameplay_analytics.runtime.storage import partitions, warm
 
-__all__ = ["MaintenancePolicy", "MaintenanceReport", "prepare_partitions", "run_maintenance"]
+__all__ = [
+    "MaintenancePolicy",
+    "MaintenanceReport",
+    "exclusive",
+    "prepare_partitions",
+    "run_maintenance",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +48,25 @@ class MaintenanceReport:
     warm_deleted: list[dt.date]
 
 
+@contextlib.asynccontextmanager
+async def exclusive(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Hold the maintenance lock on `conn`, waiting for a running pass to end: a privacy
+    erasure rewrites warm days under it, so no export writes a day from an older read."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _MAINTENANCE_LOCK)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MAINTENANCE_LOCK)
+
+
 async def prepare_partitions(
     pool: asyncpg.Pool, *, now: dt.datetime, policy: MaintenancePolicy
 ) -> list[dt.date]:
     """Only the partitions ahead, waiting for the lock: what a replica needs before writing."""
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MAINTENANCE_LOCK)
-        try:
-            return await partitions.ensure_partitions(
-                conn,
-                today=now.astimezone(dt.UTC).date(),
-                ahead_days=policy.partitions_ahead_days,
-            )
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _MAINTENANCE_LOCK)
+    async with pool.acquire() as conn, exclusive(conn):
+        return await partitions.ensure_partitions(
+            conn, today=now.astimezone(dt.UTC).date(), ahead_days=policy.partitions_ahead_days
+        )
 
 
 async def run_maintenance(

@@ -14,10 +14,12 @@ import asyncpg
 
 __all__ = [
     "DEFAULT_PARTITION",
+    "ERASURES_TABLE",
     "EVENTS_TABLE",
     "EVENT_COLUMNS",
     "EXPORTS_TABLE",
     "MIGRATIONS",
+    "PRIVACY_AUDIT_TABLE",
     "SESSIONS_TABLE",
     "migrate",
 ]
@@ -28,6 +30,9 @@ EVENTS_TABLE: Final = "analytics_events"
 SESSIONS_TABLE: Final = "analytics_sessions"
 EXPORTS_TABLE: Final = "analytics_warm_exports"
 DEFAULT_PARTITION: Final = "analytics_events_default"
+PRIVACY_AUDIT_TABLE: Final = "analytics_privacy_audit"
+# Tombstones of erased players, by pseudonym only: the writer and the export consult them.
+ERASURES_TABLE: Final = "analytics_privacy_erasures"
 
 # The order rows are COPied in; `stored_at` is left to its default. The first eighteen are
 # PROTOCOL.md §3's columns, the last three are extras (`geo_region` is the GeoIP subdivision,
@@ -118,6 +123,24 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
             path        text        NOT NULL,
             mode        text        NOT NULL,
             exported_at timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
+    (
+        2,
+        f"""
+        CREATE TABLE IF NOT EXISTS {PRIVACY_AUDIT_TABLE} (
+            request_id    uuid PRIMARY KEY,
+            kind          text        NOT NULL CHECK (kind IN ('erase', 'access')),
+            requested_at  timestamptz NOT NULL,
+            completed_at  timestamptz NOT NULL,
+            rows_by_store jsonb       NOT NULL
+        );
+
+        CREATE TABLE IF NOT EXISTS {ERASURES_TABLE} (
+            analytics_player_id text PRIMARY KEY,
+            request_id          uuid        NOT NULL,
+            erased_at           timestamptz NOT NULL DEFAULT now()
         );
         """,
     ),

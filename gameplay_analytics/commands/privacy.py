@@ -1,0 +1,155 @@
+"""`gameplay-analytics privacy erase | access | scan` (PROTOCOL.md §7).
+
+The player UUID comes from `--player UUID` or, with `--player -`, from stdin (so it stays out
+of shell history and process listings); it is never printed, logged or echoed in an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+_ENV = "GAMEPLAY_ANALYTICS_"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    group = sub.add_parser("privacy", help="erasure and access requests, the privacy scan")
+    commands = group.add_subparsers(dest="privacy_command", required=True)
+    for kind, help_text in (
+        ("erase", "remove a player from every store (idempotent), with an audit row"),
+        ("access", "everything stored about a player, with an audit row"),
+    ):
+        cmd = commands.add_parser(kind, help=help_text)
+        cmd.add_argument("--player", required=True, help="player UUID, or - to read it from stdin")
+        _store_options(cmd)
+        cmd.add_argument(
+            "--salt-secret-file",
+            default=os.environ.get(f"{_ENV}SALT_SECRET_FILE"),
+            help="the aggregator's salt secret file (else GAMEPLAY_ANALYTICS_SALT_SECRET)",
+        )
+        cmd.add_argument(
+            "--warm-retention-days", type=int,
+            default=int(os.environ.get(f"{_ENV}WARM_RETENTION_DAYS", "183")),
+            help="how far back the salt months go (the warm retention)",
+        )  # fmt: skip
+        cmd.add_argument("--format", choices=("text", "json"), default="text")
+        cmd.set_defaults(run=_request(kind))
+
+
+def _store_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--endpoints", help="endpoints.json of `gameplay-analytics up`")
+    cmd.add_argument("--dsn", default=os.environ.get(f"{_ENV}POSTGRES_DSN"), help="hot store")
+    cmd.add_argument(
+        "--root", default=os.environ.get(f"{_ENV}WAREHOUSE_ROOT"), help="warm store root"
+    )
+    cmd.add_argument("--s3-endpoint", default=os.environ.get(f"{_ENV}S3_ENDPOINT"))
+    cmd.add_argument("--s3-region", default=os.environ.get(f"{_ENV}S3_REGION"))
+    cmd.add_argument("--nats-url", default=os.environ.get(f"{_ENV}NATS_URL"), help="JetStream")
+    cmd.add_argument("--stream", help="stream name (default: ANALYTICS)")
+    cmd.add_argument("--events-subject", help="default: analytics.events")
+    cmd.add_argument("--dlq-subject", help="default: analytics.dlq")
+
+
+class _Refused(Exception):
+    """A bad argument or an unreachable store: one line on stderr, exit 2."""
+
+
+def _request(kind: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        import asyncio
+        import datetime as dt
+
+        from gameplay_analytics.privacy.pseudonym import Pseudonymiser, load_salt_book
+        from gameplay_analytics.runtime import privacy_requests
+
+        try:
+            player = _player(args.player)
+            stores = _stores(args)
+            secret_file = Path(args.salt_secret_file) if args.salt_secret_file else None
+            salts = load_salt_book(secret_file=secret_file, env=os.environ)
+        except (_Refused, ValueError) as err:
+            print(f"privacy {kind}: {err}", file=sys.stderr)
+            return 2
+        if salts.development:
+            print(
+                f"privacy {kind}: no salt secret given: using the development salt",
+                file=sys.stderr,
+            )
+        act = privacy_requests.erase_player if kind == "erase" else privacy_requests.access_player
+        try:
+            result = asyncio.run(
+                act(
+                    player, stores=stores, pseudonymiser=Pseudonymiser(salts),
+                    now=dt.datetime.now(dt.UTC),
+                )
+            )  # fmt: skip
+        except (OSError, TimeoutError) as err:
+            print(f"privacy {kind}: a store is unreachable: {type(err).__name__}", file=sys.stderr)
+            return 2
+        _print(result, args.format)
+        return 0
+
+    return run
+
+
+def _player(value: str) -> str:
+    text = sys.stdin.readline() if value == "-" else value
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise _Refused("--player is not a UUID") from None  # the value is not echoed
+
+
+def _stores(args: argparse.Namespace) -> Any:
+    from gameplay_analytics.contract import messages
+    from gameplay_analytics.runtime.privacy_requests import PrivacyStores
+
+    found: dict[str, Any] = {}
+    if args.endpoints:
+        try:
+            found = json.loads(Path(args.endpoints).read_text())
+        except (OSError, ValueError) as err:
+            raise _Refused(f"cannot read {args.endpoints}: {err}") from None
+    dsn = args.dsn or found.get("postgres_dsn")
+    if not dsn:
+        raise _Refused("the hot store is needed: --endpoints, --dsn or POSTGRES_DSN")
+    return PrivacyStores(
+        postgres_dsn=dsn,
+        warehouse_root=args.root or found.get("warehouse_root"),
+        s3_endpoint=args.s3_endpoint,
+        s3_region=args.s3_region,
+        nats_url=args.nats_url or found.get("nats_url"),
+        stream=args.stream or messages.STREAM,
+        events_subject=args.events_subject or messages.EVENTS_SUBJECT,
+        dlq_subject=args.dlq_subject or messages.DLQ_SUBJECT,
+        warm_retention_days=args.warm_retention_days,
+    )
+
+
+def _print(result: Any, fmt: str) -> None:
+    if fmt == "json":
+        doc = {
+            "request_id": str(result.request_id),
+            "kind": result.kind,
+            "rows_by_store": result.rows_by_store,
+            "total": result.total,
+        }
+        if result.kind == "access":
+            doc["records"] = result.records
+        print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+        return
+    if result.total == 0:
+        verb = "already erased or never stored" if result.kind == "erase" else "nothing stored"
+        print(f"{result.kind} {result.request_id}: nothing found ({verb})")
+        return
+    verb = "removed" if result.kind == "erase" else "found"
+    print(f"{result.kind} {result.request_id}: {verb} {result.total} rows")
+    for store, count in sorted(result.rows_by_store.items()):
+        print(f"  {store}: {count}")

@@ -1,0 +1,122 @@
+"""Privacy requests in the hot store: erase or read one player's rows, tombstones, the audit.
+
+A player is known here only by pseudonyms (`analytics_player_id`, one per salt month). An
+erasure leaves a tombstone per pseudonym in `analytics_privacy_erasures`, and the writer
+drops any later row of a tombstoned pseudonym (`without_erased`), so a late or redelivered
+event cannot bring an erased player back. The writer reads the tombstones `FOR SHARE`, which
+takes a ROW SHARE lock on the table; the eraser takes it `EXCLUSIVE` first, so it waits for
+every batch that may have missed the tombstone to commit, then deletes what they wrote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import asyncpg
+
+from gameplay_analytics.runtime.storage.schema import (
+    ERASURES_TABLE,
+    EVENTS_TABLE,
+    PRIVACY_AUDIT_TABLE,
+    SESSIONS_TABLE,
+)
+
+if TYPE_CHECKING:  # hot.py calls `without_erased`: types only, no import cycle
+    from gameplay_analytics.runtime.storage.hot import EventRow, SessionUpdate
+
+__all__ = [
+    "PLAYER_TABLES",
+    "access_hot",
+    "erase_hot",
+    "record_audit",
+    "without_erased",
+]
+
+PLAYER_TABLES: Final = (EVENTS_TABLE, SESSIONS_TABLE)
+"""Every hot table keyed by `analytics_player_id`; a per-player table joins this list."""
+
+
+async def without_erased(
+    conn: asyncpg.Connection, rows: Sequence[EventRow], sessions: list[SessionUpdate]
+) -> tuple[Sequence[EventRow], list[SessionUpdate]]:
+    """The batch minus any row or session of an erased player. Call it first inside the
+    writing transaction: the share lock it takes is what an erasure waits for."""
+    ids = {row[0] for row in rows} | {s.analytics_player_id for s in sessions}
+    if not ids:
+        return rows, sessions
+    erased = {
+        r[0]
+        for r in await conn.fetch(
+            f"SELECT analytics_player_id FROM {ERASURES_TABLE} "
+            "WHERE analytics_player_id = ANY($1::text[]) FOR SHARE",
+            list(ids),
+        )
+    }
+    if not erased:
+        return rows, sessions
+    return (
+        [row for row in rows if row[0] not in erased],
+        [s for s in sessions if s.analytics_player_id not in erased],
+    )
+
+
+async def erase_hot(
+    conn: asyncpg.Connection, player_ids: Collection[str], *, request_id: uuid.UUID
+) -> dict[str, int]:
+    """Tombstone the pseudonyms and delete their rows from every player table, in one
+    transaction; returns {table: rows deleted}. A second run deletes nothing."""
+    ids = sorted(player_ids)
+    deleted: dict[str, int] = {}
+    async with conn.transaction():
+        await conn.execute(f"LOCK TABLE {ERASURES_TABLE} IN EXCLUSIVE MODE")
+        await conn.execute(
+            f"INSERT INTO {ERASURES_TABLE} (analytics_player_id, request_id) "
+            "SELECT unnest($1::text[]), $2 ON CONFLICT (analytics_player_id) DO NOTHING",
+            ids,
+            request_id,
+        )
+        for table in PLAYER_TABLES:
+            status = await conn.execute(
+                f"DELETE FROM {table} WHERE analytics_player_id = ANY($1::text[])", ids
+            )
+            deleted[table] = int(status.rsplit(" ", 1)[-1])
+    return deleted
+
+
+async def access_hot(
+    conn: asyncpg.Connection, player_ids: Collection[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the pseudonyms in each player table, as JSON-ready dicts."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for table in PLAYER_TABLES:
+        records = await conn.fetch(
+            f"SELECT to_jsonb(t)::text AS doc FROM {table} t "
+            "WHERE analytics_player_id = ANY($1::text[])",
+            sorted(player_ids),
+        )
+        found[table] = [json.loads(r["doc"]) for r in records]
+    return found
+
+
+async def record_audit(
+    conn: asyncpg.Connection,
+    *,
+    request_id: uuid.UUID,
+    kind: str,
+    requested_at: dt.datetime,
+    rows_by_store: dict[str, int],
+) -> None:
+    """One row per request; only counts and times, never an identifier of the player."""
+    await conn.execute(
+        f"INSERT INTO {PRIVACY_AUDIT_TABLE} "
+        "(request_id, kind, requested_at, completed_at, rows_by_store) "
+        "VALUES ($1, $2, $3, clock_timestamp(), $4::jsonb)",
+        request_id,
+        kind,
+        requested_at,
+        json.dumps(rows_by_store, sort_keys=True),
+    )

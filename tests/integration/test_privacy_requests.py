@@ -1,0 +1,271 @@
+"""`privacy erase` and `privacy access` against real NATS, Postgres and Parquet (local, S3).
+
+Two players go through the real aggregator (one of them also into an older month and into
+the DLQ), their days are exported, and a sessions file stands in the warm store; then the CLI
+erases one of them in a subprocess. Every store is searched afterwards, the other player must
+be untouched, a second run must find nothing, and a late event must not resurrect him.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from nats.js import JetStreamContext
+
+from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM
+from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
+from gameplay_analytics.runtime import stream_erasure
+from gameplay_analytics.runtime.aggregator import Aggregator
+from gameplay_analytics.runtime.storage import erasure, hot, objectstore, warm, warm_erasure
+from tests.integration.test_aggregator_support import (
+    DAY_MS,
+    NOW,
+    NOW_MS,
+    batch,
+    database,
+    event,
+    js,
+    next_seq,
+    publish,
+    running,
+    settings,
+    wait_for,
+)
+from tests.integration.test_warm_export import s3_endpoint
+
+__all__ = ["database", "js", "s3_endpoint"]
+
+SECRET = "test-secret"
+REPO = Path(__file__).resolve().parents[2]
+OLD_MS = NOW_MS - 40 * DAY_MS  # another salt month, and a day the hot store keeps in default
+
+
+def _ids(player: str) -> set[str]:
+    p = Pseudonymiser(SaltBook(secret=SECRET))
+    return {p.player_id(player, day=d) for d in (NOW.date(), (NOW - dt.timedelta(days=40)).date())}
+
+
+def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GAMEPLAY_ANALYTICS_SALT_SECRET": SECRET}
+    return subprocess.run(
+        [sys.executable, "-m", "gameplay_analytics.cli", *args],
+        input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+
+
+async def _hot_counts(dsn: str, ids: set[str]) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {
+            table: await conn.fetchval(
+                f"SELECT count(*) FROM {table} WHERE analytics_player_id = ANY($1::text[])",
+                sorted(ids),
+            )
+            for table in erasure.PLAYER_TABLES
+        }
+    finally:
+        await conn.close()
+
+
+def _warm_count(root: Path, ids: set[str]) -> int:
+    found = warm_erasure.access_warm(objectstore.open_root(str(root)), ids)
+    return sum(len(rows) for rows in found.values())
+
+
+async def _stream_count(js: JetStreamContext, player: str, ids: set[str]) -> int:
+    match = stream_erasure.PlayerMatch(player_uuid=player, player_ids=ids)
+    total = 0
+    for subject in (EVENTS_SUBJECT, DLQ_SUBJECT):
+        total += len(
+            await stream_erasure.find_messages(js, stream=STREAM, subject=subject, match=match)
+        )
+    return total
+
+
+def _write_sessions(root: Path, day: dt.date, players: dict[str, str]) -> None:
+    """A sessions day as the warm sessions export writes it (one row per session)."""
+    folder = root / "gameplay_sessions" / f"event_date={day.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.table(
+        {
+            "session_id": [f"s-{name}" for name in players],
+            "analytics_player_id": list(players.values()),
+        }
+    )
+    pq.write_table(table, folder / "data.parquet", compression="zstd")
+
+
+async def test_erase_removes_one_player_from_every_store(
+    nats_url: str, database: str, js: JetStreamContext, tmp_path: Path
+) -> None:
+    erased, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    guid_e, guid_k = str(uuid.uuid4()), str(uuid.uuid4())
+    ids_e, ids_k = _ids(erased), _ids(kept)
+    root = tmp_path / "warehouse"
+    start = await next_seq(js)
+    agg = Aggregator(settings(nats_url, database, warehouse_root=str(root)), start_sequence=start)
+    async with running(agg):
+        for player, guid, tag in ((erased, guid_e, "e"), (kept, guid_k, "k")):
+            await publish(
+                js,
+                [
+                    batch(player, guid, [event(1, "session_start"), event(2), event(3)],
+                          session=f"s-{tag}"),
+                    batch(player, guid, [event(4, ts=OLD_MS)], session=f"s-{tag}"),
+                    batch(player, guid, [event(5, amount=-1)], session=f"s-{tag}"),  # → DLQ
+                ],
+            )  # fmt: skip
+        await wait_for(lambda: _has(database, ids_e | ids_k, 8))
+        await wait_for(lambda: _dlq_has(js, erased, ids_e))
+        pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+        try:
+            store = warm.WarmStore(str(root))
+            later = NOW + dt.timedelta(days=1, hours=3)
+            assert await warm.export_closed_days(pool, store, now=later)
+        finally:
+            await pool.close()
+        _write_sessions(
+            root, NOW.date(), {"e": sorted(ids_e)[0], "k": sorted(ids_k)[0]}
+        )  # whichever month: both are searched
+        before_k = (await _hot_counts(database, ids_k), _warm_count(root, ids_k))
+        assert sum((await _hot_counts(database, ids_e)).values()) == 4  # 3 events + session
+        assert _warm_count(root, ids_e) == 5  # 4 events (one month back) + session row
+
+        stores = ["--dsn", database, "--root", str(root), "--nats-url", nats_url]
+        access = _cli("privacy", "access", "--player", "-", *stores, "--format", "json",
+                      stdin=erased + "\n")  # fmt: skip
+        assert access.returncode == 0, access.stderr
+        report = json.loads(access.stdout)
+        assert report["rows_by_store"]["hot:analytics_events"] == 3
+        assert report["rows_by_store"]["warm:gameplay"] == 4
+        assert report["rows_by_store"]["nats:analytics.dlq"] >= 1
+        assert report["rows_by_store"]["nats:analytics.events"] >= 3
+
+        done = _cli("privacy", "erase", "--player", "-", *stores, stdin=erased + "\n")
+        assert done.returncode == 0, done.stderr
+        assert erased not in done.stdout + done.stderr
+        assert await _hot_counts(database, ids_e) == dict.fromkeys(erasure.PLAYER_TABLES, 0)
+        assert _warm_count(root, ids_e) == 0
+        assert await _stream_count(js, erased, ids_e) == 0
+        assert (await _hot_counts(database, ids_k), _warm_count(root, ids_k)) == before_k
+        assert await _stream_count(js, kept, ids_k) >= 4
+
+        again = _cli("privacy", "erase", "--player", erased, *stores)
+        assert again.returncode == 0, again.stderr
+        assert "nothing found" in again.stdout
+
+        # A late event of the erased player, then one of the kept player to know it passed.
+        await publish(js, [batch(erased, guid_e, [event(9)], session="s-e")])
+        await publish(js, [batch(kept, guid_k, [event(9)], session="s-k")])
+        await wait_for(lambda: _has(database, ids_k, 4))  # 3 today + 1 late
+        assert sum((await _hot_counts(database, ids_e)).values()) == 0
+
+    conn = await asyncpg.connect(database)
+    try:
+        audit = await conn.fetch(
+            "SELECT kind, rows_by_store::text AS counts, t::text AS line "
+            "FROM analytics_privacy_audit t ORDER BY requested_at"
+        )
+    finally:
+        await conn.close()
+    assert [r["kind"] for r in audit] == ["access", "erase", "erase"]
+    assert json.loads(audit[1]["counts"])["warm:gameplay"] == 4
+    assert sum(json.loads(audit[2]["counts"]).values()) == 0
+    assert not any(erased in r["line"] or erased.replace("-", "") in r["line"] for r in audit)
+
+
+async def test_erasure_waits_for_a_batch_being_written(database: str) -> None:
+    """A writer that checked the tombstones before the erasure committed them holds a share
+    lock; the erasure waits for it, then deletes what it wrote (no resurrection)."""
+    player_id = "ab" * 32
+    conn = await asyncpg.connect(database)
+    eraser = await asyncpg.connect(database)
+    try:
+        from gameplay_analytics.runtime import storage
+
+        await storage.migrate(conn)
+        row = _row(player_id)
+        tx = conn.transaction()
+        await tx.start()
+        kept, _ = await erasure.without_erased(conn, [row], [])
+        assert kept == [row]
+        erase = asyncio.create_task(erasure.erase_hot(eraser, {player_id}, request_id=uuid.uuid4()))
+        await wait_for(lambda: _waiting_on_lock(conn))
+        await conn.copy_records_to_table(
+            "analytics_events", records=[row], columns=storage.EVENT_COLUMNS
+        )
+        await tx.commit()
+        assert (await erase)["analytics_events"] == 1
+        result = await hot.write_batch(conn, [row])  # the same event, redelivered later
+        assert result.inserted == 0
+        assert await conn.fetchval("SELECT count(*) FROM analytics_events") == 0
+    finally:
+        await eraser.close()
+        await conn.close()
+
+
+def _row(player_id: str) -> hot.EventRow:
+    from gameplay_analytics.runtime import storage
+
+    values = dict(
+        analytics_player_id=player_id, client_guid=uuid.uuid4(), seq=1, event_name="xp_gain",
+        category="progression", event_ts=NOW, event_day=NOW.date(), received_at=NOW,
+        session_id="s", schema_version="1.0.0", sample_rate=1.0, build=None, platform=None,
+        shard=None, region=None, country=None, latency_bucket=None, props="{}",
+        geo_region=None, envelope_id=None, stream_seq=None,
+    )  # fmt: skip
+    return tuple(values[c] for c in storage.EVENT_COLUMNS)
+
+
+async def _waiting_on_lock(conn: asyncpg.Connection) -> bool:
+    waiting = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"
+    )
+    return bool(waiting)
+
+
+async def _has(dsn: str, ids: set[str], n: int) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM analytics_events WHERE analytics_player_id = ANY($1::text[])",
+            sorted(ids),
+        )
+    finally:
+        await conn.close()
+    return bool(found >= n)
+
+
+async def _dlq_has(js: JetStreamContext, player: str, ids: set[str]) -> bool:
+    match = stream_erasure.PlayerMatch(player_uuid=player, player_ids=ids)
+    return bool(await stream_erasure.find_messages(js, stream=STREAM, subject=DLQ_SUBJECT,
+                                                   match=match))  # fmt: skip
+
+
+def test_warm_erasure_on_s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    root = objectstore.open_root("s3://privacy/wh", endpoint=s3_endpoint)
+    root.filesystem.create_dir("privacy")
+    day = f"{root.join('gameplay')}/event_date=2025-10-01"
+    root.filesystem.create_dir(day)
+    table = pa.table({"analytics_player_id": ["a" * 64, "b" * 64, "a" * 64], "seq": [1, 2, 3]})
+    with root.filesystem.open_output_stream(f"{day}/data.parquet") as sink:
+        pq.write_table(table, sink)
+    assert warm_erasure.erase_warm(root, {"a" * 64})["gameplay"] == 2
+    left = pq.read_table(f"{day}/data.parquet", filesystem=root.filesystem)
+    assert left.to_pydict() == {"analytics_player_id": ["b" * 64], "seq": [2]}
+    assert warm_erasure.erase_warm(root, {"a" * 64})["gameplay"] == 0
+    assert [p for _, p in warm_erasure.player_files(root)] == [f"{day}/data.parquet"]
