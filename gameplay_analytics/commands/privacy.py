@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         )  # fmt: skip
         cmd.add_argument("--format", choices=("text", "json"), default="text")
         cmd.set_defaults(run=_request(kind))
+    register_scan(commands)
 
 
 def _store_options(cmd: argparse.ArgumentParser) -> None:
@@ -153,3 +154,80 @@ def _print(result: Any, fmt: str) -> None:
     print(f"{result.kind} {result.request_id}: {verb} {result.total} rows")
     for store, count in sorted(result.rows_by_store.items()):
         print(f"  {store}: {count}")
+
+
+def register_scan(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    scan = commands.add_parser(
+        "scan", help="search every store and log for raw UUIDs, IPs, free text, age fields"
+    )
+    _store_options(scan)
+    scan.add_argument(
+        "--logs", action="append", default=[], help="a log file or a folder of *.log; repeatable"
+    )
+    scan.add_argument(
+        "--players-file",
+        help="raw player UUIDs to look for, one a line (- for stdin); "
+        "default: any UUID outside the id columns",
+    )
+    scan.add_argument("--canary", action="append", default=[], help="planted text; repeatable")
+    scan.add_argument(
+        "--server-port", action="append", type=int, default=[],
+        help="a server's own port: its listen address in a log is not a finding; repeatable",
+    )  # fmt: skip
+    scan.set_defaults(run=_scan)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    import asyncio
+    from urllib.parse import urlparse
+
+    from gameplay_analytics.runtime import privacy_scan
+
+    endpoints: dict[str, Any] = {}
+    try:
+        if args.endpoints:
+            endpoints = json.loads(Path(args.endpoints).read_text())
+        players = None
+        if args.players_file:
+            lines = (
+                sys.stdin.read()
+                if args.players_file == "-"
+                else Path(args.players_file).read_text()
+            ).split()
+            players = [str(uuid.UUID(line)) for line in lines]
+    except (OSError, ValueError) as err:
+        print(f"privacy scan: {type(err).__name__}: a bad argument file", file=sys.stderr)
+        return 2
+    logs: list[Path] = []
+    for given in args.logs:
+        path = Path(given)
+        logs += sorted(path.rglob("*.log")) if path.is_dir() else [path]
+    urls = [endpoints.get("nats_url"), endpoints.get("postgres_dsn"), endpoints.get("ws_url")]
+    urls += list((endpoints.get("metrics_urls") or {}).values())
+    ports = set(args.server_port) | {p for u in urls if u and (p := urlparse(str(u)).port)}
+    try:
+        report = asyncio.run(
+            privacy_scan.scan_all(
+                dsn=args.dsn or endpoints.get("postgres_dsn"),
+                warehouse_root=_scan_root(args, endpoints),
+                nats_url=args.nats_url or endpoints.get("nats_url"),
+                log_paths=logs, player_uuids=players, canaries=args.canary,
+                server_ports=ports,
+            )
+        )  # fmt: skip
+    except (OSError, TimeoutError) as err:
+        print(f"privacy scan: a store is unreachable: {type(err).__name__}", file=sys.stderr)
+        return 2
+    for finding in report.findings:
+        print(finding.redacted())
+    print(report.line("scan"))
+    return 1 if report.findings else 0
+
+
+def _scan_root(args: argparse.Namespace, endpoints: dict[str, Any]) -> Any:
+    root = args.root or endpoints.get("warehouse_root")
+    if not root:
+        return None
+    from gameplay_analytics.runtime.storage.objectstore import open_root
+
+    return open_root(str(root), endpoint=args.s3_endpoint, region=args.s3_region)

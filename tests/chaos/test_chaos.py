@@ -17,8 +17,8 @@ import pytest
 from gameplay_analytics.local.demo import metric_totals
 from gameplay_analytics.local.services import free_port
 from gameplay_analytics.local.stack import LocalStack, RuntimeProcess
+from gameplay_analytics.runtime import privacy_scan
 from gameplay_analytics.runtime.storage.warm import WarmStore
-from tests.chaos import privacy
 from tests.chaos.support import Figures, Scenario, consumer_state, rotating_connectors
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
@@ -185,7 +185,7 @@ async def test_privacy_scan_after_chaos(chaos_stack: LocalStack) -> None:
         stack.nats.port, stack.nats.monitor_port, stack.postgres.port, stack.ws_port,
         stack.gateway.metrics_port, *(a.metrics_port for a in stack.aggregators), *_server_ports,
     }  # fmt: skip
-    report = await privacy.scan_all(
+    report = await privacy_scan.scan_all(
         dsn=stack.postgres.dsn,
         warehouse_root=stack.warehouse_root,
         nats_url=stack.nats.url,

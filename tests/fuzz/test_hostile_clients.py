@@ -34,9 +34,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from gameplay_analytics.runtime import privacy_scan
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway import Gateway, issue_token
-from tests.chaos import privacy
 from tests.conftest import fresh_database
 from tests.integration.test_aggregator_support import next_seq, settings
 from tests.integration.test_gateway_e2e import SECRET, gateway_settings
@@ -518,7 +518,7 @@ async def test_free_text_in_refused_fields_does_not_reach_the_dlq(suite: Suite) 
         await ws.send(envelope(1, events))
         ack = json.loads(await ws.recv())
     assert ack["type"] == "ack" and len(ack["rejected"]) == 3
-    report = await privacy.scan_all(
+    report = await privacy_scan.scan_all(
         dsn=None, warehouse_root=None, nats_url=suite.gateway.settings.nats_url,
         log_paths=[], player_uuids=[player], canaries=[CHAT_CANARY],
         dlq_start_seq=suite.dlq_start, dlq_only_guids={guid},
@@ -552,7 +552,7 @@ async def test_privacy_scan_after_hostile_suite(suite: Suite) -> None:
     )
     assert rss_end - suite.rss["start"] < 1024 << 20, "memory grew by more than 1 GiB"
     assert suite.log_path is not None
-    report = await privacy.scan_all(
+    report = await privacy_scan.scan_all(
         dsn=suite.dsn, warehouse_root=None, nats_url=suite.gateway.settings.nats_url,
         log_paths=[suite.log_path], player_uuids=_players, canaries=[CHAT_CANARY],
         dlq_start_seq=suite.dlq_start,

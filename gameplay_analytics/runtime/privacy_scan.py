@@ -1,10 +1,14 @@
-"""Privacy scan: no raw player UUID, IP address, chat text or age-like field anywhere at rest.
+"""Privacy scan (PROTOCOL.md §7): no raw player UUID, IP, free text or age-like field at rest.
 
-Run after a suite against what it left behind: every Postgres table (all columns of every row,
-as text), every Parquet file under the warm store, every `analytics.dlq` message read back from
-JetStream, and the log files. What counts as a finding:
+`gameplay-analytics privacy scan` runs it against a deployment (the quarterly audit), and the
+chaos, fuzz and load suites against what they left behind: every Postgres table (every row as
+JSON), every Parquet file under the warm store (local or S3), every `analytics.dlq` message
+read back from JetStream, and the log files. What counts as a finding:
 
-- a raw player UUID: any of `player_uuids` (with or without dashes, any case);
+- a raw player UUID: any of `player_uuids` (with or without dashes, any case); without such a
+  list, any dashed UUID in a store outside the columns that hold random ids by design
+  (`client_guid`, `session_id`, `request_id`: `ID_COLUMNS`); logs are then searched for IPs,
+  since request and installation ids appear there legitimately;
 - an IP address: an IPv4 dotted quad or a full/`::ffff:`-mapped IPv6 address. In logs, the
   servers' own listen addresses (`ip:port` with a known server port, Postgres' `listening on`
   line) are allowed: they are infrastructure, not a person;
@@ -16,21 +20,39 @@ JetStream, and the log files. What counts as a finding:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import nats
 import nats.errors
+import pyarrow.parquet as pq
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pyarrow import fs as pafs
 
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, STREAM
+from gameplay_analytics.runtime.storage.objectstore import ObjectRoot, open_root
 
-__all__ = ["Finding", "scan_all", "scan_dlq", "scan_logs", "scan_parquet", "scan_postgres"]
+__all__ = [
+    "ID_COLUMNS",
+    "Finding",
+    "Needles",
+    "ScanReport",
+    "age_like",
+    "scan_all",
+    "scan_dlq",
+    "scan_logs",
+    "scan_parquet",
+    "scan_postgres",
+]
+
+ID_COLUMNS: Final = ("client_guid", "session_id", "request_id")
+"""Columns and keys that hold random UUIDs by design, never a player's."""
 
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"
@@ -38,14 +60,18 @@ _IPV4 = re.compile(
 _IPV6 = re.compile(
     r"(?i)(?<![0-9a-f:])(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|::ffff:[0-9a-f.:]+|::1)(?![0-9a-f:])"
 )
+_UUID_DASHED = re.compile(
+    r"(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])"
+)
 _UUID_LIKE = re.compile(
     r"(?<![0-9a-f])[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}(?![0-9a-f])"
 )
+_UUID_ANY_CASE = re.compile(_UUID_LIKE.pattern, re.IGNORECASE)
 _AGE_TOKENS = {"age", "ages", "birth", "birthday", "birthdate", "dob", "yob", "born"}
 _TOKEN = re.compile(r"[a-z]+")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Finding:
     where: str  # e.g. "postgres:analytics_events", "dlq", "log:gateway.log"
     what: str  # "player_uuid" | "ip" | "chat_text" | "age_field"
@@ -54,22 +80,41 @@ class Finding:
     def __str__(self) -> str:
         return f"{self.where}: {self.what}: {self.excerpt[:160]!r}"
 
+    def redacted(self) -> str:
+        """The finding without the identifiers it found: what a report may show."""
+        excerpt = _UUID_ANY_CASE.sub("<uuid>", self.excerpt)
+        excerpt = _IPV6.sub("<ip>", _IPV4.sub("<ip>", excerpt))
+        return f"{self.where}: {self.what}: {excerpt[:160]!r}"
 
-class _Needles:
-    def __init__(self, player_uuids: Iterable[str], canaries: Iterable[str]) -> None:
-        forms = set()
-        for player in player_uuids:
-            lower = player.lower()
-            forms.update((lower, lower.replace("-", "")))
+
+class Needles:
+    """What to look for: the given players' UUIDs (None: any dashed UUID) and canaries."""
+
+    def __init__(self, player_uuids: Iterable[str] | None, canaries: Iterable[str] = ()) -> None:
+        forms: set[str] | None = None
+        if player_uuids is not None:
+            forms = set()
+            for player in player_uuids:
+                lower = player.lower()
+                forms.update((lower, lower.replace("-", "")))
         self.uuid_forms = forms
         self.canaries = [c.lower() for c in canaries if c]
 
     def text(
-        self, where: str, text: str, *, allowed_ips: re.Pattern[str] | None = None
+        self,
+        where: str,
+        text: str,
+        *,
+        allowed_ips: re.Pattern[str] | None = None,
+        any_uuid: bool = True,
     ) -> Iterator[Finding]:
         lower = text.lower()
-        for match in _UUID_LIKE.finditer(lower):  # one pass, then a set lookup
-            if match.group(0) in self.uuid_forms:
+        if self.uuid_forms is not None:
+            for match in _UUID_LIKE.finditer(lower):  # one pass, then a set lookup
+                if match.group(0) in self.uuid_forms:
+                    yield Finding(where, "player_uuid", _around(text, match.start()))
+        elif any_uuid:
+            for match in _UUID_DASHED.finditer(lower):
                 yield Finding(where, "player_uuid", _around(text, match.start()))
         for canary in self.canaries:
             if canary in lower:
@@ -124,7 +169,7 @@ def _props_findings(where: str, props: Any) -> Iterator[Finding]:
         yield Finding(where, "chat_text", f"free text in props: {text}")
 
 
-async def scan_postgres(dsn: str, needles: _Needles) -> list[Finding]:
+async def scan_postgres(dsn: str, needles: Needles) -> list[Finding]:
     findings: list[Finding] = []
     conn = await asyncpg.connect(dsn)
     try:
@@ -145,8 +190,9 @@ async def scan_postgres(dsn: str, needles: _Needles) -> list[Finding]:
             )
             names = [c["attname"] for c in columns]
             findings += [Finding(where, "age_field", f"column {n}") for n in names if age_like(n)]
+            query = f"SELECT (to_jsonb(t) - $1::text[])::text AS line FROM {qualified} t"
             async with conn.transaction():
-                async for row in conn.cursor(f"SELECT t::text AS line FROM {qualified} t"):
+                async for row in conn.cursor(query, list(ID_COLUMNS)):
                     findings += needles.text(where, row["line"])
             if "props" in names:
                 async with conn.transaction():
@@ -157,28 +203,37 @@ async def scan_postgres(dsn: str, needles: _Needles) -> list[Finding]:
     return findings
 
 
-def scan_parquet(root: Path, needles: _Needles) -> tuple[list[Finding], int]:
-    """Findings, and how many Parquet files were read."""
-    import pyarrow.parquet as pq
-
+def scan_parquet(root: str | Path | ObjectRoot, needles: Needles) -> tuple[list[Finding], int]:
+    """Findings, and how many Parquet files were read, anywhere under the warm store's root
+    (a local folder or an S3 prefix). Blocking."""
+    if not isinstance(root, ObjectRoot):
+        root = open_root(str(root))
+    fs = root.filesystem
+    selector = pafs.FileSelector(root.base, allow_not_found=True, recursive=True)
+    files = sorted(
+        i.path for i in fs.get_file_info(selector) if i.is_file and i.path.endswith(".parquet")
+    )
     findings: list[Finding] = []
-    files = sorted(root.rglob("*.parquet"))
     for path in files:
-        where = f"parquet:{path.relative_to(root)}"
-        table = pq.read_table(path)
+        where = f"parquet:{path.removeprefix(root.base).lstrip('/')}"
+        table = pq.read_table(path, filesystem=fs)
         findings += [
             Finding(where, "age_field", f"column {n}") for n in table.column_names if age_like(n)
         ]
         for row in table.to_pylist():
-            findings += needles.text(where, json.dumps(row, default=str))
+            findings += needles.text(where, json.dumps(_without_ids(row), default=str))
             if "props" in row:
                 findings += _props_findings(where, row["props"])
     return findings, len(files)
 
 
+def _without_ids(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in ID_COLUMNS}
+
+
 async def scan_dlq(
     nats_url: str,
-    needles: _Needles,
+    needles: Needles,
     *,
     start_seq: int = 1,
     only_guids: set[str] | None = None,
@@ -214,7 +269,8 @@ async def scan_dlq(
                     if (only_guids is not None and guid not in only_guids) or guid in skip_guids:
                         continue
                     read += 1
-                    findings += needles.text("dlq", text)
+                    scanned = json.dumps(_without_ids(doc)) if isinstance(doc, dict) else text
+                    findings += needles.text("dlq", scanned)
                     findings += [
                         Finding("dlq", "age_field", f"key {k}") for k in _keys(doc) if age_like(k)
                     ]
@@ -226,7 +282,7 @@ async def scan_dlq(
 
 
 def scan_logs(
-    paths: Iterable[Path], needles: _Needles, *, server_ports: Iterable[int]
+    paths: Iterable[Path], needles: Needles, *, server_ports: Iterable[int]
 ) -> list[Finding]:
     ports = "|".join(str(p) for p in sorted(set(server_ports))) or "0"
     ip = r"(?:\d{1,3}\.){3}\d{1,3}"
@@ -236,12 +292,14 @@ def scan_logs(
     for path in paths:
         where = f"log:{path.name}"
         for line in path.read_text(errors="replace").splitlines():
-            findings += needles.text(where, line, allowed_ips=allowed)
+            findings += needles.text(where, line, allowed_ips=allowed, any_uuid=False)
     return findings
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class ScanReport:
+    """What a scan found, and how much it read (a scan that read nothing proves nothing)."""
+
     findings: list[Finding]
     parquet_files: int
     dlq_messages: int
@@ -258,23 +316,23 @@ class ScanReport:
 async def scan_all(
     *,
     dsn: str | None,
-    warehouse_root: Path | None,
+    warehouse_root: str | Path | ObjectRoot | None,
     nats_url: str | None,
     log_paths: Iterable[Path],
-    player_uuids: Iterable[str],
+    player_uuids: Iterable[str] | None,
     canaries: Iterable[str] = (),
     server_ports: Iterable[int] = (),
     dlq_start_seq: int = 1,
     dlq_only_guids: set[str] | None = None,
     dlq_skip_guids: frozenset[str] | set[str] = frozenset(),
 ) -> ScanReport:
-    needles = _Needles(player_uuids, canaries)
+    needles = Needles(player_uuids, canaries)
     findings: list[Finding] = []
     if dsn is not None:
         findings += await scan_postgres(dsn, needles)
     parquet_files = dlq_messages = 0
     if warehouse_root is not None:
-        found, parquet_files = scan_parquet(warehouse_root, needles)
+        found, parquet_files = await asyncio.to_thread(scan_parquet, warehouse_root, needles)
         findings += found
     if nats_url is not None:
         found, dlq_messages = await scan_dlq(
