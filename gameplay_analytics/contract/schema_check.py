@@ -8,7 +8,6 @@ must be compatible with the released versions as its version number claims.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +17,13 @@ import msgspec
 
 from gameplay_analytics.contract.compat import gate
 from gameplay_analytics.contract.paths import schemas_dir
+from gameplay_analytics.contract.privacy_gate import privacy_problems
 from gameplay_analytics.contract.registry import released_schemas, working_schemas
 from gameplay_analytics.contract.semver import SemVer
 from gameplay_analytics.contract.taxonomy import EVENTS
 from gameplay_analytics.contract.validator import EventValidator
 
 __all__ = ["SchemaReport", "check_schemas"]
-
-# Props that must never exist, whatever a future schema says (docs/governance/privacy.md).
-_FORBIDDEN_PROP = re.compile(
-    r"(^|_)(age|birth|birthday|dob|birthdate|email|name|ip|address|phone|text|message)($|_)"
-)
 
 
 @dataclass
@@ -56,12 +51,10 @@ def check_schemas(root: Path | None = None) -> SchemaReport:
 
 
 def _check_privacy(version: str, document: Mapping[str, Any], report: SchemaReport) -> None:
+    """The structural rules of `privacy_gate`, whatever the version bump, plus the closed
+    props and the consent class every event must declare."""
+    report.problems += privacy_problems(version, document)
     for name, props_schema in document.get("definitions", {}).items():
-        for prop in props_schema.get("properties", {}):
-            if _FORBIDDEN_PROP.search(prop.lower()):
-                report.problems.append(
-                    f"{version}: {name}.props.{prop}: personal or free-text field is not allowed"
-                )
         if props_schema.get("additionalProperties", True) is not False:
             report.problems.append(f"{version}: {name}.props: must set additionalProperties: false")
         consent = props_schema.get("x-consent")

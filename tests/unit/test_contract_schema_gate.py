@@ -99,7 +99,7 @@ def test_a_major_bump_may_break(tree: Path) -> None:
 
 
 def add_optional(schema: Schema) -> None:
-    props(schema, "loot_drop")["properties"]["source"] = {"type": "string", "maxLength": 64}
+    props(schema, "loot_drop")["properties"]["source"] = {"type": "string", "maxLength": 16}
 
 
 def test_a_minor_bump_may_add_optional_fields_and_both_versions_are_accepted(tree: Path) -> None:
