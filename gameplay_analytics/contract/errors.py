@@ -24,6 +24,9 @@ class RejectCode(enum.StrEnum):
     """Event-level refusals, listed in an `ack`'s `rejected` and sent to `analytics.dlq`."""
 
     INVALID_EVENT = "invalid_event"
+    # The aggregator's time bounds: never stored, never silently dropped (PROTOCOL.md §3).
+    CLOCK_SKEW = "clock_skew"  # stamped too far ahead of the server clock
+    TOO_OLD = "too_old"  # older than the warm retention: the retention would delete it
 
 
 class ProtocolError(Exception):

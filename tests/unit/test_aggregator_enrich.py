@@ -159,3 +159,33 @@ def test_the_players_own_uuid_and_ip_in_props_are_never_stored(enricher: Enriche
     assert props[0]["enemy_id"] == "<redacted>" and props[1]["item_id"] == "<redacted>"
     assert props[2]["item_id"] == "181.2.69.1429"
     assert PLAYER.lower() not in repr(out.rows).lower() and "'81.2.69.142'" not in repr(out.rows)
+
+
+def test_time_bounds_send_future_and_expired_events_to_the_dlq(enricher: Enricher) -> None:
+    minute, day = 60_000, 86_400_000
+    received = TS + 500  # the gateway's clock, as `message` stamps it
+    out = enricher.prepare(
+        message(ev(1, ts=received + 9 * minute), ev(2, ts=received + 11 * minute),
+                ev(3, ts=received + 400 * day), ev(4, ts=TS - 184 * day), ev(5, ts=TS - 182 * day)),
+        stream_seq=3, now_ms=TS,
+    )  # fmt: skip
+    assert sorted(row[C["seq"]] for row in out.rows) == [1, 5]
+    reasons = {item.entry.event["seq"]: item.entry.reason for item in out.dlq if item.entry.event}
+    assert reasons == {2: "clock_skew", 3: "clock_skew", 4: "too_old"}
+    assert all(PLAYER not in item.entry.detail for item in out.dlq)
+
+
+def test_time_bounds_are_configurable() -> None:
+    from gameplay_analytics.runtime.aggregator.enrich import TimeBounds
+
+    strict = Enricher(
+        pseudonymiser=Pseudonymiser(SaltBook(secret="unit")),
+        registry=SchemaRegistry.from_released(max_events=10_000),
+        bounds=TimeBounds(max_skew=dt.timedelta(seconds=1), retention_days=7),
+    )
+    out = strict.prepare(
+        message(ev(1, ts=TS + 2_000), ev(2, ts=TS - 8 * 86_400_000), ev(3)), stream_seq=1,
+        now_ms=TS,
+    )  # fmt: skip
+    assert [row[C["seq"]] for row in out.rows] == [3]
+    assert sorted(item.entry.reason for item in out.dlq) == ["clock_skew", "too_old"]

@@ -120,8 +120,9 @@ class Aggregator:
             log.warning("no salt secret configured: player ids use the public development salt")
         self._geoip = open_geoip(s.geoip_db)
         self._enricher = Enricher(
-            pseudonymiser=Pseudonymiser(salts), registry=self._schemas, geoip=self._geoip
-        )
+            pseudonymiser=Pseudonymiser(salts), registry=self._schemas, geoip=self._geoip,
+            bounds=s.time_bounds(),
+        )  # fmt: skip
         self._probes = ProbeServer(
             port=s.metrics_port, ready=self.ready, registry=self.metrics.registry
         )

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import msgspec
 
+from gameplay_analytics.contract.errors import RejectCode
 from gameplay_analytics.contract.messages import DlqEntry, EventBatch
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.contract.taxonomy import EVENTS, Category
@@ -25,7 +26,7 @@ from gameplay_analytics.privacy.pseudonym import Pseudonymiser
 from gameplay_analytics.runtime.storage.hot import EventRow, SessionUpdate
 from gameplay_analytics.sampling import hashing
 
-__all__ = ["DlqItem", "Enricher", "PreparedMessage"]
+__all__ = ["DEFAULT_MAX_CLOCK_SKEW", "DlqItem", "Enricher", "PreparedMessage", "TimeBounds"]
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
@@ -34,6 +35,26 @@ _MAX_TS_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the datetim
 _LIFECYCLE: Final = frozenset({"session_start", "session_end", "session_crash"})
 _NO_LOCATION: Final = Location()
 _REDACTED: Final = "<redacted>"
+
+DEFAULT_MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=10)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """Which event times are stored: not more than `max_skew` ahead of the gateway's receive
+    time (a deterministic clock: a redelivery judges the same), and not on a day the warm
+    retention has already passed as of processing (it would be deleted unseen)."""
+
+    max_skew: dt.timedelta = DEFAULT_MAX_CLOCK_SKEW
+    retention_days: int = 183
+
+    def refuse(self, ts_ms: int, *, received_ms: int, now_ms: int) -> tuple[RejectCode, str] | None:
+        if ts_ms > received_ms + self.max_skew // dt.timedelta(milliseconds=1):
+            ahead = dt.timedelta(milliseconds=ts_ms - received_ms)
+            return RejectCode.CLOCK_SKEW, f"ts: {ahead} ahead of the server clock"
+        if ts_ms // _DAY_MS < now_ms // _DAY_MS - self.retention_days:
+            return RejectCode.TOO_OLD, f"ts: older than the {self.retention_days}-day retention"
+        return None
 
 
 def _personal_pattern(player_uuid: str, client_ip: str | None) -> re.Pattern[str]:
@@ -107,8 +128,10 @@ class Enricher:
         pseudonymiser: Pseudonymiser,
         registry: SchemaRegistry,
         geoip: GeoIP | None = None,
+        bounds: TimeBounds | None = None,
     ) -> None:
         self._pseudonymiser = pseudonymiser
+        self._bounds = bounds or TimeBounds()
         self._registry = registry
         self._geoip = geoip
         self._days: dict[int, dt.date] = {}
@@ -156,6 +179,10 @@ class Enricher:
                 detail = f"ts: {event.ts} is outside the representable range"
             if detail is not None:
                 out.dlq.append(self._rejected(out, index, event, now_ms, detail))
+                continue
+            refused = self._bounds.refuse(event.ts, received_ms=batch.received_at, now_ms=now_ms)
+            if refused is not None:
+                out.dlq.append(self._rejected(out, index, event, now_ms, refused[1], refused[0]))
                 continue
             spec = EVENTS[event.name]
             if spec.consent == "social" and not batch.consent_social:
@@ -254,10 +281,15 @@ class Enricher:
 
     @staticmethod
     def _rejected(
-        out: PreparedMessage, index: int, event: Any, now_ms: int, detail: str
+        out: PreparedMessage,
+        index: int,
+        event: Any,
+        now_ms: int,
+        detail: str,
+        reason: RejectCode = RejectCode.INVALID_EVENT,
     ) -> DlqItem:
         entry = DlqEntry(
-            source="aggregator", reason="invalid_event", detail=detail, at=now_ms,
+            source="aggregator", reason=reason.value, detail=detail, at=now_ms,
             analytics_player_id=out.analytics_player_id, client_guid=out.client_guid,
             schema_version=out.schema_version, stream_seq=out.stream_seq,
             event={"seq": event.seq, "name": event.name, "ts": event.ts, "props": _props(event)},

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gameplay_analytics.runtime.aggregator.enrich import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
 from gameplay_analytics.runtime.storage.maintenance import MaintenancePolicy
 
 __all__ = ["AggregatorSettings"]
@@ -64,6 +65,12 @@ class AggregatorSettings(BaseSettings):
         description="EXPORT_GRACE_HOURS: wait for late events this long after a "
         "day ends before exporting it",
     )
+    max_clock_skew_s: float = Field(
+        default=DEFAULT_MAX_CLOCK_SKEW.total_seconds(),
+        gt=0,
+        description="MAX_CLOCK_SKEW_S: an event stamped further ahead of the gateway's clock "
+        "goes to the DLQ (clock_skew); one older than WARM_RETENTION_DAYS goes there as too_old",
+    )
     salt_secret: SecretStr | None = Field(
         default=None, description="SALT_SECRET: master secret the monthly salts derive from"
     )
@@ -95,6 +102,12 @@ class AggregatorSettings(BaseSettings):
     lag_interval_s: float = Field(
         default=5.0, gt=0, description="LAG_INTERVAL_S: how often consumer lag is read"
     )
+
+    def time_bounds(self) -> TimeBounds:
+        return TimeBounds(
+            max_skew=dt.timedelta(seconds=self.max_clock_skew_s),
+            retention_days=self.warm_retention_days,
+        )
 
     def maintenance_policy(self) -> MaintenancePolicy:
         return MaintenancePolicy(
