@@ -14,7 +14,10 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODULES = ["contract_bench", "sdk_bench", "gateway_bench", "aggregator_bench", "e2e_bench"]
+MODULES = [
+    "contract_bench", "sdk_bench", "gateway_bench", "aggregator_bench", "e2e_bench",
+    "retention_bench",
+]  # fmt: skip
 
 
 def main(names: list[str]) -> int:

@@ -1,4 +1,7 @@
-"""Daily partitions of `analytics_events`: created ahead, dropped after the hot retention.
+"""Daily partitions of `analytics_events`: created ahead, trimmed and dropped by retention.
+
+The hot store keeps exactly the retention (48 h) of event time: a partition is dropped once
+its whole day is older, and the day the horizon falls in loses its older rows each pass.
 
 Policy for events whose day has no partition (late beyond the hot window, or a client clock
 far in the future): PostgreSQL routes them to the DEFAULT partition, so a batch never fails
@@ -25,6 +28,7 @@ from gameplay_analytics.runtime.storage.schema import (
 )
 
 __all__ = [
+    "TRIMMED",
     "RetentionReport",
     "apply_hot_retention",
     "day_end",
@@ -34,6 +38,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+TRIMMED = "trimmed"
+"""The export ledger's mode of a day the hot retention has cut the head of."""
 
 _NAME = re.compile(rf"^{EVENTS_TABLE}_p(\d{{4}})(\d{{2}})(\d{{2}})$")
 
@@ -46,6 +53,7 @@ class RetentionReport:
     kept_unexported: list[dt.date]
     default_rows_deleted: int
     sessions_deleted: int
+    trimmed_rows: int = 0
 
 
 def partition_name(day: dt.date) -> str:
@@ -132,7 +140,10 @@ async def apply_hot_retention(
     horizon = now - retention
     dropped: list[dt.date] = []
     kept: list[dt.date] = []
+    trimmed = 0
     for day in await partition_days(conn):
+        if day_end(day) - dt.timedelta(days=1) < horizon < day_end(day):
+            trimmed += await _trim(conn, day, horizon=horizon, require_export=require_export)
         if day_end(day) > horizon:
             continue
         name = partition_name(day)
@@ -158,4 +169,36 @@ async def apply_hot_retention(
     status = await conn.execute(
         f"DELETE FROM {SESSIONS_TABLE} WHERE GREATEST(started_at, ended_at) < $1", horizon
     )
-    return RetentionReport(dropped, kept, default_deleted, int(status.rsplit(" ", 1)[-1]))
+    return RetentionReport(
+        dropped, kept, default_deleted, int(status.rsplit(" ", 1)[-1]), trimmed_rows=trimmed
+    )
+
+
+async def _trim(
+    conn: asyncpg.Connection, day: dt.date, *, horizon: dt.datetime, require_export: bool
+) -> int:
+    """Delete the rows of the day the horizon falls in that are older than it: the hot
+    store keeps exactly `retention` of event time, not up to a day more.
+
+    With a warm store, only a day wholly exported is trimmed (the ledger holds as many rows as
+    the partition), under the same exclusive lock as a drop; the ledger then records the rows
+    left and the mode `trimmed`, which makes any later export of the day merge into its file
+    instead of replacing it with what is left in Postgres."""
+    name = partition_name(day)
+    async with conn.transaction():
+        if require_export:
+            await conn.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+            count = await conn.fetchval(f"SELECT count(*) FROM {name}")
+            exported = await conn.fetchval(
+                f"SELECT rows FROM {EXPORTS_TABLE} WHERE event_day = $1", day
+            )
+            if not count or exported != count:
+                return 0
+        status = await conn.execute(f"DELETE FROM {name} WHERE event_ts < $1", horizon)
+        deleted = int(status.rsplit(" ", 1)[-1])
+        if require_export and deleted:
+            await conn.execute(
+                f"UPDATE {EXPORTS_TABLE} SET rows = rows - $2, mode = $3 WHERE event_day = $1",
+                day, deleted, TRIMMED,
+            )  # fmt: skip
+    return deleted

@@ -207,6 +207,13 @@ class WarmStore:
                         f"SELECT {_SELECT} FROM {table}", output=csv_path, format="csv",
                         header=True,
                     )  # fmt: skip
+                    if await _trimmed(conn, day):  # the file holds rows Postgres no longer has
+                        hot = pa.Table.from_batches(list(_read_csv(csv_path)), WARM_SCHEMA)
+                        _, size = await asyncio.to_thread(self._merge_day, day, hot)
+                        path = self.day_path(day)
+                        return await _record(
+                            conn, day, hot.num_rows, size, path, partitions.TRIMMED
+                        )
                     rows, size = await asyncio.to_thread(self.write_day, day, _read_csv(csv_path))
                     if rows == 0:
                         return None
@@ -231,6 +238,11 @@ class WarmStore:
         else:
             merged = late
         return self.write_day(day, iter(merged.to_batches()))
+
+
+async def _trimmed(conn: asyncpg.Connection, day: dt.date) -> bool:
+    mode = await conn.fetchval(f"SELECT mode FROM {EXPORTS_TABLE} WHERE event_day = $1", day)
+    return bool(mode == partitions.TRIMMED)
 
 
 def _keys(table: pa.Table) -> pa.Array:
