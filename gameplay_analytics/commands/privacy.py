@@ -53,9 +53,16 @@ def _store_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--s3-endpoint", default=os.environ.get(f"{_ENV}S3_ENDPOINT"))
     cmd.add_argument("--s3-region", default=os.environ.get(f"{_ENV}S3_REGION"))
     cmd.add_argument("--nats-url", default=os.environ.get(f"{_ENV}NATS_URL"), help="JetStream")
-    cmd.add_argument("--stream", help="stream name (default: ANALYTICS)")
-    cmd.add_argument("--events-subject", help="default: analytics.events")
-    cmd.add_argument("--dlq-subject", help="default: analytics.dlq")
+    for option, var in (
+        ("--stream", "STREAM"),
+        ("--events-subject", "EVENTS_SUBJECT"),
+        ("--dlq-subject", "DLQ_SUBJECT"),
+    ):  # the pipeline's own NATS names, as the operator renders them
+        cmd.add_argument(
+            option,
+            default=os.environ.get(f"{_ENV}{var}"),
+            help=f"default: GAMEPLAY_ANALYTICS_{var}, else the local stack's",
+        )
 
 
 class _Refused(Exception):
@@ -109,9 +116,10 @@ def _player(value: str) -> str:
 
 
 def _stores(args: argparse.Namespace) -> Any:
-    from gameplay_analytics.contract import messages
+    from gameplay_analytics.contract.natsnames import PipelineNames
     from gameplay_analytics.runtime.privacy_requests import PrivacyStores
 
+    names = PipelineNames()
     found: dict[str, Any] = {}
     if args.endpoints:
         try:
@@ -127,9 +135,9 @@ def _stores(args: argparse.Namespace) -> Any:
         s3_endpoint=args.s3_endpoint,
         s3_region=args.s3_region,
         nats_url=args.nats_url or found.get("nats_url"),
-        stream=args.stream or messages.STREAM,
-        events_subject=args.events_subject or messages.EVENTS_SUBJECT,
-        dlq_subject=args.dlq_subject or messages.DLQ_SUBJECT,
+        stream=args.stream or names.stream,
+        events_subject=args.events_subject or names.events_subject,
+        dlq_subject=args.dlq_subject or names.dlq_subject,
         warm_retention_days=args.warm_retention_days,
     )
 
