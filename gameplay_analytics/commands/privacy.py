@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ("access", "everything stored about a player, with an audit row"),
     ):
         cmd = commands.add_parser(kind, help=help_text)
-        cmd.add_argument("--player", required=True, help="player UUID, or - to read it from stdin")
+        who = cmd.add_mutually_exclusive_group(required=True)
+        who.add_argument("--player", help="player UUID, or - to read it from stdin")
+        who.add_argument(
+            "--player-file", help="a file holding the UUID (a mounted Secret in a cluster Job)"
+        )
         _store_options(cmd)
         cmd.add_argument(
             "--salt-secret-file",
@@ -78,7 +82,7 @@ def _request(kind: str) -> Any:
         from gameplay_analytics.runtime import privacy_requests
 
         try:
-            player = _player(args.player)
+            player = _player(args.player, args.player_file)
             stores = _stores(args)
             secret_file = Path(args.salt_secret_file) if args.salt_secret_file else None
             salts = load_salt_book(secret_file=secret_file, env=os.environ)
@@ -107,8 +111,14 @@ def _request(kind: str) -> Any:
     return run
 
 
-def _player(value: str) -> str:
-    text = sys.stdin.readline() if value == "-" else value
+def _player(value: str | None, path: str | None) -> str:
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as err:
+            raise _Refused(f"cannot read --player-file: {err.strerror}") from None
+    else:
+        text = sys.stdin.readline() if value == "-" else str(value)
     try:
         return str(uuid.UUID(text.strip()))
     except ValueError:
