@@ -1,8 +1,8 @@
-"""The aggregator process: a durable JetStream pull consumer that stores events, then acks.
+"""The aggregator process: start, consume until SIGTERM, finish the batch in hand, close.
 
-Per batch: prepare every message (validate, guard, pseudonymise, enrich), write rows and
-sessions to Postgres in one transaction, publish DLQ entries, and only then ack. Transient
-failures retry the whole batch with backoff, unacked; SIGTERM finishes the batch in hand.
+`Consumer` fetches, `Enricher` prepares (validate, guard, pseudonymise, enrich), `Committer`
+stores, dead-letters and acks; this module owns the lifecycle, overlapping one batch's fetch
+and preparation with the previous batch's commit, and the background tasks (maintenance, lag).
 """
 
 from __future__ import annotations
@@ -16,48 +16,34 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
 
 import asyncpg
-import msgspec
-import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import CollectorRegistry
 
-from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM, DlqEntry
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.privacy.geoip import GeoIP, open_geoip
 from gameplay_analytics.privacy.pseudonym import SALT_SECRET_ENV, Pseudonymiser, load_salt_book
 from gameplay_analytics.runtime import config, jetstream
 from gameplay_analytics.runtime.aggregator import retry
-from gameplay_analytics.runtime.aggregator.enrich import DlqItem, Enricher, PreparedMessage
+from gameplay_analytics.runtime.aggregator.committer import Committed, Committer
+from gameplay_analytics.runtime.aggregator.consumer import Consumer
+from gameplay_analytics.runtime.aggregator.enrich import Enricher, PreparedMessage
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
 from gameplay_analytics.runtime.probes import ProbeServer
-from gameplay_analytics.runtime.storage import hot, maintenance, schema, warm
+from gameplay_analytics.runtime.storage import maintenance, schema, warm
 
 __all__ = ["Aggregator", "AggregatorStats", "run_aggregator"]
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
-_MAX_ACK_PENDING = 50_000
 _MAX_EVENTS_PER_MESSAGE = 100_000  # the gateway caps envelopes; a replay may carry more
-_COMMAND_TIMEOUT_S = 60.0
-_DLQ_PUBLISH_TIMEOUT_S = 5.0
-_FLUSH_TIMEOUT_S = 5
-_dlq_encode = msgspec.json.Encoder().encode
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class _Abandoned(Exception):
-    """Shutdown ran out of time while a batch was still failing: leave it for redelivery."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -95,8 +81,8 @@ class Aggregator:
         self._start_sequence = start_sequence
         self._schemas = schemas or SchemaRegistry.from_released(max_events=_MAX_EVENTS_PER_MESSAGE)
         self._nc: Client | None = None
-        self._js: JetStreamContext | None = None
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._consumer: Consumer | None = None
+        self._committer: Committer | None = None
         self._pool: asyncpg.Pool | None = None
         self._geoip: GeoIP | None = None
         self._enricher: Enricher | None = None
@@ -105,7 +91,6 @@ class Aggregator:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._stop_deadline: float | None = None
-        self._healthy = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -127,7 +112,14 @@ class Aggregator:
             port=s.metrics_port, ready=self.ready, registry=self.metrics.registry
         )
         await self._probes.start()
-        self._pool = await self._retry_forever("postgres", self._open_pool)
+
+        async def unreachable(err: BaseException, delay: float) -> None:
+            self.metrics.errors.labels(retry.error_kind(err)).inc()
+            log.warning("postgres not reachable (%s); retrying in %.2fs", err, delay)
+
+        self._pool = await retry.retrying(
+            self._open_pool, backoff=s.backoff(), on_failure=unreachable
+        )
         if s.warehouse_root:
             self._store = warm.WarmStore(
                 s.warehouse_root, endpoint=s.s3_endpoint, region=s.s3_region
@@ -138,23 +130,27 @@ class Aggregator:
             self.pool, now=self.clock(), policy=self.settings.maintenance_policy()
         )
         self._nc = await jetstream.connect(s.nats_url, name=f"aggregator-{s.consumer_name}")
-        self._js = self._nc.jetstream()
-        await jetstream.ensure_stream(self._js, jetstream.StreamSettings.model_validate({}))
-        self._sub = await self._js.pull_subscribe(
-            EVENTS_SUBJECT, durable=s.consumer_name, stream=STREAM, config=self._consumer_config()
+        js = self._nc.jetstream()
+        await jetstream.ensure_stream(js, jetstream.StreamSettings.model_validate({}))
+        self._consumer = Consumer(
+            js, s, self.metrics, stopping=self._stopping, start_sequence=self._start_sequence
         )
+        await self._consumer.bind()
+        self._committer = Committer(
+            pool=self.pool, js=js, settings=s, metrics=self.metrics,
+            stop_deadline=lambda: self._stop_deadline,
+        )  # fmt: skip
         watcher = config.ConfigWatcher(
             nc=self._nc,
-            js=self._js,
+            js=js,
             initial=config.LiveConfig.of(config.default_rules(), self._schemas),
             on_change=self._on_config,
             max_events=_MAX_EVENTS_PER_MESSAGE,
             narrow_to_accepted=False,  # store whatever a gateway accepted, even if retired since
         )
-        self._healthy = True
         self._tasks = [
             asyncio.create_task(self._every(s.maintenance_interval_s, self._maintain_tick, 0.0)),
-            asyncio.create_task(self._every(s.lag_interval_s, self._read_lag, 0.0)),
+            asyncio.create_task(self._every(s.lag_interval_s, self._consumer.read_lag, 0.0)),
             asyncio.create_task(watcher.run(), name="aggregator-config-watch"),
         ]
 
@@ -164,23 +160,14 @@ class Aggregator:
         Two batches overlap: while one is being committed (Postgres busy with the COPY), the
         next is fetched and prepared. Commits stay one at a time, in fetch order.
         """
-        assert self._sub is not None, "start() first"
-        backoff = retry.Backoff(self.settings.retry_base_s, self.settings.retry_max_s)
+        assert self._consumer is not None, "start() first"
         inflight: asyncio.Task[None] | None = None
         held: list[Msg] = []
         try:
             while not self._stopping.is_set():
-                try:
-                    msgs = await self._sub.fetch(
-                        self.settings.batch_size, timeout=self.settings.fetch_timeout_s
-                    )
-                except nats.errors.TimeoutError:
+                msgs = await self._consumer.fetch()
+                if not msgs:
                     continue
-                except retry.TRANSIENT as err:
-                    self.metrics.errors.labels(retry.error_kind(err)).inc()
-                    await self._sleep(backoff.next_delay())
-                    continue
-                backoff.reset()
                 held = [*held, *msgs]
                 prepared = self._prepare(msgs)
                 if inflight is not None:
@@ -189,7 +176,7 @@ class Aggregator:
                 inflight = asyncio.create_task(self._commit(msgs, prepared, time.perf_counter()))
             if inflight is not None:
                 await inflight
-        except _Abandoned:
+        except retry.GaveUp:
             log.warning("shutdown: leaving %d unstored messages for redelivery", len(held))
             for msg in held:
                 with contextlib.suppress(Exception):
@@ -225,13 +212,13 @@ class Aggregator:
         self._tasks = []
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.flush(timeout=_FLUSH_TIMEOUT_S)  # acks sent before we go
+                await self._nc.flush(timeout=int(self.settings.close_timeout_s))  # acks out
             with contextlib.suppress(Exception):
                 await self._nc.close()
             self._nc = None
         if self._pool is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._pool.close(), 10)
+                await asyncio.wait_for(self._pool.close(), self.settings.close_timeout_s)
             self._pool = None
         if self._probes is not None:
             await self._probes.close()
@@ -239,7 +226,8 @@ class Aggregator:
             self._geoip.close()
 
     def ready(self) -> bool:
-        return self._healthy and self._nc is not None and self._nc.is_connected
+        committing = self._committer is not None and self._committer.healthy
+        return committing and self._nc is not None and self._nc.is_connected
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -276,122 +264,37 @@ class Aggregator:
     async def _commit(
         self, msgs: Sequence[Msg], prepared: list[PreparedMessage], started: float
     ) -> None:
-        result = await self._retry(lambda: self._store_rows(prepared), msgs)
-        dlq = [item for p in prepared for item in p.dlq]
-        if dlq:
-            await self._retry(lambda: self._publish_dlq(dlq), msgs)
-        for msg in msgs:
-            await msg.ack()
-        self._count(prepared, result, len(msgs))
+        assert self._committer is not None
+        self._count(await self._committer.commit(msgs, prepared))
+        self.metrics.observe_committed((row for p in prepared for row in p.rows), time.time())
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    async def _store_rows(self, prepared: list[PreparedMessage]) -> hot.WriteResult:
-        rows = [row for p in prepared for row in p.rows]
-        if not rows and not any(p.sessions for p in prepared):
-            return hot.WriteResult(0, 0, False)
-        try:
-            async with self.pool.acquire() as conn:
-                return await hot.write_batch(conn, rows, _merge_sessions(prepared))
-        except Exception as err:
-            if not retry.is_poison(err):
-                raise
-            self.metrics.errors.labels("poison").inc()
-            return await self._isolate(prepared, err)
-
-    async def _isolate(
-        self, prepared: list[PreparedMessage], first: BaseException
-    ) -> hot.WriteResult:
-        """Postgres refused some row: store message by message, dead-letter the refused."""
-        log.warning("batch refused by Postgres (%s); isolating the message", type(first).__name__)
-        inserted = duplicates = 0
-        for p in prepared:
-            if not p.rows and not p.sessions:
-                continue
-            try:
-                async with self.pool.acquire() as conn:
-                    done = await hot.write_batch(conn, p.rows, _merge_sessions([p]))
-            except Exception as err:
-                if not retry.is_poison(err):
-                    raise
-                p.dlq = [_unstorable(p, err)]
-                p.rows, p.sessions = [], []
-                continue
-            inserted += done.inserted
-            duplicates += done.duplicates
-        return hot.WriteResult(inserted, duplicates, True)
-
-    async def _publish_dlq(self, items: list[DlqItem]) -> None:
-        assert self._js is not None
-        for item in items:
-            await self._js.publish(
-                DLQ_SUBJECT, _dlq_encode(item.entry), timeout=_DLQ_PUBLISH_TIMEOUT_S,
-                headers={"Nats-Msg-Id": item.msg_id},
-            )  # fmt: skip
-
-    def _count(self, prepared: list[PreparedMessage], result: hot.WriteResult, n: int) -> None:
+    def _count(self, done: Committed) -> None:
         m, st = self.metrics, self.stats
-        m.persisted.inc(result.inserted)
-        m.duplicates.inc(result.duplicates)
-        m.messages.inc(n)
-        m.observe_committed((row for p in prepared for row in p.rows), time.time())
-        st.persisted += result.inserted
-        st.deduplicated += result.duplicates
-        st.messages += n
+        m.persisted.inc(done.write.inserted)
+        m.duplicates.inc(done.write.duplicates)
+        m.messages.inc(done.messages)
+        st.persisted += done.write.inserted
+        st.deduplicated += done.write.duplicates
+        st.messages += done.messages
         st.batches += 1
-        for p in prepared:
-            for reason, count in p.dropped.items():
-                m.dropped.labels(reason).inc(count)
-                st.dropped[reason] += count
-            for item in p.dlq:
-                m.dlq.labels(item.entry.reason).inc()
-                st.dlq[item.entry.reason] += 1
-
-    async def _retry(self, op: Callable[[], Awaitable[_T]], msgs: Sequence[Msg]) -> _T:
-        backoff = retry.Backoff(self.settings.retry_base_s, self.settings.retry_max_s)
-        while True:
-            try:
-                value = await op()
-            except retry.TRANSIENT as err:
-                self._healthy = False
-                self.metrics.errors.labels(retry.error_kind(err)).inc()
-                delay = backoff.next_delay()
-                log.warning(
-                    "batch failed (%s: %s); retrying in %.2fs", type(err).__name__, err, delay
-                )
-                if (
-                    self._stop_deadline is not None
-                    and time.monotonic() + delay > self._stop_deadline
-                ):
-                    raise _Abandoned from err
-                for msg in msgs:  # keep JetStream from redelivering what we still hold
-                    with contextlib.suppress(Exception):
-                        await msg.in_progress()
-                await asyncio.sleep(delay)
-                continue
-            self._healthy = True
-            return value
+        for reason, count in done.dropped.items():
+            m.dropped.labels(reason).inc(count)
+            st.dropped[reason] += count
+        for item in done.dlq:
+            m.dlq.labels(item.entry.reason).inc()
+            st.dlq[item.entry.reason] += 1
 
     # -- background ------------------------------------------------------------------------
 
     async def _open_pool(self) -> asyncpg.Pool:
         pool = await asyncpg.create_pool(
             self.settings.postgres_dsn, min_size=1, max_size=self.settings.pool_size,
-            command_timeout=_COMMAND_TIMEOUT_S,
+            command_timeout=self.settings.command_timeout_s,
         )  # fmt: skip
         async with pool.acquire() as conn:
             await schema.migrate(conn)
         return pool
-
-    async def _retry_forever(self, what: str, op: Callable[[], Awaitable[_T]]) -> _T:
-        backoff = retry.Backoff(self.settings.retry_base_s, self.settings.retry_max_s)
-        while True:
-            try:
-                return await op()
-            except retry.TRANSIENT as err:
-                self.metrics.errors.labels(retry.error_kind(err)).inc()
-                delay = backoff.next_delay()
-                log.warning("%s not reachable (%s); retrying in %.2fs", what, err, delay)
-                await asyncio.sleep(delay)
 
     async def _every(
         self, interval: float, tick: Callable[[], Awaitable[None]], first: float
@@ -412,49 +315,6 @@ class Aggregator:
         report = await self.maintain()
         if report is not None and (report.created or report.exported or report.warm_deleted):
             log.info("maintenance: %s", report)
-
-    async def _read_lag(self) -> None:
-        assert self._sub is not None
-        info = await self._sub.consumer_info()
-        self.metrics.lag.set(info.num_pending or 0)
-        self.metrics.ack_pending.set(info.num_ack_pending or 0)
-
-    async def _sleep(self, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), delay)
-
-    def _consumer_config(self) -> ConsumerConfig:
-        config: dict[str, Any] = {
-            "ack_policy": AckPolicy.EXPLICIT,
-            "ack_wait": self.settings.ack_wait_s,
-            "max_ack_pending": _MAX_ACK_PENDING,
-            "filter_subject": EVENTS_SUBJECT,
-        }
-        if self._start_sequence is not None:
-            config["deliver_policy"] = DeliverPolicy.BY_START_SEQUENCE
-            config["opt_start_seq"] = self._start_sequence
-        return ConsumerConfig(**config)
-
-
-def _merge_sessions(prepared: Sequence[PreparedMessage]) -> list[hot.SessionUpdate]:
-    merged: dict[str, hot.SessionUpdate] = {}
-    for p in prepared:
-        for update in p.sessions:
-            found = merged.get(update.session_id)
-            if found is None:
-                merged[update.session_id] = dataclasses.replace(update)
-            else:
-                found.merge(update)
-    return list(merged.values())
-
-
-def _unstorable(p: PreparedMessage, err: BaseException) -> DlqItem:
-    entry = DlqEntry(
-        source="aggregator", reason="unstorable", detail=f"postgres: {type(err).__name__}",
-        at=int(time.time() * 1000), analytics_player_id=p.analytics_player_id,
-        client_guid=p.client_guid, schema_version=p.schema_version, stream_seq=p.stream_seq,
-    )  # fmt: skip
-    return DlqItem(entry, f"aggregator-dlq-{p.stream_seq}")
 
 
 async def run_aggregator(

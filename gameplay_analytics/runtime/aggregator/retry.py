@@ -7,13 +7,19 @@ write path handles), which no retry can fix.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 import nats.errors
 
-__all__ = ["TRANSIENT", "Backoff", "error_kind", "is_poison"]
+__all__ = ["TRANSIENT", "Backoff", "GaveUp", "error_kind", "is_poison", "retrying"]
+
+_T = TypeVar("_T")
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
@@ -69,3 +75,46 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+class GaveUp(Exception):
+    """The next try would start after the caller's deadline (shutdown): leave the work for
+    another replica. The last transient error is its `__cause__`."""
+
+
+async def _no_wait(err: BaseException, delay: float) -> None:
+    return None
+
+
+async def retrying(
+    op: Callable[[], Awaitable[_T]],
+    *,
+    backoff: Backoff,
+    on_failure: Callable[[BaseException, float], Awaitable[None]] = _no_wait,
+    deadline: Callable[[], float | None] = lambda: None,
+    interrupt: asyncio.Event | None = None,
+) -> _T:
+    """`await op()` until it returns, sleeping `backoff` between tries that fail transiently.
+
+    Anything not in TRANSIENT propagates at once (poison and bugs are the caller's to sort
+    out). Before each sleep, `on_failure(err, delay)` counts, logs and keeps messages in
+    progress. GaveUp ends the retries when a sleep would end after `deadline()` (a
+    `time.monotonic()` instant, or None) or when `interrupt` is set during one.
+    """
+    while True:
+        try:
+            return await op()
+        except TRANSIENT as err:
+            delay = backoff.next_delay()
+            end = deadline()
+            if end is not None and time.monotonic() + delay > end:
+                raise GaveUp from err
+            await on_failure(err, delay)
+            if interrupt is None:
+                await asyncio.sleep(delay)
+                continue
+            try:
+                await asyncio.wait_for(interrupt.wait(), delay)
+            except TimeoutError:
+                continue
+            raise GaveUp from err

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gameplay_analytics.runtime.aggregator.enrich import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
+from gameplay_analytics.runtime.aggregator.retry import Backoff
 from gameplay_analytics.runtime.storage.maintenance import MaintenancePolicy
 
 __all__ = ["AggregatorSettings"]
@@ -102,6 +103,22 @@ class AggregatorSettings(BaseSettings):
     lag_interval_s: float = Field(
         default=5.0, gt=0, description="LAG_INTERVAL_S: how often consumer lag is read"
     )
+    command_timeout_s: float = Field(
+        default=60.0, gt=0, description="COMMAND_TIMEOUT_S: bound on one Postgres statement"
+    )
+    dlq_publish_timeout_s: float = Field(
+        default=5.0, gt=0, description="DLQ_PUBLISH_TIMEOUT_S: bound on one DLQ publish ack"
+    )
+    close_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="CLOSE_TIMEOUT_S: how long close() waits for acks to go out, and for "
+        "the Postgres pool to close",
+    )
+
+    def backoff(self) -> Backoff:
+        """A fresh backoff for one retried operation (RETRY_BASE_S doubling to RETRY_MAX_S)."""
+        return Backoff(self.retry_base_s, self.retry_max_s)
 
     def time_bounds(self) -> TimeBounds:
         return TimeBounds(

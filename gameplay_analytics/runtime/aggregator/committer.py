@@ -1,0 +1,171 @@
+"""One batch from prepared messages to acks: store, isolate poison, dead-letter, then ack.
+
+Order is the at-least-once promise: rows and sessions commit in one transaction, DLQ entries
+are published (deduplicated by their Nats-Msg-Id), and only then is anything acked. Transient
+failures retry the failing step with backoff, keeping the messages in progress; a batch
+Postgres refuses is stored message by message and the refused ones are dead-lettered.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import asyncpg
+import msgspec
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from gameplay_analytics.contract.messages import DLQ_SUBJECT, DlqEntry
+from gameplay_analytics.runtime.aggregator import retry
+from gameplay_analytics.runtime.aggregator.enrich import DlqItem, PreparedMessage
+from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
+from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
+from gameplay_analytics.runtime.storage import hot
+
+__all__ = ["Committed", "Committer", "Stored"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_dlq_encode = msgspec.json.Encoder().encode
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Stored:
+    """What Postgres took from a batch, and the messages it refused (as DLQ items)."""
+
+    write: hot.WriteResult
+    unstorable: list[DlqItem]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Committed:
+    """One batch stored, dead-lettered and acked."""
+
+    messages: int
+    write: hot.WriteResult
+    dlq: list[DlqItem]
+    dropped: collections.Counter[str]
+
+
+class Committer:
+    """Commits batches one at a time; `healthy` is False while a step is being retried.
+
+    `stop_deadline()` is the monotonic instant after which a failing batch is given up
+    (`retry.GaveUp`) and left unacked for redelivery; None until shutdown.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        js: JetStreamContext,
+        settings: AggregatorSettings,
+        metrics: AggregatorMetrics,
+        stop_deadline: Callable[[], float | None],
+    ) -> None:
+        self._pool = pool
+        self._js = js
+        self._settings = settings
+        self._metrics = metrics
+        self._stop_deadline = stop_deadline
+        self.healthy = True
+
+    async def commit(self, msgs: Sequence[Msg], prepared: Sequence[PreparedMessage]) -> Committed:
+        """Store, dead-letter, ack; raises `retry.GaveUp` if shutdown cut the retries short."""
+        stored = await self._retrying(lambda: self.store(prepared), msgs)
+        dlq = [item for p in prepared for item in p.dlq] + stored.unstorable
+        if dlq:
+            await self._retrying(lambda: self.publish_dlq(dlq), msgs)
+        for msg in msgs:
+            await msg.ack()
+        dropped: collections.Counter[str] = collections.Counter()
+        for p in prepared:
+            dropped.update(p.dropped)
+        return Committed(len(msgs), stored.write, dlq, dropped)
+
+    async def store(self, prepared: Sequence[PreparedMessage]) -> Stored:
+        """One transaction for the whole batch; if Postgres refuses the data, per message."""
+        rows = [row for p in prepared for row in p.rows]
+        if not rows and not any(p.sessions for p in prepared):
+            return Stored(hot.WriteResult(0, 0, False), [])
+        try:
+            async with self._pool.acquire() as conn:
+                return Stored(await hot.write_batch(conn, rows, merge_sessions(prepared)), [])
+        except Exception as err:
+            if not retry.is_poison(err):
+                raise
+            self._metrics.errors.labels("poison").inc()
+            return await self._isolate(prepared, err)
+
+    async def publish_dlq(self, items: Sequence[DlqItem]) -> None:
+        timeout = self._settings.dlq_publish_timeout_s
+        for item in items:
+            await self._js.publish(
+                DLQ_SUBJECT, _dlq_encode(item.entry), timeout=timeout,
+                headers={"Nats-Msg-Id": item.msg_id},
+            )  # fmt: skip
+
+    async def _isolate(self, prepared: Sequence[PreparedMessage], first: BaseException) -> Stored:
+        """Postgres refused some row: store message by message, dead-letter the refused."""
+        log.warning("batch refused by Postgres (%s); isolating the message", type(first).__name__)
+        inserted = duplicates = 0
+        unstorable: list[DlqItem] = []
+        for p in prepared:
+            if not p.rows and not p.sessions:
+                continue
+            try:
+                async with self._pool.acquire() as conn:
+                    done = await hot.write_batch(conn, p.rows, merge_sessions([p]))
+            except Exception as err:
+                if not retry.is_poison(err):
+                    raise
+                unstorable.append(_unstorable(p, err))
+                continue
+            inserted += done.inserted
+            duplicates += done.duplicates
+        return Stored(hot.WriteResult(inserted, duplicates, True), unstorable)
+
+    async def _retrying(self, op: Callable[[], Awaitable[_T]], msgs: Sequence[Msg]) -> _T:
+        async def failed(err: BaseException, delay: float) -> None:
+            self.healthy = False
+            self._metrics.errors.labels(retry.error_kind(err)).inc()
+            log.warning("batch failed (%s: %s); retrying in %.2fs", type(err).__name__, err, delay)
+            for msg in msgs:  # keep JetStream from redelivering what we still hold
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+        value = await retry.retrying(
+            op, backoff=self._settings.backoff(), on_failure=failed, deadline=self._stop_deadline
+        )
+        self.healthy = True
+        return value
+
+
+def merge_sessions(prepared: Sequence[PreparedMessage]) -> list[hot.SessionUpdate]:
+    """One update per session across the batch (earliest start, latest end)."""
+    merged: dict[str, hot.SessionUpdate] = {}
+    for p in prepared:
+        for update in p.sessions:
+            found = merged.get(update.session_id)
+            if found is None:
+                merged[update.session_id] = dataclasses.replace(update)
+            else:
+                found.merge(update)
+    return list(merged.values())
+
+
+def _unstorable(p: PreparedMessage, err: BaseException) -> DlqItem:
+    entry = DlqEntry(
+        source="aggregator", reason="unstorable", detail=f"postgres: {type(err).__name__}",
+        at=int(time.time() * 1000), analytics_player_id=p.analytics_player_id,
+        client_guid=p.client_guid, schema_version=p.schema_version, stream_seq=p.stream_seq,
+    )  # fmt: skip
+    return DlqItem(entry, f"aggregator-dlq-{p.stream_seq}")

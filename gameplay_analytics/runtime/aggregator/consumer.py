@@ -1,0 +1,108 @@
+"""The aggregator's side of JetStream: the durable pull consumer, its fetches and its lag.
+
+Replicas share one durable consumer (CONSUMER_NAME), so JetStream hands each message to one
+of them; a message not acked within ACK_WAIT_S goes to whichever replica fetches next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from gameplay_analytics.contract.messages import EVENTS_SUBJECT, STREAM
+from gameplay_analytics.runtime.aggregator import retry
+from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
+from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
+
+__all__ = ["Consumer"]
+
+log = logging.getLogger(__name__)
+
+_MAX_ACK_PENDING = 50_000
+
+
+class Consumer:
+    """Fetches batches for one replica; `bind()` first.
+
+    `start_sequence` makes a *new* durable consumer begin at that stream sequence instead of
+    the stream's start (an existing consumer keeps its position).
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        settings: AggregatorSettings,
+        metrics: AggregatorMetrics,
+        *,
+        stopping: asyncio.Event,
+        start_sequence: int | None = None,
+    ) -> None:
+        self._js = js
+        self._settings = settings
+        self._metrics = metrics
+        self._stopping = stopping
+        self._start_sequence = start_sequence
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    async def bind(self) -> None:
+        """Create the durable consumer if it is missing and subscribe to it."""
+        self._sub = await self._js.pull_subscribe(
+            EVENTS_SUBJECT,
+            durable=self._settings.consumer_name,
+            stream=STREAM,
+            config=self._config(),
+        )
+
+    async def fetch(self) -> list[Msg]:
+        """The next batch; [] if none came within FETCH_TIMEOUT_S, or if stop was requested
+        while NATS was failing (each failure counted, then retried with backoff)."""
+        sub = self._subscription()
+
+        async def once() -> list[Msg]:
+            try:
+                return list(
+                    await sub.fetch(
+                        self._settings.batch_size, timeout=self._settings.fetch_timeout_s
+                    )
+                )
+            except nats.errors.TimeoutError:  # nothing to do: not a failure
+                return []
+
+        async def failed(err: BaseException, delay: float) -> None:
+            self._metrics.errors.labels(retry.error_kind(err)).inc()
+            log.warning("fetch failed (%s: %s); retrying in %.2fs", type(err).__name__, err, delay)
+
+        try:
+            return await retry.retrying(
+                once, backoff=self._settings.backoff(), on_failure=failed, interrupt=self._stopping
+            )
+        except retry.GaveUp:
+            return []
+
+    async def read_lag(self) -> None:
+        """Export the consumer's backlog (undelivered) and what it holds unacked."""
+        info = await self._subscription().consumer_info()
+        self._metrics.lag.set(info.num_pending or 0)
+        self._metrics.ack_pending.set(info.num_ack_pending or 0)
+
+    def _subscription(self) -> JetStreamContext.PullSubscription:
+        assert self._sub is not None, "bind() first"
+        return self._sub
+
+    def _config(self) -> ConsumerConfig:
+        config: dict[str, Any] = {
+            "ack_policy": AckPolicy.EXPLICIT,
+            "ack_wait": self._settings.ack_wait_s,
+            "max_ack_pending": _MAX_ACK_PENDING,
+            "filter_subject": EVENTS_SUBJECT,
+        }
+        if self._start_sequence is not None:
+            config["deliver_policy"] = DeliverPolicy.BY_START_SEQUENCE
+            config["opt_start_seq"] = self._start_sequence
+        return ConsumerConfig(**config)
