@@ -185,7 +185,7 @@ async def dlq_entries(js: JetStreamContext, start: int, *, settle: float = 0.3) 
         while True:
             msgs = await sub.fetch(100, timeout=0.5)
             found.extend(m.data for m in msgs)
-    except nats.errors.TimeoutError:
+    except TimeoutError:  # nats.errors.TimeoutError, or asyncio's on a spent deadline
         pass
     finally:
         await sub.unsubscribe()

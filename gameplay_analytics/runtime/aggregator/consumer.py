@@ -10,7 +10,6 @@ import asyncio
 import logging
 from typing import Any
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -71,7 +70,7 @@ class Consumer:
                         self._settings.batch_size, timeout=self._settings.fetch_timeout_s
                     )
                 )
-            except nats.errors.TimeoutError:  # nothing to do: not a failure
+            except TimeoutError:  # nothing came (nats.py raises its own or asyncio's): no fault
                 return []
 
         async def failed(err: BaseException, delay: float) -> None:
