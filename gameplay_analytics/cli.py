@@ -81,6 +81,9 @@ def _up(args: argparse.Namespace) -> int:
 
     from gameplay_analytics.local.services import ServiceError
     from gameplay_analytics.local.stack import LocalStack, StackConfig
+    from gameplay_analytics.runtime import logs
+
+    logs.configure("up")
 
     stack = LocalStack(
         StackConfig(data_dir=Path(args.data_dir), ws_port=args.ws_port, jwt_secret=jwt_secret())
@@ -109,12 +112,10 @@ def _serve(role: str) -> Callable[[argparse.Namespace], int]:
     def run(_: argparse.Namespace) -> int:
         import asyncio
         import importlib
-        import logging
 
-        logging.basicConfig(
-            level=os.environ.get("GAMEPLAY_ANALYTICS_LOG_LEVEL", "INFO"),
-            format=f"%(asctime)s {role} %(levelname)s %(name)s: %(message)s",
-        )
+        from gameplay_analytics.runtime import logs
+
+        logs.configure(role)
         module, settings_cls, entry = _RUNTIME[role]
         app = importlib.import_module(module)
         settings = getattr(app, settings_cls)()
@@ -135,7 +136,9 @@ _RUNTIME = {
 
 def _operator(_: argparse.Namespace) -> int:
     from gameplay_analytics.operator import runner
+    from gameplay_analytics.runtime import logs
 
+    logs.configure("operator")
     runner.main()
     return 0
 

@@ -99,6 +99,7 @@ class LocalStack:
             "GAMEPLAY_ANALYTICS_POSTGRES_DSN": self.postgres.dsn,
             "GAMEPLAY_ANALYTICS_WAREHOUSE_ROOT": str(self.warehouse_root),
             "GAMEPLAY_ANALYTICS_JWT_SECRET": self.config.jwt_secret,
+            "GAMEPLAY_ANALYTICS_PIPELINE": "local",
             **self.config.extra_env,
         }
         return env

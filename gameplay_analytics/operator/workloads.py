@@ -107,6 +107,7 @@ def gateway_deployment(
         ),
         _literal("WS_PORT", gateway.port),
         _literal("METRICS_PORT", gateway.metrics_port),
+        _literal("PIPELINE", pipeline.name),  # the `pipeline` of its log lines
         _from_secret(
             f"{ENV_PREFIX}JWT_SECRET", gateway.jwt_secret_ref.name, gateway.jwt_secret_ref.key
         ),
@@ -153,6 +154,7 @@ def aggregator_deployment(
     env = [
         *_from_config(pipeline, keys, runtime),
         _literal("METRICS_PORT", aggregator.metrics_port),
+        _literal("PIPELINE", pipeline.name),
         _from_secret(
             f"{ENV_PREFIX}POSTGRES_DSN",
             spec.postgres.dsn_secret_ref.name,
