@@ -12,6 +12,7 @@ import pytest
 from gameplay_analytics.loadgen import LoadProfile, Target, run_load_test
 from gameplay_analytics.loadgen import store as load_store
 from gameplay_analytics.local.stack import LocalStack, StackConfig
+from gameplay_analytics.runtime import privacy_scan
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +53,18 @@ async def test_small_load_run_reconciles_exactly_and_reports(tmp_path: Path) -> 
         assert 0 < report.latency.p50_ms <= report.latency.p95_ms <= report.latency.p99_ms
         assert report.delta("received") == rec.stored
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+        # The privacy scan after the load suite: no UUID outside the id columns, no IP, no
+        # free text, no age field in Postgres, the DLQ or the stack's logs.
+        ports = {stack.nats.port, stack.nats.monitor_port, stack.postgres.port, stack.ws_port}
+        ports |= {p.metrics_port for p in [stack.gateway, *stack.aggregators]}
+        scan = await privacy_scan.scan_all(
+            dsn=stack.postgres.dsn, warehouse_root=stack.warehouse_root,
+            nats_url=stack.nats.url, log_paths=sorted((tmp_path / "stack").rglob("*.log")),
+            player_uuids=None, server_ports=ports,
+        )  # fmt: skip
+        print(scan.line(f"load ({PROFILE.players} players)"))
+        assert scan.findings == [], "\n".join(f.redacted() for f in scan.findings[:20])
 
         # The checker itself: lose one acked event, double another across a day boundary.
         exact, partial = report.result.promised()
