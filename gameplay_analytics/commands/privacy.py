@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+from gameplay_analytics.commands import stores
 
-_ENV = "GAMEPLAY_ANALYTICS_"
+__all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,45 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         who.add_argument(
             "--player-file", help="a file holding the UUID (a mounted Secret in a cluster Job)"
         )
-        _store_options(cmd)
-        cmd.add_argument(
-            "--salt-secret-file",
-            default=os.environ.get(f"{_ENV}SALT_SECRET_FILE"),
-            help="the aggregator's salt secret file (else GAMEPLAY_ANALYTICS_SALT_SECRET)",
-        )
-        cmd.add_argument(
-            "--warm-retention-days", type=int,
-            default=int(os.environ.get(f"{_ENV}WARM_RETENTION_DAYS", "183")),
-            help="how far back the salt months go (the warm retention)",
-        )  # fmt: skip
+        stores.add_store_options(cmd)
+        stores.add_salt_option(cmd)
         cmd.add_argument("--format", choices=("text", "json"), default="text")
         cmd.set_defaults(run=_request(kind))
     register_scan(commands)
-
-
-def _store_options(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("--endpoints", help="endpoints.json of `gameplay-analytics up`")
-    cmd.add_argument("--dsn", default=os.environ.get(f"{_ENV}POSTGRES_DSN"), help="hot store")
-    cmd.add_argument(
-        "--root", default=os.environ.get(f"{_ENV}WAREHOUSE_ROOT"), help="warm store root"
-    )
-    cmd.add_argument("--s3-endpoint", default=os.environ.get(f"{_ENV}S3_ENDPOINT"))
-    cmd.add_argument("--s3-region", default=os.environ.get(f"{_ENV}S3_REGION"))
-    cmd.add_argument("--nats-url", default=os.environ.get(f"{_ENV}NATS_URL"), help="JetStream")
-    for option, var in (
-        ("--stream", "STREAM"),
-        ("--events-subject", "EVENTS_SUBJECT"),
-        ("--dlq-subject", "DLQ_SUBJECT"),
-    ):  # the pipeline's own NATS names, as the operator renders them
-        cmd.add_argument(
-            option,
-            default=os.environ.get(f"{_ENV}{var}"),
-            help=f"default: GAMEPLAY_ANALYTICS_{var}, else the local stack's",
-        )
-
-
-class _Refused(Exception):
-    """A bad argument or an unreachable store: one line on stderr, exit 2."""
 
 
 def _request(kind: str) -> Any:
@@ -78,27 +43,21 @@ def _request(kind: str) -> Any:
         import asyncio
         import datetime as dt
 
-        from gameplay_analytics.privacy.pseudonym import Pseudonymiser, load_salt_book
+        from gameplay_analytics.privacy.pseudonym import Pseudonymiser
         from gameplay_analytics.runtime import privacy_requests
 
         try:
             player = _player(args.player, args.player_file)
-            stores = _stores(args)
-            secret_file = Path(args.salt_secret_file) if args.salt_secret_file else None
-            salts = load_salt_book(secret_file=secret_file, env=os.environ)
-        except (_Refused, ValueError) as err:
+            where = privacy_requests.PrivacyStores(**stores.endpoints(args))
+            salts = stores.salt_book(args, f"privacy {kind}")
+        except (stores.Refused, ValueError) as err:
             print(f"privacy {kind}: {err}", file=sys.stderr)
             return 2
-        if salts.development:
-            print(
-                f"privacy {kind}: no salt secret given: using the development salt",
-                file=sys.stderr,
-            )
         act = privacy_requests.erase_player if kind == "erase" else privacy_requests.access_player
         try:
             result = asyncio.run(
                 act(
-                    player, stores=stores, pseudonymiser=Pseudonymiser(salts),
+                    player, stores=where, pseudonymiser=Pseudonymiser(salts),
                     now=dt.datetime.now(dt.UTC),
                 )
             )  # fmt: skip
@@ -116,40 +75,13 @@ def _player(value: str | None, path: str | None) -> str:
         try:
             text = Path(path).read_text()
         except OSError as err:
-            raise _Refused(f"cannot read --player-file: {err.strerror}") from None
+            raise stores.Refused(f"cannot read --player-file: {err.strerror}") from None
     else:
         text = sys.stdin.readline() if value == "-" else str(value)
     try:
         return str(uuid.UUID(text.strip()))
     except ValueError:
-        raise _Refused("--player is not a UUID") from None  # the value is not echoed
-
-
-def _stores(args: argparse.Namespace) -> Any:
-    from gameplay_analytics.contract.natsnames import PipelineNames
-    from gameplay_analytics.runtime.privacy_requests import PrivacyStores
-
-    names = PipelineNames()
-    found: dict[str, Any] = {}
-    if args.endpoints:
-        try:
-            found = json.loads(Path(args.endpoints).read_text())
-        except (OSError, ValueError) as err:
-            raise _Refused(f"cannot read {args.endpoints}: {err}") from None
-    dsn = args.dsn or found.get("postgres_dsn")
-    if not dsn:
-        raise _Refused("the hot store is needed: --endpoints, --dsn or POSTGRES_DSN")
-    return PrivacyStores(
-        postgres_dsn=dsn,
-        warehouse_root=args.root or found.get("warehouse_root"),
-        s3_endpoint=args.s3_endpoint,
-        s3_region=args.s3_region,
-        nats_url=args.nats_url or found.get("nats_url"),
-        stream=args.stream or names.stream,
-        events_subject=args.events_subject or names.events_subject,
-        dlq_subject=args.dlq_subject or names.dlq_subject,
-        warm_retention_days=args.warm_retention_days,
-    )
+        raise stores.Refused("--player is not a UUID") from None  # the value is not echoed
 
 
 def _print(result: Any, fmt: str) -> None:
@@ -178,7 +110,7 @@ def register_scan(commands: argparse._SubParsersAction) -> None:  # type: ignore
     scan = commands.add_parser(
         "scan", help="search every store and log for raw UUIDs, IPs, free text, age fields"
     )
-    _store_options(scan)
+    stores.add_store_options(scan)
     scan.add_argument(
         "--logs", action="append", default=[], help="a log file or a folder of *.log; repeatable"
     )

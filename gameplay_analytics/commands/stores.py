@@ -1,0 +1,98 @@
+"""Options shared by the commands that act on a pipeline's stores (`privacy`, `replay`): where
+the hot store, warm store and JetStream are, the NATS names, and the salt secret.
+
+Each option defaults to the variable the operator renders for the pipeline's processes
+(`GAMEPLAY_ANALYTICS_*`), so a Job in the cluster needs no arguments beyond the request;
+`--endpoints` reads the local stack's `endpoints.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ENV", "Refused", "add_salt_option", "add_store_options", "endpoints", "salt_book"]
+
+ENV = "GAMEPLAY_ANALYTICS_"
+
+
+class Refused(Exception):
+    """A bad argument or an unreachable store: one line on stderr, exit 2."""
+
+
+def add_store_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--endpoints", help="endpoints.json of `gameplay-analytics up`")
+    cmd.add_argument("--dsn", default=os.environ.get(f"{ENV}POSTGRES_DSN"), help="hot store")
+    cmd.add_argument(
+        "--root", default=os.environ.get(f"{ENV}WAREHOUSE_ROOT"), help="warm store root"
+    )
+    cmd.add_argument("--s3-endpoint", default=os.environ.get(f"{ENV}S3_ENDPOINT"))
+    cmd.add_argument("--s3-region", default=os.environ.get(f"{ENV}S3_REGION"))
+    cmd.add_argument("--nats-url", default=os.environ.get(f"{ENV}NATS_URL"), help="JetStream")
+    for option, var in (
+        ("--stream", "STREAM"),
+        ("--events-subject", "EVENTS_SUBJECT"),
+        ("--dlq-subject", "DLQ_SUBJECT"),
+    ):  # the pipeline's own NATS names, as the operator renders them
+        cmd.add_argument(
+            option,
+            default=os.environ.get(f"{ENV}{var}"),
+            help=f"default: GAMEPLAY_ANALYTICS_{var}, else the local stack's",
+        )
+    cmd.add_argument(
+        "--warm-retention-days", type=int,
+        default=int(os.environ.get(f"{ENV}WARM_RETENTION_DAYS", "183")),
+        help="the warm retention (salt months searched; the too_old bound)",
+    )  # fmt: skip
+
+
+def add_salt_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--salt-secret-file",
+        default=os.environ.get(f"{ENV}SALT_SECRET_FILE"),
+        help="the aggregator's salt secret file (else GAMEPLAY_ANALYTICS_SALT_SECRET)",
+    )
+
+
+def endpoints(args: argparse.Namespace) -> dict[str, Any]:
+    """The stores as options and `--endpoints` give them, options winning; NATS names
+    filled with the local stack's defaults. Raises `Refused` without a hot store."""
+    from gameplay_analytics.contract.natsnames import PipelineNames
+
+    found: dict[str, Any] = {}
+    if args.endpoints:
+        try:
+            found = json.loads(Path(args.endpoints).read_text())
+        except (OSError, ValueError) as err:
+            raise Refused(f"cannot read {args.endpoints}: {err}") from None
+    dsn = args.dsn or found.get("postgres_dsn")
+    if not dsn:
+        raise Refused("the hot store is needed: --endpoints, --dsn or POSTGRES_DSN")
+    names = PipelineNames()
+    return {
+        "postgres_dsn": dsn,
+        "warehouse_root": args.root or found.get("warehouse_root"),
+        "s3_endpoint": args.s3_endpoint,
+        "s3_region": args.s3_region,
+        "nats_url": args.nats_url or found.get("nats_url"),
+        "stream": args.stream or names.stream,
+        "events_subject": args.events_subject or names.events_subject,
+        "dlq_subject": args.dlq_subject or names.dlq_subject,
+        "warm_retention_days": args.warm_retention_days,
+    }
+
+
+def salt_book(args: argparse.Namespace, command: str) -> Any:
+    """The pipeline's salt book; says on stderr when it is the public development one."""
+    import sys
+
+    from gameplay_analytics.privacy.pseudonym import load_salt_book
+
+    secret_file = Path(args.salt_secret_file) if args.salt_secret_file else None
+    book = load_salt_book(secret_file=secret_file, env=os.environ)
+    if book.development:
+        print(f"{command}: no salt secret given: using the development salt", file=sys.stderr)
+    return book
