@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gameplay_analytics.commands import privacy
+from gameplay_analytics.commands import privacy, replay
 
 __all__ = ["main"]
 
@@ -289,6 +289,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--s3-endpoint", default=os.environ.get("GAMEPLAY_ANALYTICS_S3_ENDPOINT"))
     query.set_defaults(run=_query)
     privacy.register(sub)
+    replay.register(sub)
     return parser
 
 
