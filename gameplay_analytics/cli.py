@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gameplay_analytics.commands import privacy, replay
+from gameplay_analytics.commands import privacy, replay, status
 
 __all__ = ["main"]
 
@@ -78,7 +78,9 @@ def _token(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     import signal
+    import time
 
+    from gameplay_analytics.local import supervise
     from gameplay_analytics.local.services import ServiceError
     from gameplay_analytics.local.stack import LocalStack, StackConfig
     from gameplay_analytics.runtime import logs
@@ -99,7 +101,8 @@ def _up(args: argparse.Namespace) -> int:
     print(f"ready {stack.endpoints_path}", flush=True)
     try:
         while not stopping:
-            signal.pause()
+            stack.supervise()
+            time.sleep(supervise.CHECK_INTERVAL_S)
     finally:
         stack.stop()
     return 0
@@ -290,6 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     query.set_defaults(run=_query)
     privacy.register(sub)
     replay.register(sub)
+    status.register(sub)
     return parser
 
 

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gameplay_analytics.local import supervise
 from gameplay_analytics.local.services import (
     ManagedProcess,
     NatsServer,
@@ -62,6 +63,10 @@ class RuntimeProcess(ManagedProcess):
                 env={**os.environ, **self.env}, start_new_session=True,
             )  # fmt: skip
 
+    def exit_code(self) -> int | None:
+        """The exit status once the process has ended; None while it runs (or never ran)."""
+        return None if self.proc is None else self.proc.poll()
+
     def wait_ready(self, deadline: float) -> None:
         url = f"http://127.0.0.1:{self.metrics_port}/readyz"
         while time.monotonic() < deadline:
@@ -88,6 +93,10 @@ class LocalStack:
         self.gateway: RuntimeProcess | None = None
         self.aggregators: list[RuntimeProcess] = []
         self.endpoints_path = data / "endpoints.json"
+        self.supervisor = supervise.Supervisor(
+            lambda: [p for p in [self.gateway, *self.aggregators] if p is not None],
+            report=lambda text: print(f"up: {text}", file=sys.stderr, flush=True),
+        )
 
     @property
     def ws_url(self) -> str:
@@ -140,6 +149,15 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        self.supervisor.check()
+        self._write_endpoints()
+
+    def supervise(self) -> None:
+        """One supervision pass (restart what exited); endpoints.json follows any change."""
+        if self.supervisor.check():
+            self._write_endpoints()
+
+    def _write_endpoints(self) -> None:
         self.endpoints_path.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
 
     def endpoints(self) -> dict[str, object]:
@@ -151,6 +169,8 @@ class LocalStack:
             "metrics_urls": {
                 p.role: p.metrics_url for p in [self.gateway, *self.aggregators] if p is not None
             },
+            "up_pid": os.getpid(),
+            "processes": self.supervisor.status(),
         }
 
     def stop(self) -> None:

@@ -67,3 +67,49 @@ def test_up_reports_which_part_failed_and_leaves_nothing(tmp_path: Path) -> None
         if p.pid not in before and p.name() in ("nats-server", "postgres")
     ]  # fmt: skip
     assert leftovers == []
+
+
+def test_up_restarts_a_part_that_dies_and_says_so(tmp_path: Path) -> None:
+    env = {**os.environ, "GAMEPLAY_ANALYTICS_JWT_SECRET": "test-secret"}
+    status = [sys.executable, "-m", "gameplay_analytics.cli", "status", "--data-dir", str(tmp_path)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gameplay_analytics.cli", "up", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("ready "), (line, proc.stderr.read() if proc.stderr else "")
+        path = Path(line.split(" ", 1)[1].strip())
+        before = json.loads(path.read_text())
+        assert before["processes"]["gateway"]["state"] == "running"
+        assert subprocess.run(status, env=env, capture_output=True).returncode == 0
+        old_pid = before["processes"]["gateway"]["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        after: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            gateway = json.loads(path.read_text())["processes"]["gateway"]
+            if gateway["restarts"] == 1 and gateway["state"] == "running":
+                after = gateway
+                break
+            time.sleep(0.2)
+        assert after and after["pid"] != old_pid and after["last_exit_code"] == -9, after
+        ready_url = before["metrics_urls"]["gateway"].replace("/metrics", "/readyz")
+        while time.monotonic() < deadline:  # the restarted gateway serves again
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the restarted gateway never became ready")
+        shown = subprocess.run(status, env=env, capture_output=True, text=True)
+        assert shown.returncode == 0, shown.stdout
+        assert "gateway: running" in shown.stdout and "restarts 1" in shown.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert "up: gateway exited with code -9" in stderr and "up: gateway restarted" in stderr
+    assert subprocess.run(status, env=env, capture_output=True).returncode == 1  # up is gone
