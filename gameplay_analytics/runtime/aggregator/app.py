@@ -27,7 +27,7 @@ from gameplay_analytics.privacy.geoip import GeoIP, open_geoip
 from gameplay_analytics.privacy.pseudonym import SALT_SECRET_ENV, Pseudonymiser, load_salt_book
 from gameplay_analytics.runtime import config, jetstream
 from gameplay_analytics.runtime.aggregator import retry
-from gameplay_analytics.runtime.aggregator.committer import Committed, Committer
+from gameplay_analytics.runtime.aggregator.committer import Committed, Committer, Outcome
 from gameplay_analytics.runtime.aggregator.consumer import Consumer
 from gameplay_analytics.runtime.aggregator.enrich import Enricher, PreparedMessage
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
@@ -161,7 +161,7 @@ class Aggregator:
         next is fetched and prepared. Commits stay one at a time, in fetch order.
         """
         assert self._consumer is not None, "start() first"
-        inflight: asyncio.Task[None] | None = None
+        inflight: asyncio.Task[Outcome] | None = None
         held: list[Msg] = []
         try:
             while not self._stopping.is_set():
@@ -169,11 +169,17 @@ class Aggregator:
                 if not msgs:
                     continue
                 held = [*held, *msgs]
-                prepared = self._prepare(msgs)
+                started = time.perf_counter()
+                try:
+                    prepared = self._prepare(msgs)
+                except Exception as err:  # a bug in preparation: give the batch back
+                    held = held[: -len(msgs)]
+                    await self.committer.give_back(msgs, err)
+                    continue
                 if inflight is not None:
                     await inflight
                 held = list(msgs)
-                inflight = asyncio.create_task(self._commit(msgs, prepared, time.perf_counter()))
+                inflight = asyncio.create_task(self._commit(msgs, prepared, started))
             if inflight is not None:
                 await inflight
         except retry.GaveUp:
@@ -249,9 +255,14 @@ class Aggregator:
 
     # -- one batch -------------------------------------------------------------------------
 
-    async def process(self, msgs: Sequence[Msg]) -> None:
+    @property
+    def committer(self) -> Committer:
+        assert self._committer is not None, "start() first"
+        return self._committer
+
+    async def process(self, msgs: Sequence[Msg]) -> Outcome:
         """Store, dead-letter and ack one fetched batch (at-least-once, exactly-once rows)."""
-        await self._commit(msgs, self._prepare(msgs), time.perf_counter())
+        return await self._commit(msgs, self._prepare(msgs), time.perf_counter())
 
     def _prepare(self, msgs: Sequence[Msg]) -> list[PreparedMessage]:
         assert self._enricher is not None
@@ -263,11 +274,13 @@ class Aggregator:
 
     async def _commit(
         self, msgs: Sequence[Msg], prepared: list[PreparedMessage], started: float
-    ) -> None:
-        assert self._committer is not None
-        self._count(await self._committer.commit(msgs, prepared))
-        self.metrics.observe_committed((row for p in prepared for row in p.rows), time.time())
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+    ) -> Outcome:
+        outcome = await self.committer.commit(msgs, prepared)
+        if isinstance(outcome, Committed):
+            self._count(outcome)
+            self.metrics.observe_committed((r for p in prepared for r in p.rows), time.time())
+            self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return outcome
 
     def _count(self, done: Committed) -> None:
         m, st = self.metrics, self.stats

@@ -28,7 +28,7 @@ from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
 from gameplay_analytics.runtime.storage import hot
 
-__all__ = ["Committed", "Committer", "Stored"]
+__all__ = ["Committed", "Committer", "Naked", "Outcome", "Stored"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,17 @@ class Committed:
     dropped: collections.Counter[str]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Naked:
+    """One batch given back to JetStream after an unexpected error (redelivered later)."""
+
+    messages: int
+    error: str
+
+
+Outcome = Committed | Naked
+
+
 class Committer:
     """Commits batches one at a time; `healthy` is False while a step is being retried.
 
@@ -78,8 +89,33 @@ class Committer:
         self._stop_deadline = stop_deadline
         self.healthy = True
 
-    async def commit(self, msgs: Sequence[Msg], prepared: Sequence[PreparedMessage]) -> Committed:
-        """Store, dead-letter, ack; raises `retry.GaveUp` if shutdown cut the retries short."""
+    async def commit(self, msgs: Sequence[Msg], prepared: Sequence[PreparedMessage]) -> Outcome:
+        """Store, dead-letter, ack; raises `retry.GaveUp` if shutdown cut the retries short.
+
+        An error that is neither transient nor poison (a bug, something nobody foresaw) must
+        not end the process: it is counted (`kind="unexpected"`), logged with its traceback,
+        and the batch is nak'd, to be redelivered after RETRY_MAX_S.
+        """
+        try:
+            return await self._commit(msgs, prepared)
+        except retry.GaveUp:
+            raise
+        except Exception as err:
+            return await self.give_back(msgs, err)
+
+    async def give_back(self, msgs: Sequence[Msg], err: Exception) -> Naked:
+        """Count, log and nak a batch that failed unexpectedly (commit or preparation)."""
+        self._metrics.errors.labels("unexpected").inc()
+        log.error(
+            "batch of %d messages failed unexpectedly; nak'd for redelivery", len(msgs),
+            exc_info=err,
+        )  # fmt: skip
+        for msg in msgs:
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self._settings.retry_max_s)
+        return Naked(len(msgs), f"{type(err).__name__}: {err}")
+
+    async def _commit(self, msgs: Sequence[Msg], prepared: Sequence[PreparedMessage]) -> Committed:
         stored = await self._retrying(lambda: self.store(prepared), msgs)
         dlq = [item for p in prepared for item in p.dlq] + stored.unstorable
         if dlq:
