@@ -310,7 +310,7 @@ class Aggregator:
         return pool
 
     async def _every(
-        self, interval: float, tick: Callable[[], Awaitable[None]], first: float
+        self, interval: float, tick: Callable[[], Awaitable[object]], first: float
     ) -> None:
         delay = first
         while True:

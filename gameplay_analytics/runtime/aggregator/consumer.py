@@ -7,9 +7,13 @@ of them; a message not acked within ACK_WAIT_S goes to whichever replica fetches
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
 import logging
 from typing import Any
 
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -19,11 +23,29 @@ from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
 
-__all__ = ["Consumer"]
+__all__ = ["Consumer", "ConsumerLag"]
 
 log = logging.getLogger(__name__)
 
 _MAX_ACK_PENDING = 50_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsumerLag:
+    """How far behind the durable consumer is: messages not yet acked (delivered or not),
+    and the age of the oldest of them, 0 when there is none."""
+
+    pending: int
+    seconds: float
+
+    @classmethod
+    def of(
+        cls, undelivered: int, unacked: int, oldest: dt.datetime | None, *, now: dt.datetime
+    ) -> ConsumerLag:
+        pending = undelivered + unacked
+        if not pending or oldest is None:
+            return cls(pending, 0.0)
+        return cls(pending, max(0.0, (now - oldest).total_seconds()))
 
 
 class Consumer:
@@ -84,11 +106,28 @@ class Consumer:
         except retry.GaveUp:
             return []
 
-    async def read_lag(self) -> None:
-        """Export the consumer's backlog (undelivered) and what it holds unacked."""
+    async def read_lag(self) -> ConsumerLag:
+        """Read and export how far behind the consumer is: one consumer-info request and,
+        when something is pending, one message-get for the oldest unacked message's stream
+        timestamp (every message above the ack floor on our subject is unacked: were the
+        first acked, the floor would have moved past it)."""
         info = await self._subscription().consumer_info()
-        self._metrics.lag.set(info.num_pending or 0)
-        self._metrics.ack_pending.set(info.num_ack_pending or 0)
+        undelivered, unacked = info.num_pending or 0, info.num_ack_pending or 0
+        stored_at: dt.datetime | None = None
+        if undelivered + unacked:
+            floor = info.ack_floor.stream_seq if info.ack_floor else None
+            with contextlib.suppress(nats.js.errors.NotFoundError):  # gone (limits): unknown
+                oldest = await self._js.get_msg(
+                    STREAM, seq=(floor or 0) + 1, subject=EVENTS_SUBJECT, next=True
+                )
+                stored_at = oldest.time
+        lag = ConsumerLag.of(undelivered, unacked, stored_at, now=dt.datetime.now(dt.UTC))
+        m = self._metrics
+        m.lag.set(undelivered)
+        m.ack_pending.set(unacked)
+        m.pending_messages.set(lag.pending)
+        m.lag_seconds.set(lag.seconds)
+        return lag
 
     def _subscription(self) -> JetStreamContext.PullSubscription:
         assert self._sub is not None, "bind() first"

@@ -69,6 +69,16 @@ class AggregatorMetrics:
         self.ack_pending = Gauge(
             "analytics_consumer_ack_pending", "Messages delivered but not acked", registry=r
         )
+        self.lag_seconds = Gauge(
+            "analytics_consumer_lag_seconds",
+            "Age of the oldest message the aggregators have not acked (0 when none is left)",
+            registry=r,
+        )
+        self.pending_messages = Gauge(
+            "analytics_consumer_pending_messages",
+            "Messages the aggregators have not acked yet: undelivered plus unacked",
+            registry=r,
+        )
 
     def observe_committed(self, rows: Iterable[EventRow], now_s: float) -> None:
         """Each committed event's track-to-commit latency. The start is the client's clock:
