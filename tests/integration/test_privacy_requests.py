@@ -269,3 +269,27 @@ def test_warm_erasure_on_s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -
     assert left.to_pydict() == {"analytics_player_id": ["b" * 64], "seq": [2]}
     assert warm_erasure.erase_warm(root, {"a" * 64})["gameplay"] == 0
     assert [p for _, p in warm_erasure.player_files(root)] == [f"{day}/data.parquet"]
+
+
+async def test_maintenance_prunes_tombstones_no_event_can_match(database: str) -> None:
+    from gameplay_analytics.runtime import storage
+
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await storage.migrate(conn)
+            await erasure.erase_hot(conn, {"a" * 64, "b" * 64}, request_id=uuid.uuid4())
+            await conn.execute(
+                "UPDATE analytics_privacy_erasures SET erased_at = $1 "
+                "WHERE analytics_player_id = $2",
+                NOW - dt.timedelta(days=183 + 63), "a" * 64,
+            )  # fmt: skip
+        report = await storage.run_maintenance(
+            pool, now=NOW, policy=storage.MaintenancePolicy(), store=None
+        )
+        assert report is not None and report.tombstones_pruned == 1
+        async with pool.acquire() as conn:
+            left = await conn.fetch("SELECT analytics_player_id FROM analytics_privacy_erasures")
+        assert [r[0] for r in left] == ["b" * 64]
+    finally:
+        await pool.close()

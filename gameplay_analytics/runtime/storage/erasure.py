@@ -32,6 +32,7 @@ __all__ = [
     "PLAYER_TABLES",
     "access_hot",
     "erase_hot",
+    "prune_tombstones",
     "record_audit",
     "without_erased",
 ]
@@ -120,3 +121,18 @@ async def record_audit(
         requested_at,
         json.dumps(rows_by_store, sort_keys=True),
     )
+
+
+TOMBSTONE_MARGIN: Final = dt.timedelta(days=62)
+"""How long past the warm retention a tombstone is kept: an erasure looks up pseudonyms up to
+the month after the request, and an event of that month is refused as `too_old` only once
+the retention has passed after it ends."""
+
+
+async def prune_tombstones(
+    conn: asyncpg.Connection, *, now: dt.datetime, retention_days: int
+) -> int:
+    """Delete the tombstones no event can match any more; returns how many."""
+    horizon = now - dt.timedelta(days=retention_days) - TOMBSTONE_MARGIN
+    status = await conn.execute(f"DELETE FROM {ERASURES_TABLE} WHERE erased_at < $1", horizon)
+    return int(status.rsplit(" ", 1)[-1])

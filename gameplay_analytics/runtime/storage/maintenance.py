@@ -15,7 +15,7 @@ from typing import Final
 
 import asyncpg
 
-from gameplay_analytics.runtime.storage import partitions, warm
+from gameplay_analytics.runtime.storage import erasure, partitions, warm
 
 __all__ = [
     "MaintenancePolicy",
@@ -46,6 +46,7 @@ class MaintenanceReport:
     exported: list[warm.ExportedDay]
     retention: partitions.RetentionReport
     warm_deleted: list[dt.date]
+    tombstones_pruned: int = 0
 
 
 @contextlib.asynccontextmanager
@@ -111,6 +112,9 @@ async def run_maintenance(
                 warm_deleted = await warm.apply_warm_retention(
                     pool, store, now=now, retention_days=policy.warm_retention_days
                 )
+            pruned = await erasure.prune_tombstones(
+                lock_conn, now=now, retention_days=policy.warm_retention_days
+            )
         finally:
             await lock_conn.execute("SELECT pg_advisory_unlock($1)", _MAINTENANCE_LOCK)
-    return MaintenanceReport(created, exported, retention, warm_deleted)
+    return MaintenanceReport(created, exported, retention, warm_deleted, pruned)
