@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gameplay_analytics.commands import privacy, replay, status
+from gameplay_analytics.commands import insights, privacy, replay, status
 
 __all__ = ["main"]
 
@@ -201,22 +201,6 @@ def _load(args: argparse.Namespace) -> int:
     return 0 if report.ok or report.reconciliation is None else 1
 
 
-def _query(args: argparse.Namespace) -> int:
-    from gameplay_analytics.insights import warehouse
-
-    con = warehouse.connect(args.root, endpoint=args.s3_endpoint)
-    try:
-        cursor = con.execute(args.sql)
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
-    finally:
-        con.close()
-    print("\t".join(columns))
-    for row in rows:
-        print("\t".join("" if v is None else str(v) for v in row))
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gameplay-analytics", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -280,20 +264,10 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--json", help="write the summary figures here")
     load.set_defaults(run=_load)
 
-    query = sub.add_parser("query", help="SQL over the warm store with DuckDB")
-    query.add_argument(
-        "sql", help='e.g. "SELECT category, count(*) FROM analytics_events GROUP BY 1"'
-    )
-    query.add_argument(
-        "--root",
-        default=os.environ.get("GAMEPLAY_ANALYTICS_WAREHOUSE_ROOT", ".data/local/warehouse"),
-        help="warehouse root: a path or s3://bucket/prefix",
-    )
-    query.add_argument("--s3-endpoint", default=os.environ.get("GAMEPLAY_ANALYTICS_S3_ENDPOINT"))
-    query.set_defaults(run=_query)
     privacy.register(sub)
     replay.register(sub)
     status.register(sub)
+    insights.register(sub)  # insights METRIC, query
     return parser
 
 

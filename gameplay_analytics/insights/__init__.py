@@ -1,4 +1,3 @@
-"""Insights over the hot and warm stores: onboarding funnel, sample rates, combat, XP velocity.
-
-Queries are plain SQL written once for Postgres and DuckDB; only JSON prop access differs.
+"""Insights over the hot and warm stores: each metric defined once (`definitions`), computed
+by `core.compute` for the CLI, the page and the report, with its estimator stated and tested.
 """

@@ -17,7 +17,7 @@ from typing import TextIO
 
 import asyncpg
 
-from gameplay_analytics.insights import queries, warehouse
+from gameplay_analytics.insights import core, definitions, render, stores, warehouse
 from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
 from gameplay_analytics.loadgen.observe import metric_totals
 from gameplay_analytics.local.stack import LocalStack, StackConfig
@@ -98,8 +98,7 @@ async def _report(stack: LocalStack, result: LoadResult, out: TextIO) -> DemoOut
             "SELECT client_guid::text AS guid, seq, count(*) AS n FROM analytics_events "
             "GROUP BY 1, 2"
         )
-        funnel = await conn.fetchrow(queries.funnel(queries.Dialect.POSTGRES).sql)
-        rates = await conn.fetch(queries.sample_rates().sql)
+        rates = await conn.fetch(definitions.SAMPLE_RATES_SQL)
         days = [
             r["event_day"]
             for r in await conn.fetch("SELECT DISTINCT event_day FROM analytics_events ORDER BY 1")
@@ -154,12 +153,8 @@ async def _report(stack: LocalStack, result: LoadResult, out: TextIO) -> DemoOut
             f"  {r['category']:<14}{r['stored']:>10,}{r['mean_rate']:>11.2f}"
             f"{round(r['estimated']):>12,}\n"
         )
-    w("\nonboarding funnel (players)\n")
-    first = funnel["first_session"] or 1
-    for step, key in zip(
-        queries.FUNNEL_STEPS, queries.funnel(queries.Dialect.POSTGRES).columns, strict=True
-    ):
-        w(f"  {step:<20}{funnel[key]:>8,}  {100 * funnel[key] / first:5.1f} %\n")
+    for metric in _DEMO_METRICS:
+        w("\n" + await asyncio.to_thread(_metric_table, stack.postgres.dsn, metric))
     w("\nwarm store\n")
     for day in exported:
         w(f"  {day.path}  {day.rows:,} rows, {day.bytes / 1024:,.0f} KiB (zstd Parquet)\n")
@@ -173,8 +168,23 @@ async def _report(stack: LocalStack, result: LoadResult, out: TextIO) -> DemoOut
     w(
         f"query it: gameplay-analytics query --root {stack.warehouse_root} "
         '"SELECT category, count(*) FROM analytics_events GROUP BY 1"\n'
+        f"slice it: gameplay-analytics insights funnel --store warm --root "
+        f"{stack.warehouse_root} --by class,playstyle\n"
     )
     return outcome
+
+
+_DEMO_METRICS = ("funnel", "retention", "combat", "xp")
+
+
+def _metric_table(dsn: str, metric: str) -> str:
+    """One metric of the insights core on the hot store, as the CLI's table."""
+    store = stores.HotStore(dsn)
+    try:
+        result = core.compute(metric, store, core.Params(store=store.name, by=("class",)))
+    except stores.InsightsError as err:
+        return f"{metric}: {err}\n"
+    return render.render_result(result, "table")
 
 
 async def _export(stack: LocalStack, days: list[dt.date]) -> list[ExportedDay]:

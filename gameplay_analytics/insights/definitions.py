@@ -1,0 +1,383 @@
+"""Every metric a designer reads, defined once as SQL templates (PROTOCOL.md §6).
+
+The single owner of each metric: the CLI, the page, and later the dbt marts and BI views
+render these templates. They run unchanged on the hot store (Postgres) and on the warm store
+(DuckDB over Parquet), `{p[...]}`/`{n[...]}` being the only dialect-specific parts (see
+`dialect.render`). Parameters are positional: `$1` from-day, `$2` to-day (both inclusive,
+NULL for open), `$3` the funnel window in days. Each template states its estimator; the
+names are those of `estimators`.
+
+Player attributes (the `--by` slices) come from a player's whole history in the store:
+class, region, platform and build from the first `session_start` that carries one, and the
+playstyle from the event mix (`PLAYSTYLE_RULE`). A player is an `analytics_player_id`, which
+changes with the monthly salt: event-based windows reach across a month boundary only
+through the onboarding profile (see `profile`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Final
+
+__all__ = [
+    "DIMENSIONS",
+    "FUNNEL_STEPS",
+    "METRICS",
+    "PLAYSTYLES",
+    "PLAYSTYLE_RULE",
+    "RETENTION_DAYS",
+    "SAMPLE_RATES_SQL",
+    "SINK_LOCATIONS",
+    "MetricSQL",
+]
+
+DIMENSIONS: Final = ("class", "region", "platform", "build", "playstyle")
+"""The `--by` slices, in the order rows carry them."""
+
+FUNNEL_STEPS: Final = ("first_session", "first_combat", "first_combat_win")
+RETENTION_DAYS: Final = (1, 7, 30)
+
+PLAYSTYLES: Final = ("fighter", "explorer", "crafter", "socialiser", "idle")
+PLAYSTYLE_RULE: Final = """\
+A player's playstyle is the activity with the most estimated actions (each stored event
+weighted 1/sample_rate) over their history in the store:
+  fighter    - encounters finished (encounter_end)
+  explorer   - XP gained from anything but combat (xp_gain whose source is not 'combat')
+  crafter    - crafting attempts (craft_result)
+  socialiser - social events (party_create, party_join, emote_played, friend_invite,
+               chat_message)
+Ties go to the earlier line; a player with none of these is 'idle'."""
+
+SINK_LOCATIONS: Final = ("destroyed", "discarded", "sold", "trash", "vendor")
+"""`inventory_move.to` values that take an item out of the economy (a sink)."""
+
+UNKNOWN: Final = "unknown"
+
+SAMPLE_RATES_SQL: Final = """\
+SELECT category, COUNT(*) AS stored, AVG(sample_rate) AS mean_rate,
+       SUM(1.0 / sample_rate) AS estimated
+FROM analytics_events
+WHERE sample_rate > 0
+GROUP BY category
+ORDER BY category
+"""
+"""Stored events per category, their mean sample rate and the weighted estimate (both
+dialects): how much sampling thinned each category."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MetricSQL:
+    """One metric: its SQL template, the positional parameters it takes, its estimator."""
+
+    name: str
+    template: str
+    params: tuple[str, ...]
+    estimator: str
+
+
+# -- shared building blocks ------------------------------------------------------------------
+
+_ALL_EVENTS = """\
+all_events AS (
+    SELECT analytics_player_id AS player, event_name, category, event_ts, event_day, seq,
+           sample_rate, props, NULLIF(region, '') AS region, NULLIF(platform, '') AS platform,
+           NULLIF(build, '') AS build
+    FROM analytics_events
+    WHERE sample_rate > 0
+)"""
+
+_IN_RANGE = """\
+ev AS (
+    SELECT * FROM all_events
+    WHERE ($1::date IS NULL OR event_day >= $1::date)
+      AND ($2::date IS NULL OR event_day <= $2::date)
+)"""
+
+
+def _first(column: str) -> str:
+    # The value on the player's first session_start that carries one.
+    return (
+        f"COALESCE((array_agg({column} ORDER BY event_ts) FILTER (WHERE "
+        f"event_name = 'session_start' AND {column} IS NOT NULL))[1], '{UNKNOWN}')"
+    )
+
+
+_PLAYERS = f"""\
+mix AS (
+    SELECT player,
+           MIN(event_ts) FILTER (WHERE event_name = 'session_start') AS activated_at,
+           MIN(event_day) FILTER (WHERE event_name = 'session_start') AS activation_day,
+           {_first("NULLIF({p[character_class]}, '')")} AS d_class,
+           {_first("region")} AS d_region,
+           {_first("platform")} AS d_platform,
+           {_first("build")} AS d_build,
+           COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'encounter_end'), 0)
+               AS fights,
+           COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'xp_gain'
+               AND COALESCE({{p[source]}}, '') <> 'combat'), 0) AS explores,
+           COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'craft_result'), 0)
+               AS crafts,
+           COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE category = 'social'), 0) AS socials
+    FROM all_events
+    GROUP BY player
+),
+players AS (
+    SELECT player, activated_at, activation_day, d_class, d_region, d_platform, d_build,
+           CASE WHEN GREATEST(fights, explores, crafts, socials) <= 0 THEN 'idle'
+                WHEN fights = GREATEST(fights, explores, crafts, socials) THEN 'fighter'
+                WHEN explores = GREATEST(fights, explores, crafts, socials) THEN 'explorer'
+                WHEN crafts = GREATEST(fights, explores, crafts, socials) THEN 'crafter'
+                ELSE 'socialiser' END AS d_playstyle
+    FROM mix
+)"""
+
+# Sessions from the events themselves, so hot and warm stores agree: a player's events in
+# time order, each session_start opening the next session; it ends at its first session_end
+# or session_crash, else at its last event (PROTOCOL.md §6 session time).
+_SESSIONS = """\
+numbered AS (
+    SELECT player, event_name, event_ts, event_day,
+           SUM(CASE WHEN event_name = 'session_start' THEN 1 ELSE 0 END) OVER (
+               PARTITION BY player ORDER BY event_ts, seq
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
+    FROM all_events
+),
+sessions AS (
+    SELECT player, n,
+           MIN(event_day) FILTER (WHERE event_name = 'session_start') AS start_day,
+           EXTRACT(EPOCH FROM COALESCE(
+               MIN(event_ts) FILTER (WHERE event_name IN ('session_end', 'session_crash')),
+               MAX(event_ts)))
+           - EXTRACT(EPOCH FROM MIN(event_ts) FILTER (WHERE event_name = 'session_start'))
+               AS seconds
+    FROM numbered
+    WHERE n > 0
+    GROUP BY player, n
+),
+sessions_in_range AS (
+    SELECT * FROM sessions
+    WHERE ($1::date IS NULL OR start_day >= $1::date)
+      AND ($2::date IS NULL OR start_day <= $2::date)
+)"""
+
+_ACTIVATED = """\
+activated AS (
+    SELECT * FROM players
+    WHERE activation_day IS NOT NULL
+      AND ($1::date IS NULL OR activation_day >= $1::date)
+      AND ($2::date IS NULL OR activation_day <= $2::date)
+)"""
+
+# `{dims}` becomes e.g. `pl.d_class AS dim_class, ` and `{group}` `, dim_class`.
+_GROUP = "'all' AS _all, {dims}"
+
+
+def _with(*ctes: str) -> str:
+    return "WITH " + ",\n".join(ctes) + "\n"
+
+
+# -- the metrics -------------------------------------------------------------------------------
+
+FUNNEL = MetricSQL(
+    name="funnel",
+    params=("from", "to", "window"),
+    estimator=(
+        "players activated in the range (first session_start; rate 1.0, exact); a later step "
+        "counts a player once, weighted 1/max(sample_rate) of the step's stored events within "
+        "the window (day of event - activation day <= window, UTC days): the cohort hash "
+        "makes that the probability the player is seen at all. rate = step / first_session, "
+        "Wilson 95 % interval."
+    ),
+    template=_with(_ALL_EVENTS, _PLAYERS, _ACTIVATED)
+    + """\
+, reached AS (
+    SELECT a.player,
+           1.0 / MAX(e.sample_rate) FILTER (WHERE e.event_name = 'engage_enemy')
+               AS first_combat,
+           1.0 / MAX(e.sample_rate) FILTER (WHERE e.event_name = 'encounter_end'
+               AND {p[outcome]} = 'win') AS first_combat_win
+    FROM activated a
+    LEFT JOIN all_events e
+      ON e.player = a.player AND e.event_ts >= a.activated_at
+     AND e.event_day - a.activation_day <= $3
+    GROUP BY a.player
+)
+SELECT """
+    + _GROUP
+    + """
+       COUNT(*) AS first_session,
+       COALESCE(SUM(r.first_combat), 0) AS first_combat,
+       COALESCE(SUM(r.first_combat_win), 0) AS first_combat_win
+FROM reached r JOIN activated pl ON pl.player = r.player
+GROUP BY _all{group}
+ORDER BY _all{group}
+""",
+)
+
+RETENTION = MetricSQL(
+    name="retention",
+    params=("from", "to"),
+    estimator=(
+        "players activated on each day (exact); retained on day N: an activated player with "
+        "any stored event on activation day + N (UTC), weighted 1/max(sample_rate) of that "
+        "day's events (session lifecycle is never sampled, so in practice exact). "
+        "rate = retained / players, Wilson 95 % interval."
+    ),
+    template=_with(_ALL_EVENTS, _PLAYERS, _ACTIVATED)
+    + """\
+, per_day AS (
+    SELECT a.player, d.dn, 1.0 / MAX(e.sample_rate) AS w
+    FROM activated a
+    CROSS JOIN (VALUES (1), (7), (30)) AS d(dn)
+    LEFT JOIN all_events e ON e.player = a.player AND e.event_day = a.activation_day + d.dn
+    GROUP BY a.player, d.dn
+)
+SELECT """
+    + _GROUP
+    + """
+       pl.activation_day AS activation_day, r.dn AS day,
+       COUNT(*) AS players, COALESCE(SUM(r.w), 0) AS retained
+FROM per_day r JOIN activated pl ON pl.player = r.player
+GROUP BY _all{group}, pl.activation_day, r.dn
+ORDER BY _all{group}, pl.activation_day, r.dn
+""",
+)
+
+SESSIONS = MetricSQL(
+    name="sessions",
+    params=("from", "to"),
+    estimator=(
+        "sessions that started in the range (session_start is never sampled: exact); length "
+        "from session_start to session_end or session_crash by event time, else to the "
+        "session's last stored event; sessions_per_player_day = sessions / distinct "
+        "(player, start day)."
+    ),
+    template=_with(_ALL_EVENTS, _PLAYERS, _SESSIONS)
+    + """\
+SELECT """
+    + _GROUP
+    + """
+       COUNT(*) AS sessions, COUNT(DISTINCT s.player) AS players,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.seconds / 60.0) AS median_minutes,
+       SUM(s.seconds) / 60.0 AS total_minutes,
+       COUNT(DISTINCT s.player || '/' || CAST(s.start_day AS VARCHAR)) AS player_days
+FROM sessions_in_range s JOIN players pl ON pl.player = s.player
+GROUP BY _all{group}
+ORDER BY _all{group}
+""",
+)
+
+COMBAT = MetricSQL(
+    name="combat",
+    params=("from", "to"),
+    estimator=(
+        "weighted totals (1/sample_rate) of encounter_end by outcome (never sampled: exact), "
+        "death and engage_enemy (sampled below elite); win_rate = wins / encounters, "
+        "Wilson 95 % interval."
+    ),
+    template=_with(_ALL_EVENTS, _IN_RANGE, _PLAYERS)
+    + """\
+SELECT """
+    + _GROUP
+    + """
+       COALESCE({p[tier]}, 'unknown') AS tier,
+       COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'encounter_end'), 0)
+           AS encounters,
+       COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'encounter_end'
+           AND {p[outcome]} = 'win'), 0) AS wins,
+       COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'encounter_end'
+           AND {p[outcome]} = 'loss'), 0) AS losses,
+       COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'encounter_end'
+           AND {p[outcome]} = 'flee'), 0) AS flees,
+       COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'death'), 0) AS deaths,
+       COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'engage_enemy'), 0)
+           AS engagements
+FROM ev JOIN players pl ON pl.player = ev.player
+WHERE event_name IN ('encounter_end', 'death', 'engage_enemy')
+GROUP BY _all{group}, COALESCE({p[tier]}, 'unknown')
+ORDER BY _all{group}, tier
+""",
+)
+
+XP = MetricSQL(
+    name="xp",
+    params=("from", "to"),
+    estimator=(
+        "ratio of two unbiased totals over the same players: XP weighted 1/sample_rate (the "
+        "XP cohort is sampled per player) over the play time of the players who played in "
+        "the range (sessions are never sampled, so hours are exact). Not the XP of the "
+        "sampled players over their own hours: a sampled player who earned no XP leaves no "
+        "trace, so that ratio would leave their hours out and run high; and never weighted "
+        "XP over the hours of the sampled players only (the old 3.3x error). At rate 1.0 all "
+        "three agree. Interval: XP's Horvitz-Thompson variance over players sampled with "
+        "probability r, sum((1 - r) * (xp / r)^2), as a normal 95 % interval over the hours."
+    ),
+    template=_with(_ALL_EVENTS, _IN_RANGE, _PLAYERS, _SESSIONS)
+    + """\
+, hours AS (
+    SELECT player, SUM(seconds) / 3600.0 AS hours FROM sessions_in_range GROUP BY player
+),
+earned AS (
+    SELECT player, SUM({n[amount]} / sample_rate) AS xp, MAX(sample_rate) AS rate
+    FROM ev WHERE event_name = 'xp_gain' GROUP BY player
+)
+SELECT """
+    + _GROUP
+    + """
+       COUNT(*) AS players, SUM(h.hours) AS hours, COALESCE(SUM(x.xp), 0) AS xp,
+       COALESCE(SUM((1.0 - x.rate) * x.xp * x.xp), 0) AS xp_variance
+FROM hours h LEFT JOIN earned x ON x.player = h.player JOIN players pl ON pl.player = h.player
+GROUP BY _all{group}
+ORDER BY _all{group}
+""",
+)
+
+ECONOMY = MetricSQL(
+    name="economy",
+    params=("from", "to"),
+    estimator=(
+        "weighted totals (1/sample_rate). Sources: loot_drop per item (amount 1 each, with "
+        "its rarity mix), xp_gain as currency 'xp' (amount = XP), a successful craft_result "
+        "per recipe. Sinks: every craft_result attempt per recipe (its inputs are consumed), "
+        "inventory_move to a sink location per item. success_rate of a recipe = successes / "
+        "attempts."
+    ),
+    template=_with(_ALL_EVENTS, _IN_RANGE, _PLAYERS)
+    + """\
+, flows AS (
+    SELECT player, 'source' AS flow, 'loot' AS kind, {p[item_id]} AS item,
+           1.0 / sample_rate AS w, 1.0 AS amount, {p[rarity]} AS rarity, 0 AS ok
+    FROM ev WHERE event_name = 'loot_drop'
+    UNION ALL
+    SELECT player, 'source', 'currency', 'xp', 1.0 / sample_rate, {n[amount]}, NULL, 0
+    FROM ev WHERE event_name = 'xp_gain'
+    UNION ALL
+    SELECT player, 'source', 'craft', {p[recipe_id]}, 1.0 / sample_rate, 1.0, NULL, 1
+    FROM ev WHERE event_name = 'craft_result' AND {p[success]} = 'true'
+    UNION ALL
+    SELECT player, 'sink', 'craft', {p[recipe_id]}, 1.0 / sample_rate, 1.0, NULL,
+           CASE WHEN {p[success]} = 'true' THEN 1 ELSE 0 END
+    FROM ev WHERE event_name = 'craft_result'
+    UNION ALL
+    SELECT player, 'sink', 'item', {p[item_id]}, 1.0 / sample_rate, 1.0, NULL, 0
+    FROM ev WHERE event_name = 'inventory_move' AND {p[to]} IN ({sinks})
+)
+SELECT """
+    + _GROUP
+    + """
+       f.flow AS flow, f.item AS item, MIN(f.kind) AS kind,
+       SUM(f.w) AS events, SUM(f.w * f.amount) AS amount,
+       SUM(f.w * f.ok) AS successes,
+       COALESCE(SUM(f.w) FILTER (WHERE f.rarity = 'common'), 0) AS common,
+       COALESCE(SUM(f.w) FILTER (WHERE f.rarity = 'uncommon'), 0) AS uncommon,
+       COALESCE(SUM(f.w) FILTER (WHERE f.rarity = 'rare'), 0) AS rare,
+       COALESCE(SUM(f.w) FILTER (WHERE f.rarity = 'epic'), 0) AS epic,
+       COALESCE(SUM(f.w) FILTER (WHERE f.rarity = 'legendary'), 0) AS legendary
+FROM flows f JOIN players pl ON pl.player = f.player
+GROUP BY _all{group}, f.flow, f.item
+ORDER BY _all{group}, f.flow, f.item
+""",
+)
+
+METRICS: Final = {m.name: m for m in (FUNNEL, RETENTION, SESSIONS, COMBAT, XP, ECONOMY)}
+"""Every metric by its CLI name (PROTOCOL.md §6)."""

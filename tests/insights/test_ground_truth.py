@@ -1,0 +1,189 @@
+"""Insights against ground truth: scripted players stored as the pipeline stores them, in the
+real hot store (Postgres) and the real warm store (Parquet exported from it, read by DuckDB).
+
+Exact at sampling rate 1.0; within the stated interval at the shipped default rates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from gameplay_analytics import sampling
+from gameplay_analytics.insights import core, stores
+from gameplay_analytics.runtime import storage
+from gameplay_analytics.runtime.storage import hot, warm
+from tests.conftest import fresh_database
+from tests.insights import script
+
+# Everyone activates on January 1st, so even D30 stays inside one salt month; the month
+# boundary has its own test.
+START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+ALL_KEPT = sampling.compile(
+    sampling.parse_rules(
+        {
+            "classes": {
+                name: {"rate": 1.0}
+                for name in ("combat", "commodity", "social", "heartbeat", "milestone")
+            },
+        },
+        base=sampling.load_default_rules(),
+    )
+)
+DEFAULTS = sampling.compile(sampling.load_default_rules())
+
+
+async def _stores(dsn: str, root: Path, rows: list[tuple[Any, ...]]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await storage.migrate(conn)
+        # A partition per day, so the export copies the days (it moves default-partition rows).
+        days = sorted({row[storage.EVENT_COLUMNS.index("event_day")] for row in rows})
+        await storage.ensure_partitions(conn, today=days[0], ahead_days=(days[-1] - days[0]).days)
+        await hot.write_batch(conn, rows)
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        await warm.export_closed_days(
+            pool, warm.WarmStore(str(root)), now=START + dt.timedelta(days=90)
+        )
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="module")
+def exact_players() -> list[script.Player]:
+    return script.population(40, start=START, days=1)
+
+
+@pytest.fixture
+async def exact(
+    postgres_dsn: str, tmp_path: Path, exact_players: list[script.Player]
+) -> AsyncIterator[dict[str, stores.Store]]:
+    async with fresh_database(postgres_dsn, "ins") as dsn:
+        await _stores(dsn, tmp_path / "wh", script.stored_rows(exact_players, ALL_KEPT))
+        both: dict[str, stores.Store] = {
+            "hot": stores.HotStore(dsn),
+            "warm": stores.WarmStore(str(tmp_path / "wh")),
+        }
+        yield both
+        for store in both.values():
+            store.close()
+
+
+def _compute(store: stores.Store, metric: str, **params: Any) -> list[dict[str, Any]]:
+    return core.compute(metric, store, core.Params(store=store.name, **params)).rows
+
+
+async def _run(store: stores.Store, metric: str, **params: Any) -> list[dict[str, Any]]:
+    # The stores are synchronous (CLI, page): off the test's event loop.
+    return await asyncio.to_thread(_compute, store, metric, **params)
+
+
+@pytest.mark.parametrize("which", ["hot", "warm"])
+async def test_exact_at_rate_one(
+    exact: dict[str, stores.Store], exact_players: list[script.Player], which: str
+) -> None:
+    store = exact[which]
+    for window in (7, 10):
+        truth = script.true_funnel(exact_players, window)
+        rows = await _run(store, "funnel", window=window)
+        assert {r["step"]: r["players"] for r in rows} == truth
+        assert rows[2]["rate"] == pytest.approx(truth["first_combat_win"] / len(exact_players))
+        assert rows[2]["rate_low"] <= rows[2]["rate"] <= rows[2]["rate_high"]
+
+    retention = {(r["activation_day"], r["day"]): (r["players"], r["retained"])
+                 for r in await _run(store, "retention")}  # fmt: skip
+    assert retention == script.true_retention(exact_players)
+
+    sessions = await _run(store, "sessions")
+    assert len(sessions) == 1
+    assert sessions[0] == pytest.approx(
+        {
+            **script.true_sessions(exact_players),
+            "total_minutes": sessions[0]["total_minutes"],
+            "player_days": sessions[0]["player_days"],
+        }
+    )
+
+    combat = {r["tier"]: r for r in await _run(store, "combat")}
+    for tier, counts in script.true_combat(exact_players).items():
+        row = combat[tier]
+        assert (row["encounters"], row["wins"], row["losses"], row["flees"], row["deaths"]) == (
+            counts["encounters"], counts["win"], counts["loss"], counts["flee"], counts["deaths"]
+        )  # fmt: skip
+        assert row["win_rate"] == pytest.approx(counts["win"] / counts["encounters"])
+
+    (xp,) = await _run(store, "xp")
+    assert xp["players"] == len(exact_players)
+    assert xp["xp_per_hour"] == pytest.approx(script.true_xp_per_hour(exact_players))
+
+    economy = {
+        (r["flow"], r["item"]): (r["events"], r["amount"]) for r in await _run(store, "economy")
+    }
+    assert economy == script.true_economy(exact_players)
+
+
+@pytest.mark.parametrize("which", ["hot", "warm"])
+async def test_slices_partition_the_players(
+    exact: dict[str, stores.Store], exact_players: list[script.Player], which: str
+) -> None:
+    rows = await _run(
+        exact[which], "funnel", by=("class", "playstyle", "region", "platform", "build")
+    )
+    firsts = [r for r in rows if r["step"] == "first_session"]
+    assert sum(r["players"] for r in firsts) == len(exact_players)
+    for row in firsts:
+        assert script.PLAYSTYLE_OF_KIND[row["class"]] == row["playstyle"]
+        assert row["region"] in ("eu-west", "us-east") and row["build"] == "2025.10.1"
+    by_class: dict[str, int] = {}
+    for row in firsts:
+        by_class[row["class"]] = by_class.get(row["class"], 0) + row["players"]
+    assert by_class == {"warrior": 10, "ranger": 10, "cleric": 10, "rogue": 10}
+
+
+@pytest.mark.parametrize("which", ["hot", "warm"])
+async def test_an_empty_range_has_no_rows(exact: dict[str, stores.Store], which: str) -> None:
+    day = dt.date(2024, 1, 1)
+    for metric in ("funnel", "retention", "sessions", "combat", "xp", "economy"):
+        assert await _run(exact[which], metric, date_from=day, date_to=day) == []
+
+
+@pytest.fixture(scope="module")
+def sampled_players() -> list[script.Player]:
+    return script.population(800, start=START, seed=11, days=1)
+
+
+async def test_within_the_interval_at_default_rates(
+    postgres_dsn: str, tmp_path: Path, sampled_players: list[script.Player]
+) -> None:
+    rows = script.stored_rows(sampled_players, DEFAULTS)
+    async with fresh_database(postgres_dsn, "ins") as dsn:
+        await _stores(dsn, tmp_path / "wh", rows)
+        for store in (stores.HotStore(dsn), stores.WarmStore(str(tmp_path / "wh"))):
+            funnel = {r["step"]: r for r in await _run(store, "funnel")}
+            truth = script.true_funnel(sampled_players, 7)
+            for step, true_players in truth.items():
+                rate = true_players / len(sampled_players)
+                assert funnel[step]["rate_low"] <= rate <= funnel[step]["rate_high"], step
+            combat = {r["tier"]: r for r in await _run(store, "combat")}
+            for tier, counts in script.true_combat(sampled_players).items():
+                # encounter_end is never sampled: exact even here.
+                assert combat[tier]["wins"] == counts["win"]
+            (xp,) = await _run(store, "xp")
+            assert xp["players"] == len(sampled_players)  # everyone's play time
+            truth_xph = script.true_xp_per_hour(sampled_players)
+            assert xp["xp_per_hour_low"] <= truth_xph <= xp["xp_per_hour_high"]
+            economy = {(r["flow"], r["item"]): r["amount"] for r in await _run(store, "economy")}
+            true_economy = script.true_economy(sampled_players)
+            assert economy[("source", "xp")] == pytest.approx(
+                true_economy[("source", "xp")][1], rel=0.2
+            )
+            store.close()
