@@ -3,8 +3,14 @@
 Pure: no I/O beyond reading the shipped schema files. Every other layer imports from here.
 """
 
-from gameplay_analytics.contract import errors, frames, messages, taxonomy
-from gameplay_analytics.contract.errors import ErrorCode, ProtocolError, RejectCode
+from gameplay_analytics.contract import errors, frames, limits, messages, taxonomy
+from gameplay_analytics.contract.errors import (
+    CloseCode,
+    DropReason,
+    ErrorCode,
+    ProtocolError,
+    RejectCode,
+)
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.contract.semver import SemVer
 from gameplay_analytics.contract.taxonomy import EVENTS, Category, EventSpec, Priority
@@ -13,6 +19,8 @@ from gameplay_analytics.contract.validator import EventValidator, ValidationResu
 __all__ = [
     "EVENTS",
     "Category",
+    "CloseCode",
+    "DropReason",
     "ErrorCode",
     "EventSpec",
     "EventValidator",
@@ -24,6 +32,7 @@ __all__ = [
     "ValidationResult",
     "errors",
     "frames",
+    "limits",
     "messages",
     "taxonomy",
 ]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from gameplay_analytics.contract import limits
 from gameplay_analytics.contract.errors import ErrorCode, ProtocolError
 
 __all__ = [
@@ -71,8 +72,8 @@ class Welcome(msgspec.Struct, tag_field="type", tag="welcome"):
     session_id: str
     sampling: dict[str, Any]
     sampling_version: str
-    max_events_per_envelope: int = 500
-    max_rate_hz: int = 10
+    max_events_per_envelope: int = limits.MAX_EVENTS_PER_ENVELOPE
+    max_rate_hz: int = limits.MAX_RATE_HZ
     multiplier: float = 1.0
 
 

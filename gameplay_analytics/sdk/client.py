@@ -20,7 +20,9 @@ from typing import Any
 
 import msgspec
 
-from gameplay_analytics.contract import fingerprint, frames, taxonomy
+from gameplay_analytics.contract import fingerprint, frames, limits, taxonomy
+from gameplay_analytics.contract.errors import ErrorCode
+from gameplay_analytics.contract.limits import MAX_EVENT_BYTES, MAX_FRAME_BYTES
 from gameplay_analytics.privacy.consent import Consent, allows
 from gameplay_analytics.sampling import hashing
 from gameplay_analytics.sampling.compiled import CompiledRules
@@ -33,9 +35,6 @@ __all__ = ["AnalyticsClient", "ClientStats", "default_rules"]
 log = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "1.0.0"
-MAX_FRAME_BYTES = 256 * 1024
-MAX_EVENT_BYTES = 16 * 1024
-"""An event bigger than this is refused at `track()`; real events are ~100 bytes."""
 MAX_IN_FLIGHT = 8
 """Envelopes sent and not yet acknowledged before the client waits."""
 RATE_LIMITED_RETRY_MS = 1000
@@ -184,8 +183,8 @@ class AnalyticsClient:
         self._multiplier = 1.0
         self._decisions: dict[tuple[str, object], _Decision] = {}
         self._last_at: dict[str, int] = {}
-        self.max_events = 500
-        self.max_rate_hz = 10
+        self.max_events = limits.MAX_EVENTS_PER_ENVELOPE
+        self.max_rate_hz = limits.MAX_RATE_HZ
         self.session_id: str | None = None
         self.sampling_version = self._rules.version
         self.connected = False
@@ -441,23 +440,23 @@ class AnalyticsClient:
     def _on_error(self, error: frames.Error) -> None:
         code = error.code
         envelope = self._unacked.pop(error.id, None) if error.id is not None else None
-        if code in ("backpressure", "rate_limited"):
+        if code in (ErrorCode.BACKPRESSURE, ErrorCode.RATE_LIMITED):
             delay_s = (error.retry_after_ms or RATE_LIMITED_RETRY_MS) / 1000
             delay_s *= 1 + _RETRY_JITTER * self._jitter.random()
             self._hold_until = max(self._hold_until, self._clock() + delay_s)
-            if code == "backpressure":
+            if code == ErrorCode.BACKPRESSURE:
                 self.stats.backpressure += 1
             else:
                 self.stats.rate_limited += 1
             if envelope is not None:
                 self._requeue([envelope])  # kept and resent unchanged
-        elif code == "analytics_version":
+        elif code == ErrorCode.ANALYTICS_VERSION:
             self.version_refused = error.detail
             self._decisions.clear()
             log.error("analytics: schema %s refused by the gateway: %s", self.schema, error.detail)
             if envelope is not None:
                 self._requeue([envelope])
-        elif code == "unauthorized":
+        elif code == ErrorCode.UNAUTHORIZED:
             self.unauthorized = error.detail
             if envelope is not None:
                 self._requeue([envelope])

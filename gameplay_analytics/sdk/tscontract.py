@@ -10,8 +10,9 @@ import json
 
 from gameplay_analytics.contract import taxonomy
 from gameplay_analytics.contract.fingerprint import packaged_schema_hash
+from gameplay_analytics.contract.limits import MAX_EVENT_BYTES
 from gameplay_analytics.sdk.buffer import DEFAULT_CAP_BYTES
-from gameplay_analytics.sdk.client import DEFAULT_SCHEMA, MAX_EVENT_BYTES, default_rules
+from gameplay_analytics.sdk.client import DEFAULT_SCHEMA, default_rules
 
 __all__ = ["render"]
 

@@ -13,7 +13,7 @@ from gameplay_analytics.privacy.consent import Consent
 from gameplay_analytics.runtime.config import default_config, parse_sampling, parse_schemas
 from gameplay_analytics.runtime.gateway import GatewaySettings, issue_token, verify_token
 from gameplay_analytics.runtime.gateway.guard import SamplingGuard
-from gameplay_analytics.runtime.gateway.session import latency_bucket
+from gameplay_analytics.runtime.gateway.telemetry import latency_bucket
 from gameplay_analytics.sampling import hashing
 from gameplay_analytics.sampling.compiled import CompiledRules
 

@@ -7,8 +7,8 @@ one that did not is corrected, and every kept event carries the rate it was kept
 from __future__ import annotations
 
 from gameplay_analytics.contract import taxonomy
+from gameplay_analytics.contract.errors import DropReason
 from gameplay_analytics.privacy.consent import Consent, allows
-from gameplay_analytics.runtime.gateway.metrics import DropReason
 from gameplay_analytics.sampling import hashing
 from gameplay_analytics.sampling.compiled import CompiledRules
 
@@ -35,7 +35,7 @@ class SamplingGuard:
         self._rules, self._multiplier = rules, multiplier
         self._previous: tuple[CompiledRules, float] | None = None
         self._until = 0.0
-        self._cache: dict[tuple[str, object], tuple[str | None, float]] = {}
+        self._cache: dict[tuple[str, object], tuple[DropReason | None, float]] = {}
 
     @property
     def opted_out(self) -> bool:
@@ -57,7 +57,7 @@ class SamplingGuard:
         aggregator re-checks the very decision made here, whatever rules it holds."""
         return self._rules.cohort_for(name)
 
-    def decide(self, name: str, tier: object, now: float) -> tuple[str | None, float]:
+    def decide(self, name: str, tier: object, now: float) -> tuple[DropReason | None, float]:
         """(drop reason or None to keep, sample rate) for one valid event."""
         if self._previous is not None and now >= self._until:
             self._previous = None
@@ -69,7 +69,7 @@ class SamplingGuard:
             self._cache[key] = found
         return found
 
-    def _decide(self, name: str, tier: object) -> tuple[str | None, float]:
+    def _decide(self, name: str, tier: object) -> tuple[DropReason | None, float]:
         if not self._consent.analytics:
             return DropReason.OPT_OUT, 0.0
         spec = taxonomy.spec_for(name)

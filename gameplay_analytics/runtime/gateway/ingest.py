@@ -91,6 +91,17 @@ class IngestWorker:
     def fill(self) -> float:
         return self.depth / self.capacity
 
+    def refusal(self, events: int = 1) -> str | None:
+        """Why `events` more could not be queued now, or None. Cheap: sessions ask it before
+        validating a frame, so that an overloaded gateway spends no work on what it refuses."""
+        if self.draining:
+            return "gateway is shutting down"
+        if not self.connected:
+            return "event store unavailable"
+        if self.depth and self.depth + events > self.capacity:
+            return "ingest queue full"
+        return None
+
     def submit(self, messages: list[Outbound], *, events: int) -> asyncio.Future[None]:
         """Queue one envelope's messages; the future resolves when all are stored.
 
@@ -98,12 +109,9 @@ class IngestWorker:
         gateway cannot publish now. An envelope larger than the whole queue is still accepted
         into an empty queue, or it could never be stored.
         """
-        if self.draining:
-            raise Backpressure("gateway is shutting down")
-        if not self.connected:
-            raise Backpressure("event store unavailable")
-        if self.depth and self.depth + events > self.capacity:
-            raise Backpressure("ingest queue full")
+        refusal = self.refusal(events)
+        if refusal is not None:
+            raise Backpressure(refusal)
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         job = _Job(

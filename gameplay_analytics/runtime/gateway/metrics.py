@@ -6,29 +6,28 @@ memory collector); several gateways in one test process simply share them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from gameplay_analytics.contract import frames, taxonomy
+from gameplay_analytics.contract.errors import DropReason
 
 __all__ = [
     "DROP",
+    "ENVELOPES_REFUSED",
+    "PLAYERS_IN_COMBAT",
     "PUBLISH_LATENCY",
     "QUEUE_CAPACITY",
     "QUEUE_DEPTH",
     "RECEIVED",
     "REJECTED",
+    "SESSIONS_ABORTED",
     "SESSIONS_ACTIVE",
-    "DropReason",
+    "count_drops",
+    "count_received",
+    "count_rejected",
 ]
-
-
-class DropReason:
-    """Label values of `analytics_drop_total{reason}` (a closed set: no client-made labels)."""
-
-    SAMPLING = "sampling"
-    CONSENT = "consent"
-    OPT_OUT = "opt_out"
-    BACKPRESSURE = "backpressure"
-    RATE_LIMITED = "rate_limited"
-    PUBLISH_FAILED = "publish_failed"
 
 
 QUEUE_DEPTH = Gauge(
@@ -61,3 +60,25 @@ PLAYERS_IN_COMBAT = Gauge(
     "analytics_players_in_combat",
     "Sessions that sent a combat event within the combat window (the operator's combat load)",
 )
+ENVELOPES_REFUSED = Counter(
+    "analytics_envelopes_refused_total",
+    "Envelopes refused with backpressure or rate_limited (the client keeps and resends them)",
+    ["code"],
+)
+_RECEIVED = {c: RECEIVED.labels(c.value) for c in taxonomy.Category}
+_RECEIVED_UNKNOWN = RECEIVED.labels("unknown")
+
+
+def count_received(categories: Mapping[taxonomy.Category | None, int]) -> None:
+    for category, count in categories.items():
+        (_RECEIVED_UNKNOWN if category is None else _RECEIVED[category]).inc(count)
+
+
+def count_rejected(rejected: Iterable[frames.Rejection]) -> None:
+    for rejection in rejected:
+        REJECTED.labels(rejection.code).inc()
+
+
+def count_drops(drops: Mapping[DropReason, int]) -> None:
+    for reason, count in drops.items():
+        DROP.labels(reason).inc(count)

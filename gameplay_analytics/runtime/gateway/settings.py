@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gameplay_analytics.contract import limits
 from gameplay_analytics.runtime.jetstream import StreamSettings
 from gameplay_analytics.sampling.breaker import BreakerConfig
 
@@ -51,16 +52,24 @@ class GatewaySettings(BaseSettings):
 
     # -- protocol limits (PROTOCOL.md §1) -------------------------------------------------
     max_frame_bytes: int = Field(
-        256 * 1024, ge=1024, description="largest frame accepted; bigger closes with 1009"
+        limits.MAX_FRAME_BYTES,
+        ge=1024,
+        description="largest frame accepted; bigger closes with 1009",
     )
     max_events_per_envelope: int = Field(
-        500, ge=1, description="events per `analytics` frame; more is `bad_request`"
+        limits.MAX_EVENTS_PER_ENVELOPE,
+        ge=1,
+        description="events per `analytics` frame; more is `bad_request`",
     )
     max_rate_hz: int = Field(
-        10, ge=1, description="`analytics` frames per second per connection (`rate_limited`)"
+        limits.MAX_RATE_HZ,
+        ge=1,
+        description="`analytics` frames per second per connection (`rate_limited`)",
     )
     telemetry_max_hz: float = Field(
-        1.0, gt=0, description="`telemetry` frames per second per connection; extra ones ignored"
+        limits.TELEMETRY_MAX_HZ,
+        gt=0,
+        description="`telemetry` frames per second per connection; extra ones ignored",
     )
     hello_timeout_s: float = Field(5.0, gt=0, description="time allowed for the `hello` frame")
 

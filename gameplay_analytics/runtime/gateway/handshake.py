@@ -1,0 +1,104 @@
+"""The handshake: wait for `hello`, verify its token, freeze what the session knows.
+
+Everything after the handshake reads a `SessionContext`, which exists only once the `hello` was
+accepted: no half-initialised session state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+from websockets.asyncio.server import ServerConnection
+
+from gameplay_analytics.contract import frames
+from gameplay_analytics.contract.errors import CloseCode, ErrorCode, ProtocolError
+from gameplay_analytics.privacy.consent import Consent
+from gameplay_analytics.runtime.gateway import auth
+from gameplay_analytics.runtime.gateway.replies import Outbox
+from gameplay_analytics.runtime.gateway.settings import GatewaySettings
+
+__all__ = ["SessionContext", "accept_hello", "handshake"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionContext:
+    """What an accepted `hello` established about a session; fixed for its lifetime."""
+
+    session_id: str
+    player_uuid: str  # canonical lowercase, from the verified token
+    client_guid: str
+    schema: str
+    consent: Consent
+    client_ip: str | None = None
+    shard: str | None = None
+    region: str | None = None
+    build: str | None = None
+    platform: str | None = None
+
+
+def accept_hello(
+    hello: frames.Hello, *, session_id: str, settings: GatewaySettings, client_ip: str | None
+) -> SessionContext:
+    """The context of a valid `hello`; `ProtocolError(unauthorized)` for a bad token."""
+    principal = auth.verify_token(
+        hello.token,
+        secret=settings.jwt_secret.get_secret_value(),
+        leeway_s=settings.jwt_leeway_s,
+    )
+    return SessionContext(
+        session_id=session_id,
+        player_uuid=principal.player_uuid,
+        client_guid=str(hello.client_guid),
+        schema=hello.schema,
+        consent=Consent.from_hello(hello.consent),
+        client_ip=client_ip,
+        shard=principal.shard or settings.shard,
+        region=principal.region,
+        build=hello.build or None,
+        platform=hello.platform or None,
+    )
+
+
+async def handshake(
+    ws: ServerConnection, outbox: Outbox, *, settings: GatewaySettings, session_id: str
+) -> SessionContext | None:
+    """Serve frames until a `hello`: its context, or None once the connection was refused
+    (bad token 4401, `analytics` before `hello` 4401, no `hello` in time 4408). Malformed
+    frames are answered with `bad_request` and the wait goes on."""
+    deadline = time.monotonic() + settings.hello_timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            data = await asyncio.wait_for(ws.recv(decode=False), remaining)
+        except TimeoutError:
+            await outbox.refuse(
+                ErrorCode.UNAUTHORIZED, "no hello within the time allowed", CloseCode.HELLO_TIMEOUT
+            )
+            return None
+        try:
+            frame = frames.parse_client_frame(data)
+        except ProtocolError as err:
+            outbox.error(err.code, err.detail)
+            continue
+        if isinstance(frame, frames.Hello):
+            remote = ws.remote_address
+            try:
+                return accept_hello(
+                    frame,
+                    session_id=session_id,
+                    settings=settings,
+                    client_ip=str(remote[0]) if remote else None,
+                )
+            except ProtocolError as err:
+                await outbox.refuse(err.code, err.detail, CloseCode.UNAUTHORIZED)
+                return None
+        if isinstance(frame, frames.AnalyticsFrame):
+            await outbox.refuse(
+                ErrorCode.UNAUTHORIZED, "analytics before hello", CloseCode.UNAUTHORIZED, frame.id
+            )
+            return None
+        # telemetry / input before hello: nothing to attribute them to; ignore.

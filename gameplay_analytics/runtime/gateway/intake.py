@@ -1,0 +1,188 @@
+"""Intake: one `analytics` frame in, what to store and what to answer out. Pure.
+
+`intake()` validates the events with the frame's schema version, applies the session's
+sampling guard, and returns the JetStream messages to publish (the kept events as one batch,
+each rejected event as a DLQ entry), the `ack` to send once they are stored, and the counts the
+metrics need. It touches no socket, queue or clock: the caller passes the time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from gameplay_analytics.contract import frames, messages, taxonomy
+from gameplay_analytics.contract.errors import DropReason, ErrorCode, ProtocolError
+from gameplay_analytics.runtime.config import LiveConfig
+from gameplay_analytics.runtime.gateway.guard import SamplingGuard
+from gameplay_analytics.runtime.gateway.handshake import SessionContext
+from gameplay_analytics.runtime.gateway.ingest import Outbound
+
+__all__ = ["Intake", "event_batch", "intake", "version_detail"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Intake:
+    """The outcome of one valid-schema `analytics` frame."""
+
+    ack: frames.Ack
+    outbound: list[Outbound]  # empty when nothing is to be stored
+    weight: int  # events the ingest queue holds for it: kept + rejected
+    valid: int  # events that passed validation (before sampling)
+    drops: dict[DropReason, int]
+    categories: dict[taxonomy.Category | None, int]
+    rejected: list[frames.Rejection]
+    combat: bool  # the frame carried a combat event
+
+
+def intake(
+    frame: frames.AnalyticsFrame,
+    ctx: SessionContext,
+    guard: SamplingGuard,
+    live: LiveConfig,
+    *,
+    now: float,
+    received_at: int,
+    latency: str | None,
+    dlq_player_id: Callable[[], str],
+) -> Intake:
+    """Validate, sample and package one frame. Raises `ProtocolError` (with the frame's id)
+    for a refused schema version or a malformed `events` array.
+
+    `now` is the monotonic time the guard's grace period runs on, `received_at` the epoch ms
+    stamped on the batch, `latency` its RTT bucket; `dlq_player_id` is asked for the DLQ's
+    pseudonym only when an event is rejected.
+    """
+    validator = live.registry.validator(frame.schema)
+    if validator is None:
+        raise ProtocolError(
+            ErrorCode.ANALYTICS_VERSION, version_detail(frame.schema, live), frame_id=frame.id
+        )
+    try:
+        result = validator.validate(frame.events)
+    except ProtocolError as err:
+        err.frame_id = frame.id
+        raise
+    kept: list[messages.PublishedEvent] = []
+    drops: dict[DropReason, int] = {}
+    categories: dict[taxonomy.Category | None, int] = {}
+    seqs: list[int] = []
+    for event in result.accepted:
+        name = event.event_name
+        seqs.append(event.seq)
+        spec = taxonomy.EVENTS.get(name)
+        category = spec.category if spec else None
+        categories[category] = categories.get(category, 0) + 1
+        reason, rate = guard.decide(name, _tier(event.props) if spec and spec.tiered else None, now)
+        if reason is None:
+            # props stays the validator's struct: msgspec encodes it as the JSON object it was
+            # decoded from, without a round trip through a dict.
+            kept.append(
+                messages.PublishedEvent(
+                    seq=event.seq,
+                    name=name,
+                    ts=event.ts,
+                    props=event.props,
+                    sample_rate=rate,
+                    cohort=guard.cohort(name),
+                )
+            )
+        else:
+            drops[reason] = drops.get(reason, 0) + 1
+    rejected = result.rejected
+    seqs.extend(r.seq for r in rejected if r.seq is not None)
+    outbound: list[Outbound] = []
+    if not guard.opted_out:  # nothing from an opted-out session is stored, not even in the DLQ
+        if kept:
+            batch = event_batch(
+                ctx,
+                kept,
+                client_guid=ctx.client_guid,
+                schema_version=frame.schema,
+                received_at=received_at,
+                latency=latency,
+                envelope_id=frame.id,
+            )
+            ident = messages.msg_id(ctx.player_uuid, ctx.client_guid, min(seqs), max(seqs))
+            outbound.append(Outbound(messages.EVENTS_SUBJECT, messages.encode_batch(batch), ident))
+        if rejected:
+            pseudonym = dlq_player_id()
+            outbound.extend(_dlq(ctx, r, frame.schema, received_at, pseudonym) for r in rejected)
+    return Intake(
+        ack=frames.Ack(
+            id=frame.id, accepted=len(kept), rejected=rejected, dropped=sum(drops.values())
+        ),
+        outbound=outbound,
+        weight=len(kept) + len(rejected),
+        valid=len(result.accepted),
+        drops=drops,
+        categories=categories,
+        rejected=rejected,
+        combat=taxonomy.Category.COMBAT in categories,
+    )
+
+
+def event_batch(
+    ctx: SessionContext,
+    events: list[messages.PublishedEvent],
+    *,
+    client_guid: str,
+    schema_version: str,
+    received_at: int,
+    latency: str | None,
+    envelope_id: int | None = None,
+) -> messages.EventBatch:
+    """One batch: `events` plus what the gateway knows of the session."""
+    return messages.EventBatch(
+        session_id=ctx.session_id,
+        player_uuid=ctx.player_uuid,
+        client_guid=client_guid,
+        schema_version=schema_version,
+        received_at=received_at,
+        events=events,
+        client_ip=ctx.client_ip,
+        shard=ctx.shard,
+        region=ctx.region,
+        build=ctx.build,
+        platform=ctx.platform,
+        latency_bucket=latency,
+        consent_social=ctx.consent.social,
+        envelope_id=envelope_id,
+    )
+
+
+def version_detail(version: str, live: LiveConfig) -> str:
+    return f"schema: {version!r} is not accepted (accepted: {', '.join(live.registry.versions)})"
+
+
+def _dlq(
+    ctx: SessionContext, rejection: frames.Rejection, schema: str, at: int, pseudonym: str
+) -> Outbound:
+    guid, seq = ctx.client_guid, rejection.seq
+    entry = messages.DlqEntry(
+        source="gateway",
+        reason=str(rejection.code),
+        detail=rejection.detail,
+        at=at,
+        analytics_player_id=pseudonym,
+        client_guid=guid,
+        schema_version=schema,
+        event={"seq": seq} if seq is not None else None,
+    )
+    ident = (
+        "dlq-" + messages.msg_id(ctx.player_uuid, guid, seq, seq)
+        if seq is not None
+        else uuid.uuid4().hex
+    )
+    return Outbound(messages.DLQ_SUBJECT, msgspec.json.encode(entry), ident)
+
+
+def _tier(props: Any) -> object:
+    if isinstance(props, dict):
+        return props.get("tier")
+    tier = getattr(props, "tier", None)
+    return tier if isinstance(tier, str) else None
