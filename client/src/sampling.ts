@@ -43,7 +43,9 @@ function clamp(rate: number): number {
 export class CompiledRules {
   constructor(readonly wire: WireRules) {}
 
-  /** The rate an event is kept at: its tier's rate when it has one, × multiplier unless exempt. */
+  /** The rate an event is kept at: its tier's rate when it has one, × multiplier unless the
+   * event is critical (exempt, or a rate of 1.0: boss/elite combat, skill_rank_up), as
+   * `thinnable` in gameplay_analytics/sampling/compiled.py. */
   rateFor(name: string, tier: unknown, multiplier: number): number {
     const rule = this.wire.events[name];
     if (rule === undefined) return 0;
@@ -52,7 +54,7 @@ export class CompiledRules {
       const tierRate = rule.tiers[tier];
       if (tierRate !== undefined) rate = tierRate;
     }
-    if (rule.exempt !== true) rate *= multiplier;
+    if (rule.exempt !== true && rate < 1) rate *= multiplier;
     return clamp(rate);
   }
 

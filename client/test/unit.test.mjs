@@ -172,7 +172,8 @@ test("sampling follows the rules and multiplier of welcome/sampling, with cohort
   client.onFrame(JSON.stringify({ type: "sampling", sampling: rules, sampling_version: "w", multiplier: 0 }));
   client.track("engage_enemy", { enemy_id: "a", tier: "normal" });
   client.track("session_end", { reason: "logout" }); // exempt: the multiplier never touches it
-  assert.equal(client.bufferedEvents, (expectNormal ? 2 : 1) + 1);
+  client.track("engage_enemy", { enemy_id: "a", tier: "boss" }); // rate 1.0: critical, kept too
+  assert.equal(client.bufferedEvents, (expectNormal ? 2 : 1) + 2);
   assert.equal(client.samplingVersion, "w");
   // a malformed rules frame keeps the old rules
   assert.equal(client.onFrame(JSON.stringify({ type: "sampling", sampling: { v: 9 } })), true);

@@ -16,7 +16,7 @@ from typing import Any
 
 from gameplay_analytics.sampling import hashing
 
-__all__ = ["WIRE_VERSION", "CompiledRules", "EventRule"]
+__all__ = ["WIRE_VERSION", "CompiledRules", "EventRule", "thinnable"]
 
 WIRE_VERSION = 1
 
@@ -26,7 +26,8 @@ class EventRule:
     """How one event is sampled: its rate, its tier rates (elite, boss), exemption and cohort.
 
     `exempt` events ignore the overload multiplier: session lifecycle and combat outcomes are
-    what the reports are built on, so they are never thinned to save the gateway.
+    what the reports are built on, so they are never thinned to save the gateway. See
+    `thinnable` for the whole rule of what the multiplier may touch.
     `cohort` is the sampling hash key (PROTOCOL.md §2): events that share it keep the same
     players. Empty means the event's own name, the meaning of a wire form that predates
     cohorts, so rules an older operator published still decide as they did.
@@ -114,7 +115,7 @@ class CompiledRules:
         """The rate an event is sampled at, in [0, 1].
 
         The tier rate applies when the event has one for `props["tier"]`; the multiplier scales
-        every rate except exempt ones. A name the rules do not know is never kept (0.0): the
+        only what `thinnable` allows. A name the rules do not know is never kept (0.0): the
         gateway refuses it anyway, and a client must not send what it cannot classify.
         """
         rule = self._index.get(name)
@@ -125,7 +126,7 @@ class CompiledRules:
             tier_rate = rule.tier_rate(props.get("tier"))
             if tier_rate is not None:
                 rate = tier_rate
-        if not rule.exempt:
+        if thinnable(rule, rate):
             rate *= multiplier
         return _clamp_rate(rate)
 
@@ -172,6 +173,18 @@ class CompiledRules:
             for name, ms in _mapping(raw_debounce, "debounce_ms").items()
         }
         return cls.build(events, debounce_ms=debounce)
+
+
+def thinnable(rule: EventRule, rate: float) -> bool:
+    """Whether the overload multiplier may scale an event decided at `rate` under `rule`.
+
+    Critical events are kept at every multiplier (PROTOCOL.md §2): exempt classes (session
+    lifecycle, combat outcomes) and every rate of 1.0, which is how the rules say "all of
+    them": combat at the boss and elite tiers, `skill_rank_up`. The multiplier thins only
+    what is already a sample (rate < 1.0): normal-tier combat, commodities, social, heartbeat.
+    The TypeScript SDK (client/src/sampling.ts) applies the same rule.
+    """
+    return not rule.exempt and rate < 1.0
 
 
 def _clamp_rate(rate: float) -> float:

@@ -111,10 +111,11 @@ def test_guard_opt_out_and_social_consent() -> None:
 def test_guard_uses_the_lower_rate_during_a_change() -> None:
     g = guard(multiplier=0.5)
     rules = default_config().rules
-    assert g.decide("engage_enemy", "boss", 0.0)[1] == 0.5
+    assert g.decide("engage_enemy", "normal", 0.0)[1] == 0.25
     g.update(rules, 1.0, now=10.0, grace_s=5.0)
-    assert g.decide("engage_enemy", "boss", 12.0)[1] == 0.5  # client may not have it yet
-    assert g.decide("engage_enemy", "boss", 15.0) == (None, 1.0)
+    assert g.decide("engage_enemy", "normal", 12.0)[1] == 0.25  # client may not have it yet
+    assert g.decide("engage_enemy", "normal", 15.0)[1] == 0.5
+    assert g.decide("engage_enemy", "boss", 12.0) == (None, 1.0)  # critical throughout
     assert g.decide("session_start", None, 12.0) == (None, 1.0)  # exempt throughout
 
 

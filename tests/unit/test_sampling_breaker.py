@@ -8,7 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gameplay_analytics.sampling import BreakerConfig, CircuitBreaker
+from gameplay_analytics.privacy.consent import Consent
+from gameplay_analytics.runtime.gateway.guard import SamplingGuard
+from gameplay_analytics.sampling import BreakerConfig, CircuitBreaker, compile, load_default_rules
+from gameplay_analytics.sampling.compiled import thinnable
 
 
 def feed(breaker: CircuitBreaker, fill: float, start: float, end: float) -> list[float]:
@@ -100,3 +103,38 @@ def test_the_multiplier_stays_within_floor_and_one(readings: list[tuple[float, f
         change = breaker.observe(fill, now)
         assert 0.125 <= breaker.multiplier <= 1.0
         assert change == (breaker.multiplier if breaker.multiplier != before else None)
+
+
+CRITICAL = [
+    ("session_start", None), ("session_end", None), ("session_crash", None),
+    ("reconnect", None), ("encounter_end", None), ("encounter_end", "normal"),
+    ("skill_rank_up", None), *((name, tier) for tier in ("boss", "elite") for name in (
+        "engage_enemy", "ability_cast", "damage_dealt", "damage_taken", "death")),
+]  # fmt: skip
+
+
+def test_critical_events_are_kept_whole_at_the_breakers_floor() -> None:
+    """PROTOCOL.md §2: the multiplier never touches session lifecycle, combat outcomes,
+    boss/elite combat and skill_rank_up; it thins what is already a sample."""
+    breaker = CircuitBreaker()
+    for second in range(0, 400):  # a queue full for long enough to reach the floor
+        breaker.observe(1.0, float(second))
+    floor = breaker.multiplier
+    assert floor == BreakerConfig().floor
+    rules = compile(load_default_rules())
+    players = [f"00000000-0000-4000-8000-{i:012d}" for i in range(300)]
+    for name, tier in CRITICAL:
+        props = {"tier": tier} if tier else None
+        assert rules.rate_for(name, props, multiplier=floor) == 1.0, name
+        for player in players:
+            assert rules.should_keep(player, name, props=props, multiplier=floor)[0], name
+            guard = SamplingGuard(
+                player_uuid=player, consent=Consent(), rules=rules, multiplier=floor
+            )
+            assert guard.decide(name, tier, 0.0) == (None, 1.0), (name, tier)
+    thinned = [("engage_enemy", "normal", 0.5), ("loot_drop", None, 0.3), ("party_join", None, 0.5)]
+    for name, tier, rate in thinned:
+        rule = rules.rule(name)
+        assert rule is not None and thinnable(rule, rate)
+        props = {"tier": tier} if tier else None
+        assert rules.rate_for(name, props, multiplier=floor) == rate * floor

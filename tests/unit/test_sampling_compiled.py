@@ -72,9 +72,11 @@ def test_tier_is_ignored_on_untiered_events() -> None:
     assert DEFAULTS.rate_for("loot_drop", {"tier": "boss"}) == 0.3
 
 
-def test_multiplier_scales_all_but_exempt_events() -> None:
+def test_multiplier_scales_only_sampled_events() -> None:
     assert DEFAULTS.rate_for("loot_drop", None, multiplier=0.5) == 0.15
-    assert DEFAULTS.rate_for("engage_enemy", {"tier": "boss"}, multiplier=0.25) == 0.25
+    assert DEFAULTS.rate_for("engage_enemy", {"tier": "normal"}, multiplier=0.25) == 0.125
+    assert DEFAULTS.rate_for("engage_enemy", {"tier": "boss"}, multiplier=0.25) == 1.0
+    assert DEFAULTS.rate_for("skill_rank_up", None, multiplier=0.25) == 1.0
     assert DEFAULTS.rate_for("session_crash", None, multiplier=0.125) == 1.0
     assert DEFAULTS.rate_for("encounter_end", None, multiplier=0.125) == 1.0
     assert DEFAULTS.rate_for("loot_drop", None, multiplier=10.0) == 1.0

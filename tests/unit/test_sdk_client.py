@@ -109,12 +109,15 @@ def test_debounce_keeps_one_event_per_interval() -> None:
     assert client.buffered_events == 1 and client.stats.debounced == 49
 
 
-def test_sampling_frame_multiplier_thins_non_exempt_events() -> None:
+def test_sampling_frame_multiplier_thins_only_sampled_events() -> None:
     client = make_client()
     welcome(client, multiplier=0.0)
-    client.track("engage_enemy", enemy_id="orc", tier="boss")  # 1.0 * 0.0
+    client.track("engage_enemy", enemy_id="orc", tier="normal")  # 0.5 * 0.0
+    client.track("loot_drop", item_id="i", rarity="common")  # 0.3 * 0.0
+    client.track("engage_enemy", enemy_id="orc", tier="boss")  # 1.0: critical
+    client.track("skill_rank_up", skill="s", rank=2)  # 1.0: critical
     client.track("session_start")  # exempt
-    assert client.buffered_events == 1
+    assert client.buffered_events == 3
 
 
 def test_envelope_is_a_valid_frame_with_increasing_seqs() -> None:
