@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         )
         stores.add_store_options(cmd)
         stores.add_salt_option(cmd)
+        cmd.add_argument(
+            "--no-event-messages", dest="event_messages", action="store_false",
+            help="skip scanning the events subject (large streams: about 10,000 messages/s); "
+            "its messages then leave with the stream's max_age, and tombstones keep them out",
+        )  # fmt: skip
         cmd.add_argument("--format", choices=("text", "json"), default="text")
         cmd.set_defaults(run=_request(kind))
     register_scan(commands)
@@ -48,7 +53,9 @@ def _request(kind: str) -> Any:
 
         try:
             player = _player(args.player, args.player_file)
-            where = privacy_requests.PrivacyStores(**stores.endpoints(args))
+            where = privacy_requests.PrivacyStores(
+                **stores.endpoints(args), event_messages=args.event_messages
+            )
             salts = stores.salt_book(args, f"privacy {kind}")
         except (stores.Refused, ValueError) as err:
             print(f"privacy {kind}: {err}", file=sys.stderr)

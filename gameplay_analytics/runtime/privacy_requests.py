@@ -50,6 +50,7 @@ class PrivacyStores:
     events_subject: str = EVENTS_SUBJECT
     dlq_subject: str = DLQ_SUBJECT
     warm_retention_days: int = 183
+    event_messages: bool = True  # also scan `analytics.events` (the raw UUID, until max_age)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -190,7 +191,10 @@ async def _find_stream(
     try:
         js = nc.jetstream()
         found = {}
-        for subject in (stores.dlq_subject, stores.events_subject):
+        subjects = [stores.dlq_subject]
+        if stores.event_messages:
+            subjects.append(stores.events_subject)
+        for subject in subjects:
             hits = await stream_erasure.find_messages(
                 js, stream=stores.stream, subject=subject, match=match
             )

@@ -21,7 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 __all__ = ["PlayerMatch", "delete_messages", "find_messages"]
 
-_FETCH: Final = 500
+_FETCH: Final = 2000
 _FETCH_TIMEOUT_S: Final = 1.0
 _INACTIVE_S: Final = 30.0
 
