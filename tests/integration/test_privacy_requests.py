@@ -293,3 +293,43 @@ async def test_maintenance_prunes_tombstones_no_event_can_match(database: str) -
         assert [r[0] for r in left] == ["b" * 64]
     finally:
         await pool.close()
+
+
+async def test_an_export_running_when_the_erasure_starts_cannot_resurrect(
+    database: str, tmp_path: Path
+) -> None:
+    """An export pass holds the maintenance lock and writes a day from a read taken before
+    the erasure; the erasure waits for the pass, then cleans the file it wrote."""
+    from gameplay_analytics.runtime import privacy_requests, storage
+
+    player = str(uuid.uuid4())
+    player_id = Pseudonymiser(SaltBook(secret=SECRET)).player_id(player, day=NOW.date())
+    root = tmp_path / "warehouse"
+    holder = await asyncpg.connect(database)
+    try:
+        await storage.migrate(holder)
+        await holder.execute("SELECT pg_advisory_lock($1)", 0x6761_6D65_6D61_696E)
+        erase = asyncio.create_task(
+            privacy_requests.erase_player(
+                player,
+                stores=privacy_requests.PrivacyStores(database, warehouse_root=str(root)),
+                pseudonymiser=Pseudonymiser(SaltBook(secret=SECRET)),
+                now=NOW,
+            )
+        )
+        await wait_for(lambda: _waiting_on_lock(holder))
+        # The pass, still holding the lock, writes the day as it read it before the erasure.
+        store = warm.WarmStore(str(root))
+        stale = pa.Table.from_pylist(
+            [dict(zip(storage.EVENT_COLUMNS, _row(player_id), strict=True))]
+        ).select([f.name for f in warm.WARM_SCHEMA if f.name != "stored_at"])
+        _write_sessions(root, NOW.date(), {"e": player_id})
+        store.root.filesystem.create_dir(store.day_dir(NOW.date()))
+        pq.write_table(stale, f"{store.day_dir(NOW.date())}/data.parquet")
+        await holder.execute("SELECT pg_advisory_unlock($1)", 0x6761_6D65_6D61_696E)
+        result = await erase
+    finally:
+        await holder.close()
+    assert result.rows_by_store["warm:gameplay"] == 1
+    assert result.rows_by_store["warm:gameplay_sessions"] == 1
+    assert _warm_count(root, {player_id}) == 0
