@@ -166,10 +166,11 @@ async def test_erase_removes_one_player_from_every_store(
         assert "nothing found" in again.stdout
 
         # A late event of the erased player, then one of the kept player to know it passed.
-        await publish(js, [batch(erased, guid_e, [event(9)], session="s-e")])
+        await publish(js, [batch(erased, guid_e, [event(9), event(10, amount=-1)], session="s-e")])
         await publish(js, [batch(kept, guid_k, [event(9)], session="s-k")])
         await wait_for(lambda: _has(database, ids_k, 4))  # 3 today + 1 late
         assert sum((await _hot_counts(database, ids_e)).values()) == 0
+        assert not await _dlq_has(js, erased, ids_e)  # its refused event is not dead-lettered
 
     conn = await asyncpg.connect(database)
     try:

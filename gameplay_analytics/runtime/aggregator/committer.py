@@ -26,7 +26,7 @@ from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.enrich import DlqItem, PreparedMessage
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
-from gameplay_analytics.runtime.storage import hot
+from gameplay_analytics.runtime.storage import erasure, hot
 
 __all__ = ["Committed", "Committer", "Naked", "Outcome", "Stored"]
 
@@ -119,6 +119,8 @@ class Committer:
         stored = await self._retrying(lambda: self.store(prepared), msgs)
         dlq = [item for p in prepared for item in p.dlq] + stored.unstorable
         if dlq:
+            dlq = await self._retrying(lambda: self._not_erased(dlq), msgs)
+        if dlq:
             await self._retrying(lambda: self.publish_dlq(dlq), msgs)
         for msg in msgs:
             await msg.ack()
@@ -140,6 +142,15 @@ class Committer:
                 raise
             self._metrics.errors.labels("poison").inc()
             return await self._isolate(prepared, err)
+
+    async def _not_erased(self, items: list[DlqItem]) -> list[DlqItem]:
+        """The entries minus those of an erased player (privacy erase's tombstones)."""
+        ids = {i.entry.analytics_player_id for i in items if i.entry.analytics_player_id}
+        if not ids:
+            return items
+        async with self._pool.acquire() as conn:
+            erased = await erasure.erased_among(conn, ids)
+        return [i for i in items if i.entry.analytics_player_id not in erased]
 
     async def publish_dlq(self, items: Sequence[DlqItem]) -> None:
         timeout = self._settings.dlq_publish_timeout_s

@@ -32,6 +32,7 @@ __all__ = [
     "PLAYER_TABLES",
     "access_hot",
     "erase_hot",
+    "erased_among",
     "prune_tombstones",
     "record_audit",
     "without_erased",
@@ -63,6 +64,19 @@ async def without_erased(
         [row for row in rows if row[0] not in erased],
         [s for s in sessions if s.analytics_player_id not in erased],
     )
+
+
+async def erased_among(conn: asyncpg.Connection, player_ids: Collection[str]) -> set[str]:
+    """Which of these pseudonyms are tombstoned: a DLQ entry of an erased player is not
+    published (the writer drops its rows the same way)."""
+    if not player_ids:
+        return set()
+    records = await conn.fetch(
+        f"SELECT analytics_player_id FROM {ERASURES_TABLE} "
+        "WHERE analytics_player_id = ANY($1::text[])",
+        sorted(player_ids),
+    )
+    return {r[0] for r in records}
 
 
 async def erase_hot(
