@@ -26,7 +26,13 @@ import nats
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, month_of, months_between
 from gameplay_analytics.runtime import stream_erasure
-from gameplay_analytics.runtime.storage import erasure, maintenance, schema, warm_erasure
+from gameplay_analytics.runtime.storage import (
+    erasure,
+    maintenance,
+    partitions,
+    schema,
+    warm_erasure,
+)
 from gameplay_analytics.runtime.storage.objectstore import ObjectRoot, open_root
 
 __all__ = ["PrivacyStores", "RequestResult", "access_player", "erase_player", "request_months"]
@@ -147,10 +153,13 @@ async def _player_ids(
     pseudonymiser: Pseudonymiser,
     now: dt.datetime,
 ) -> list[str]:
-    stored = {
+    # A day partition holds its own day only: no need to read it. The default partition
+    # (late and far-future days) and the sessions are small.
+    stored = set(await partitions.partition_days(conn))
+    stored |= {
         r[0]
         for r in await conn.fetch(
-            f"SELECT DISTINCT event_day FROM {schema.EVENTS_TABLE} UNION "
+            f"SELECT DISTINCT event_day FROM {schema.DEFAULT_PARTITION} UNION "
             f"SELECT DISTINCT (coalesce(started_at, ended_at) AT TIME ZONE 'UTC')::date "
             f"FROM {schema.SESSIONS_TABLE} WHERE coalesce(started_at, ended_at) IS NOT NULL"
         )
