@@ -120,15 +120,16 @@ def pipeline_conditions(
     components: Sequence[Component],
     *,
     problem: str | None = None,
+    problem_reason: str = "ReconcileFailed",
     degraded: str | None = None,
     reconciling: bool = False,
 ) -> list[Condition]:
     """Ready / Progressing / Degraded for a pipeline, in the manner of CloudNativePG/Strimzi.
 
     Ready is True only when the last reconcile succeeded (`problem` is its failure, reported
-    as ReconcileFailed until a later reconcile succeeds), the latest spec has been reconciled
-    (`reconciling` says it has not) and every component completed its rollout. `degraded` is
-    a partial failure that leaves the pipeline running (e.g. Prometheus unreachable).
+    with `problem_reason` until a later reconcile succeeds), the latest spec has been
+    reconciled (`reconciling` says it has not) and every component completed its rollout.
+    `degraded` is a partial failure that leaves the pipeline running (e.g. Prometheus down).
     """
     waiting = [c for c in components if not c.ready]
     failed = [c for c in waiting if c.failure is not None]
@@ -141,7 +142,7 @@ def pipeline_conditions(
     else:
         progressing = Condition("Progressing", False, "RolloutComplete", summary)
     if problem is not None:
-        ready = Condition("Ready", False, "ReconcileFailed", problem)
+        ready = Condition("Ready", False, problem_reason, problem)
     elif reconciling:
         ready = Condition("Ready", False, "Reconciling", "the latest spec is not reconciled yet")
     elif failed:

@@ -135,6 +135,15 @@ _COMPONENT = {
     },
 }
 
+_NATS_STATUS = {
+    "type": "object",
+    "description": "the pipeline's names on NATS",
+    "properties": {
+        key: {"type": "string"}
+        for key in ("stream", "eventsSubject", "dlqSubject", "configBucket", "consumer")
+    },
+}
+
 _GATEWAY = {
     "type": "object",
     "properties": {
@@ -165,15 +174,18 @@ KINDS: tuple[CrdKind, ...] = (
                 "jsonPath": ".status.heartbeat.rate",
                 "priority": 1,
             },
+            {"name": "Stream", "type": "string", "jsonPath": ".status.nats.stream", "priority": 1},
             _AGE,
         ],
         status=_status(
             gateway=_GATEWAY,
             aggregator=_COMPONENT,
             reconcileError={
-                "type": "string",
+                "type": "object",
                 "description": "the last reconcile's failure; absent once one succeeds",
+                "properties": {"reason": {"type": "string"}, "message": {"type": "string"}},
             },
+            nats=_NATS_STATUS,
             samplingVersion={"type": "string"},
             heartbeat=_HEARTBEAT_STATUS,
             loadSignals={"type": "object", "x-kubernetes-preserve-unknown-fields": True},

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from gameplay_analytics.operator import metrics, reconcile
+from gameplay_analytics.operator import metrics, natsconfig, reconcile
 from gameplay_analytics.operator.manifests import MANAGED_BY
 from gameplay_analytics.operator.models import GROUP, VERSION
 
@@ -20,6 +20,8 @@ __all__ = ["register"]
 PIPELINES = (GROUP, VERSION, "analyticspipelines")
 POLICIES = (GROUP, VERSION, "samplingpolicies")
 SCHEMAS = (GROUP, VERSION, "schemaversions")
+DELETE_RETRIES = 6  # then the pipeline is released without its NATS objects removed
+DELETE_BACKOFF_S = 5.0
 
 
 def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
@@ -36,6 +38,22 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     async def pipeline_changed(body: kopf.Body, **_: Any) -> dict[str, str]:
         async with metrics.reconciling("AnalyticsPipeline"):
             return await reconcile.reconcile_pipeline(body)
+
+    @kopf.on.delete(
+        *PIPELINES,
+        registry=registry,
+        retries=DELETE_RETRIES,
+        backoff=DELETE_BACKOFF_S,
+        when=lambda spec, **_: spec.get("deletionPolicy") == "Delete",
+    )
+    async def pipeline_deleted(body: kopf.Body, **_: Any) -> None:
+        # kopf's finalizer (every pipeline has it: timers and daemons require one) holds the
+        # pipeline until this is done. NATS unreachable: retried, then the pipeline goes
+        # anyway (a finalizer must not strand a namespace) and the stream stays.
+        try:
+            await reconcile.delete_pipeline_nats(body)
+        except natsconfig.NatsError as exc:
+            raise kopf.TemporaryError(str(exc), delay=DELETE_BACKOFF_S) from None
 
     @kopf.timer(
         *PIPELINES,
@@ -92,7 +110,7 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     @kopf.on.event(*SCHEMAS, registry=registry)
     @kopf.on.event(*POLICIES, registry=registry)
     async def gone(event: kopf.RawEvent, namespace: str | None, **_: Any) -> None:
-        # No finalizers (children go by owner references), so deletion is seen as an event:
+        # No finalizers on these (children go by owner references): deletion is an event:
         # republish without the deleted version, or with the defaults instead of the policy.
         if event.get("type") == "DELETED" and namespace:
             await reconcile.republish(namespace)
@@ -100,6 +118,7 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     _ = (
         login,
         pipeline_changed,
+        pipeline_deleted,
         pipeline_resync,
         load_signals,
         deployment_event,

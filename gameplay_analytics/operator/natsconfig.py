@@ -1,8 +1,10 @@
-"""Publishing to NATS: the ANALYTICS stream and the `analytics-config` KV bucket.
+"""The operator on NATS: each pipeline's stream and config bucket (it is their one owner in a
+cluster), the values in the bucket, and their removal with `deletionPolicy: Delete`.
 
 Gateways, aggregators and, through them, SDKs watch the bucket and hot-reload what lands
 here. A value is written only when it differs, so a resync does not wake every watcher.
-Stream and bucket settings come from `runtime.jetstream`, the one definition of both.
+Stream and bucket settings come from `runtime.jetstream`, the one definition of both; the
+owner marks and the collision decision from `natsclaims`.
 """
 
 from __future__ import annotations
@@ -14,23 +16,41 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, BucketNotFoundError, KeyNotFoundError, NotFoundError
 
+from gameplay_analytics.contract.natsnames import PipelineNames
+from gameplay_analytics.operator import natsclaims
 from gameplay_analytics.operator.models import NatsSpec
 from gameplay_analytics.runtime import jetstream
 
-__all__ = ["NatsError", "ensure_stream", "publish_config", "read_config"]
+__all__ = [
+    "NamesInUse",
+    "NatsError",
+    "delete_pipeline",
+    "ensure_pipeline",
+    "publish_config",
+    "read_config",
+]
 
 CONNECT_TIMEOUT_S = 5.0
 CALL_TIMEOUT_S = 10.0
+_SUBJECTS_OVERLAP = 10065  # JetStream: "subjects overlap with an existing stream"
 
 
 class NatsError(Exception):
     """NATS could not be reached or refused a call; the message says which and where."""
 
 
-async def ensure_stream(spec: NatsSpec, *, creds: str | None = None) -> None:
-    """Create or update the ANALYTICS stream with the pipeline's limits, and the bucket."""
+class NamesInUse(NatsError):
+    """The pipeline's stream, bucket or subjects belong to another pipeline."""
+
+
+async def ensure_pipeline(
+    spec: NatsSpec, names: PipelineNames, *, owner: str, creds: str | None = None
+) -> None:
+    """Create or update the pipeline's stream (its limits from the spec) and config bucket,
+    marked as `owner`'s; raise NamesInUse, touching nothing, when another pipeline has them."""
     settings = jetstream.StreamSettings(
         replicas=spec.stream_replicas,
         duplicate_window_s=float(spec.duplicate_window_seconds),
@@ -39,17 +59,30 @@ async def ensure_stream(spec: NatsSpec, *, creds: str | None = None) -> None:
     )
     async with _connected(spec.url, creds) as nc:
         js = nc.jetstream()
-        await jetstream.ensure_stream(js, settings)
-        await jetstream.ensure_config_bucket(js, replicas=spec.stream_replicas)
+        problems = natsclaims.claim_problems(names, owner, await _marks(js, names))
+        if problems:
+            raise NamesInUse("; ".join(problems))
+        try:
+            await jetstream.ensure_stream(js, settings, names=names, description=owner)
+        except APIError as exc:
+            if exc.err_code == _SUBJECTS_OVERLAP:
+                raise NamesInUse(
+                    f"subjects {names.subjects()} overlap another stream on {spec.url}: "
+                    "set spec.nats.eventsSubject and dlqSubject to free subjects"
+                ) from None
+            raise
+        await jetstream.ensure_config_bucket(
+            js, replicas=spec.stream_replicas, bucket=names.config_bucket, description=owner
+        )
 
 
 async def publish_config(
-    url: str, values: Mapping[str, str], *, creds: str | None = None
+    url: str, values: Mapping[str, str], *, bucket: str, creds: str | None = None
 ) -> list[str]:
-    """Put each changed value under its key; returns the keys that were written."""
+    """Put each changed value under its key of `bucket`; returns the keys that were written."""
     written = []
     async with _connected(url, creds) as nc:
-        kv = await jetstream.ensure_config_bucket(nc.jetstream())
+        kv = await nc.jetstream().key_value(bucket)
         for key, value in values.items():
             try:
                 current = (await kv.get(key)).value
@@ -61,13 +94,43 @@ async def publish_config(
     return written
 
 
-async def read_config(url: str, key: str, *, creds: str | None = None) -> bytes | None:
+async def read_config(url: str, key: str, *, bucket: str, creds: str | None = None) -> bytes | None:
     async with _connected(url, creds) as nc:
-        kv = await jetstream.ensure_config_bucket(nc.jetstream())
         try:
+            kv = await nc.jetstream().key_value(bucket)
             return (await kv.get(key)).value
-        except KeyNotFoundError:
+        except (BucketNotFoundError, KeyNotFoundError):
             return None
+
+
+async def delete_pipeline(
+    url: str, names: PipelineNames, *, owner: str, creds: str | None = None
+) -> list[str]:
+    """Delete the pipeline's stream (its durable consumer goes with it) and config bucket,
+    each only when it carries `owner`'s mark. Returns what was deleted."""
+    deleted = []
+    async with _connected(url, creds) as nc:
+        js = nc.jetstream()
+        marks = await _marks(js, names)
+        if "stream" in marks and marks["stream"] == owner:
+            await js.delete_stream(names.stream)
+            deleted.append(f"stream {names.stream}")
+        if "bucket" in marks and marks["bucket"] == owner:
+            await js.delete_key_value(names.config_bucket)
+            deleted.append(f"bucket {names.config_bucket}")
+    return deleted
+
+
+async def _marks(js: JetStreamContext, names: PipelineNames) -> dict[str, str | None]:
+    """The descriptions of the pipeline's stream and bucket, for those that exist."""
+    found: dict[str, str | None] = {}
+    for what, stream in (("stream", names.stream), ("bucket", f"KV_{names.config_bucket}")):
+        try:
+            info = await js.stream_info(stream)
+        except NotFoundError:
+            continue
+        found[what] = info.config.description
+    return found
 
 
 @contextlib.asynccontextmanager

@@ -20,7 +20,15 @@ import pydantic
 
 from gameplay_analytics import sampling
 from gameplay_analytics.contract import registry as schema_registry
-from gameplay_analytics.operator import conditions, kube, loadsignals, natsconfig, policy, workloads
+from gameplay_analytics.operator import (
+    conditions,
+    kube,
+    loadsignals,
+    natsclaims,
+    natsconfig,
+    policy,
+    workloads,
+)
 from gameplay_analytics.operator import metrics as operator_metrics
 from gameplay_analytics.operator import status as status_decision
 from gameplay_analytics.operator.manifests import (
@@ -33,6 +41,7 @@ from gameplay_analytics.operator.manifests import (
     prunable_objects,
 )
 from gameplay_analytics.operator.models import AnalyticsPipelineSpec, SchemaVersionSpec
+from gameplay_analytics.operator.naming import nats_names
 from gameplay_analytics.operator.schemagate import review
 
 __all__ = [
@@ -84,6 +93,7 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
     status = body.get("status") or {}
     rate = (status.get("heartbeat") or {}).get("rate")
     state, problem = await _sampling_for(pipeline, heartbeat_rate=rate)
+    reason = "ReconcileFailed"
     schemas = await accepted_schemas(pipeline.namespace)
     monitoring = pipeline.spec.monitoring.service_monitor and all(
         [await kube.crd_exists(name) for name in MONITORING_CRDS]
@@ -109,12 +119,20 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
     for kind, name in prunable_objects(pipeline, wanted):
         if await _delete_owned(kind, pipeline.namespace, name, owner_uid=body["metadata"]["uid"]):
             outcomes[f"{kind}/{name}"] = "pruned"
+    names = nats_names(pipeline)
     try:
         creds = await _nats_creds(pipeline)
-        await natsconfig.ensure_stream(pipeline.spec.nats, creds=creds)
-        await natsconfig.publish_config(
-            pipeline.spec.nats.url, config_values(state, schemas), creds=creds
+        await natsconfig.ensure_pipeline(
+            pipeline.spec.nats, names, owner=owner_mark_of(pipeline), creds=creds
         )
+        await natsconfig.publish_config(
+            pipeline.spec.nats.url,
+            config_values(state, schemas),
+            bucket=names.config_bucket,
+            creds=creds,
+        )
+    except natsconfig.NamesInUse as exc:
+        problem, reason = str(exc), natsclaims.COLLISION_REASON
     except natsconfig.NatsError as exc:
         problem = str(exc)
     changed = {k: v for k, v in outcomes.items() if v != "unchanged"}
@@ -122,13 +140,38 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
         log.info("pipeline %s/%s: %s", pipeline.namespace, pipeline.name, changed)
     await refresh_pipeline_status(
         body,
-        reconciled=dataclasses.replace(reconciled, problem=problem),
+        reconciled=dataclasses.replace(reconciled, problem=problem, reason=reason),
         extra={
             "samplingVersion": state.rules.version,
             "gateway": {"endpoint": gateway_endpoint(pipeline)},
+            "nats": {
+                "stream": names.stream,
+                "eventsSubject": names.events_subject,
+                "dlqSubject": names.dlq_subject,
+                "configBucket": names.config_bucket,
+                "consumer": names.consumer,
+            },
         },
     )
     return changed
+
+
+def owner_mark_of(pipeline: Pipeline) -> str:
+    return natsclaims.owner_mark(pipeline.namespace, pipeline.name)
+
+
+async def delete_pipeline_nats(body: Mapping[str, Any]) -> list[str]:
+    """`deletionPolicy: Delete`: remove the pipeline's stream (and consumer) and bucket.
+    Raises NatsError when NATS cannot be reached (kopf retries, then lets the pipeline go)."""
+    pipeline = as_pipeline(body)
+    deleted = await natsconfig.delete_pipeline(
+        pipeline.spec.nats.url,
+        nats_names(pipeline),
+        owner=owner_mark_of(pipeline),
+        creds=await _nats_creds(pipeline),
+    )
+    log.info("pipeline %s/%s deleted: %s", pipeline.namespace, pipeline.name, deleted or "none")
+    return deleted
 
 
 async def refresh_pipeline_status(

@@ -20,10 +20,12 @@ __all__ = ["Reconciled", "pipeline_status"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Reconciled:
-    """The outcome of one real reconcile of `generation`: `problem` None means it succeeded."""
+    """The outcome of one real reconcile of `generation`: `problem` None means it succeeded;
+    `reason` is the Ready condition's reason for the problem."""
 
     generation: int | None
     problem: str | None = None
+    reason: str = "ReconcileFailed"
 
 
 def pipeline_status(
@@ -38,15 +40,20 @@ def pipeline_status(
     """The status merge patch. `previous` is the status as it is now; `extra` carries fields
     the caller owns (samplingVersion, heartbeat, loadSignals, endpoint, names)."""
     if reconciled is not None:
-        observed, problem = reconciled.generation, reconciled.problem
+        observed, problem, reason = reconciled.generation, reconciled.problem, reconciled.reason
     else:
         observed = previous.get("observedGeneration")
-        problem = previous.get("reconcileError") or None
+        error = previous.get("reconcileError") or {}
+        problem, reason = error.get("message") or None, error.get("reason") or "ReconcileFailed"
     signals = {**(previous.get("loadSignals") or {}), **((extra or {}).get("loadSignals") or {})}
     degraded = None if signals.get("ok", True) else signals.get("message")
     reconciling = generation is not None and observed != generation
     new = conditions.pipeline_conditions(
-        components, problem=problem, degraded=degraded, reconciling=reconciling
+        components,
+        problem=problem,
+        problem_reason=reason,
+        degraded=degraded,
+        reconciling=reconciling,
     )
     status: dict[str, Any] = {
         **(extra or {}),
@@ -57,5 +64,8 @@ def pipeline_status(
     }
     if reconciled is not None:
         status["observedGeneration"] = observed
-        status["reconcileError"] = problem  # None deletes the field (merge patch)
+        # None deletes the field (merge patch): it is there only while the last one failed.
+        status["reconcileError"] = (
+            None if problem is None else {"reason": reason, "message": problem}
+        )
     return status

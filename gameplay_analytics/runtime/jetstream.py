@@ -17,11 +17,12 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, Field
 
 from gameplay_analytics.contract import natsnames
-from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, KV_BUCKET, STREAM
 
 __all__ = ["StreamSettings", "connect", "ensure_config_bucket", "ensure_stream"]
 
 log = logging.getLogger(__name__)
+
+_LOCAL = natsnames.PipelineNames()
 
 
 class StreamSettings(BaseModel):
@@ -52,11 +53,19 @@ async def connect(url: str, *, name: str, connect_timeout_s: float = 5.0) -> Cli
     )
 
 
-async def ensure_stream(js: JetStreamContext, settings: StreamSettings) -> None:
-    """Create or update the ANALYTICS stream: file storage, both subjects, dedup window."""
+async def ensure_stream(
+    js: JetStreamContext,
+    settings: StreamSettings,
+    *,
+    names: natsnames.PipelineNames = _LOCAL,
+    description: str | None = None,
+) -> None:
+    """Create or update the pipeline's stream: file storage, both subjects, dedup window.
+    `description` is the operator's owner mark (see operator.natsclaims)."""
     config = StreamConfig(
-        name=STREAM,
-        subjects=[EVENTS_SUBJECT, DLQ_SUBJECT],
+        name=names.stream,
+        description=description,
+        subjects=names.subjects(),
         storage=StorageType.FILE,
         num_replicas=settings.replicas,
         duplicate_window=settings.duplicate_window_s,
@@ -65,19 +74,25 @@ async def ensure_stream(js: JetStreamContext, settings: StreamSettings) -> None:
         discard=DiscardPolicy.OLD,
     )
     try:
-        await js.stream_info(STREAM)
+        await js.stream_info(names.stream)
     except NotFoundError:
         await js.add_stream(config)
-        log.info("created stream %s", STREAM)
+        log.info("created stream %s", names.stream)
     else:
         await js.update_stream(config)
 
 
-async def ensure_config_bucket(js: JetStreamContext, *, replicas: int = 1) -> KeyValue:
-    """The `analytics-config` KV bucket for hot-reloaded rules and accepted schema versions."""
+async def ensure_config_bucket(
+    js: JetStreamContext,
+    *,
+    replicas: int = 1,
+    bucket: str = _LOCAL.config_bucket,
+    description: str | None = None,
+) -> KeyValue:
+    """The KV bucket for hot-reloaded rules, breaker and accepted schema versions."""
     try:
-        return await js.key_value(KV_BUCKET)
+        return await js.key_value(bucket)
     except BucketNotFoundError:
         return await js.create_key_value(
-            KeyValueConfig(bucket=KV_BUCKET, history=5, replicas=replicas)
+            KeyValueConfig(bucket=bucket, description=description, history=5, replicas=replicas)
         )

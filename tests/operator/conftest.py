@@ -104,8 +104,9 @@ def condition(obj: dict[str, Any] | None, kind: str = "Ready") -> dict[str, Any]
 
 @pytest.fixture(autouse=True)
 async def clean_config_bucket(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """The nats-server is shared by the session: leave the bucket's keys as we found them
-    (absent), so that other tests' gateways start from the default rules."""
+    """The nats-server is shared by the session: leave the local bucket's keys as we found
+    them (absent), so that other tests' gateways start from the default rules, and remove the
+    streams and buckets the operator made for this test's pipelines (ANALYTICS_<ns>_<name>)."""
     yield
     if "nats_url" not in request.fixturenames:
         return
@@ -115,9 +116,15 @@ async def clean_config_bucket(request: pytest.FixtureRequest) -> AsyncIterator[N
 
     nc = await nats.connect(str(request.getfixturevalue("nats_server").url))
     try:
-        kv = await nc.jetstream().key_value(messages.KV_BUCKET)
-        for key in (messages.KV_SAMPLING_KEY, messages.KV_SCHEMAS_KEY):
-            with contextlib.suppress(Exception):
-                await kv.delete(key)
+        js = nc.jetstream()
+        with contextlib.suppress(Exception):
+            kv = await js.key_value(messages.KV_BUCKET)
+            for key in (messages.KV_SAMPLING_KEY, messages.KV_SCHEMAS_KEY, "breaker"):
+                with contextlib.suppress(Exception):
+                    await kv.delete(key)
+        for info in await js.streams_info():
+            name = info.config.name
+            if name.startswith(("ANALYTICS_", "KV_analytics-config_")):
+                await js.delete_stream(name)
     finally:
         await nc.close()

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from gameplay_analytics.contract import messages
 from gameplay_analytics.runtime.gateway import Gateway, issue_token
 from gameplay_analytics.sdk import AnalyticsClient, WebSocketConnector
 from tests.integration.test_gateway_e2e import SECRET, gateway_settings
@@ -26,7 +27,12 @@ async def test_running_gateway_serves_the_new_rules_to_a_connected_sdk(
         "spec": {"rules": {"events": {"xp_gain": {"rate": 0.9}}}},
     }
     await k8s.post(cr_url("samplingpolicies"), json=policy)
-    body = pipeline(nats_url, samplingPolicyRef={"name": "live"})
+    # The gateway here reads the local stack's bucket: the pipeline is pointed at it.
+    body = pipeline(
+        nats_url,
+        samplingPolicyRef={"name": "live"},
+        nats={"url": nats_url, "configBucket": messages.KV_BUCKET},
+    )
     await k8s.post(cr_url("analyticspipelines"), json=body)
     first = await until(
         lambda: (k8s.get_obj(AP, "default", "p1").get("status") or {}).get("samplingVersion")

@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 
 from gameplay_analytics.contract import messages
+from gameplay_analytics.contract.natsnames import PipelineNames
 from gameplay_analytics.contract.registry import released_schemas
 from gameplay_analytics.operator import natsconfig
 from tests.operator.conftest import condition, cr_url, until
@@ -19,6 +20,7 @@ AP, SP, ASV = (
     "analytics.gameplay.dev/v1alpha1/schemaversions",
 )
 MERGE = {"Content-Type": "application/merge-patch+json"}
+P1_BUCKET = PipelineNames.for_pipeline("default", "p1").config_bucket
 OWNED = [
     ("v1/configmaps", "p1-config"),
     ("v1/configmaps", "p1-sampling"),
@@ -101,9 +103,11 @@ async def test_pipeline_goes_progressing_then_ready_with_owned_objects(
     assert version.startswith("sha256:")
 
     # The KV bucket on the real nats-server holds what the gateways hot-reload.
-    wire = await natsconfig.read_config(nats_url, messages.KV_SAMPLING_KEY)
+    wire = await natsconfig.read_config(nats_url, messages.KV_SAMPLING_KEY, bucket=P1_BUCKET)
     assert wire is not None and json.loads(wire)["events"]["client_tick"]["rate"] == 0.1
-    schemas = json.loads(await natsconfig.read_config(nats_url, messages.KV_SCHEMAS_KEY) or b"{}")
+    schemas = json.loads(
+        await natsconfig.read_config(nats_url, messages.KV_SCHEMAS_KEY, bucket=P1_BUCKET) or b"{}"
+    )
     assert schemas["accepted"] == list(released_schemas())
 
 
@@ -144,7 +148,7 @@ async def test_policy_edit_reaches_the_kv_bucket_and_invalid_rules_are_refused(
     await k8s.post(cr_url("analyticspipelines"), json=body)
 
     async def kv_rate(event: str) -> float:
-        wire = await natsconfig.read_config(nats_url, messages.KV_SAMPLING_KEY)
+        wire = await natsconfig.read_config(nats_url, messages.KV_SAMPLING_KEY, bucket=P1_BUCKET)
         return float(json.loads(wire or b"{}").get("events", {}).get(event, {}).get("rate", -1))
 
     async def eventually_rate(event: str, rate: float) -> None:
@@ -235,7 +239,7 @@ async def test_breaking_schema_version_is_rejected_and_never_published(
     assert "engage_enemy.props.enemy_id: field removed" in ready["message"]
 
     async def published() -> list[str]:
-        raw = await natsconfig.read_config(nats_url, messages.KV_SCHEMAS_KEY)
+        raw = await natsconfig.read_config(nats_url, messages.KV_SCHEMAS_KEY, bucket=P1_BUCKET)
         return list(json.loads(raw or b"{}").get("accepted", []))
 
     async with asyncio.timeout(10):
@@ -271,7 +275,7 @@ async def test_nats_unreachable_stays_reconcile_failed_through_deployment_events
         ),
         within=20,
     )
-    assert "cannot connect to NATS" in failed["reconcileError"]
+    assert "cannot connect to NATS" in failed["reconcileError"]["message"]
     # The Deployments complete their rollout: a refresh must not turn that into Ready.
     await make_ready(k8s, "p1-gateway", 2)
     await make_ready(k8s, "p1-aggregator", 1)

@@ -18,7 +18,7 @@ from gameplay_analytics.operator.manifests import Pipeline
 from gameplay_analytics.operator.models import AnalyticsPipelineSpec
 from tests.operator.conftest import condition, cr_url, until
 from tests.operator.emulator import Emulator
-from tests.operator.test_operator import AP, pipeline
+from tests.operator.test_operator import AP, P1_BUCKET, pipeline
 
 VERBS = {
     kmock.action.LIST: "list",
@@ -197,7 +197,7 @@ async def test_high_gateway_cpu_halves_the_heartbeat_rate_in_kv(
     assert "gateway CPU 90% is over the 65% target" in heartbeat["reason"]
 
     async def kv_tick_rate() -> float:
-        wire = await natsconfig.read_config(nats_url, messages.KV_SAMPLING_KEY)
+        wire = await natsconfig.read_config(nats_url, messages.KV_SAMPLING_KEY, bucket=P1_BUCKET)
         return float(
             json.loads(wire or b"{}").get("events", {}).get("client_tick", {}).get("rate", -1)
         )

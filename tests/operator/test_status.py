@@ -103,9 +103,12 @@ def test_a_reconcile_error_persists_through_refreshes_until_a_reconcile_succeeds
     failed = pipeline_status(
         {}, components(), generation=2, reconciled=Reconciled(2, "cannot connect to NATS")
     )
-    assert failed["reconcileError"] == "cannot connect to NATS"
+    assert failed["reconcileError"] == {
+        "reason": "ReconcileFailed",
+        "message": "cannot connect to NATS",
+    }
     assert by_type(failed)["Ready"]["reason"] == "ReconcileFailed"
-    previous = {**failed, "reconcileError": "cannot connect to NATS"}
+    previous = dict(failed)
     refreshed = pipeline_status(previous, components(), generation=2)  # a Deployment event
     assert by_type(refreshed)["Ready"]["reason"] == "ReconcileFailed"
     assert "observedGeneration" not in refreshed and "reconcileError" not in refreshed
@@ -174,3 +177,16 @@ def test_load_signals_degrade_without_unready() -> None:
     status = pipeline_status(previous, components(), generation=2)
     assert by_type(status)["Degraded"]["status"] == "True"
     assert by_type(status)["Ready"]["status"] == "True"
+
+
+def test_a_name_collision_keeps_its_reason_through_refreshes() -> None:
+    refused = pipeline_status(
+        {},
+        components(),
+        generation=1,
+        reconciled=Reconciled(1, "NATS stream X belongs to a/p", reason="NatsNamesInUse"),
+    )
+    refreshed = pipeline_status({**refused, "observedGeneration": 1}, components(), generation=1)
+    ready = by_type(refreshed)["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "NatsNamesInUse")
+    assert "belongs to a/p" in ready["message"]
