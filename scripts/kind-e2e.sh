@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end on a real cluster (`make kind-e2e`, the kind job of .github/workflows/ci.yml):
 # create a kind cluster (kind-config.yaml), build and load the image, install NATS (official
-# chart, JetStream, 3 replicas) and a throwaway Postgres, install this chart, check the example
+# chart, JetStream, 3 replicas), a throwaway Postgres and MinIO (the warm store), install this chart, check the example
 # resources against the API server, bring up tests/e2e/manifests/pipeline.yaml, wait for Ready,
 # expose its gateway on the mapped port and run pytest tests/e2e. Always tears the cluster down
 # (KEEP_CLUSTER=1 keeps it for debugging).
@@ -71,9 +71,12 @@ helm upgrade --install nats nats/nats --version "$NATS_CHART_VERSION" -n "$NS" \
   --set config.cluster.replicas=3 \
   --wait --timeout "$WAIT"
 
-log "installing Postgres and the pipeline's Secrets"
-kubectl -n "$NS" apply -f "$MANIFESTS/postgres.yaml" -f "$MANIFESTS/secrets.yaml"
+log "installing Postgres, MinIO and the pipeline's Secrets"
+kubectl -n "$NS" apply -f "$MANIFESTS/secrets.yaml" -f "$MANIFESTS/postgres.yaml" \
+  -f "$MANIFESTS/minio.yaml"
 kubectl -n "$NS" rollout status deployment/postgres --timeout "$WAIT"
+kubectl -n "$NS" rollout status deployment/minio --timeout "$WAIT"
+kubectl -n "$NS" wait --for=condition=complete job/minio-bucket --timeout "$WAIT"
 
 log "installing the chart"
 # The NATS dependency is declared (condition nats.enabled) and Helm wants it present even when
@@ -131,3 +134,6 @@ done
 log "running tests/e2e"
 E2E_REQUIRED=1 E2E_NAMESPACE="$NS" E2E_PIPELINE="$PIPELINE" E2E_WS_URL="ws://127.0.0.1:$GATEWAY_PORT/ws" \
   "$PYTHON" -m pytest tests/e2e -v -p no:cacheprovider -rs
+
+log "deleting pipeline $PIPELINE before the operator (its finalizer needs the operator)"
+kubectl -n "$NS" delete "ap/$PIPELINE" --wait --timeout "$WAIT"

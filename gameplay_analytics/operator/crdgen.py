@@ -233,6 +233,11 @@ KINDS: tuple[CrdKind, ...] = (
         status=_status(
             phase={"type": "string", "enum": ["Pending", "Accepted", "Rejected"]},
             problems={"type": "array", "items": {"type": "string"}},
+            acceptedSchema={
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "description": "the document as accepted: the one published, never changed",
+            },
         ),
     ),
 )

@@ -434,7 +434,12 @@ class SchemaVersionSpec(_Spec):
             (
                 "has(self.schema) != has(self.schemaFrom)",
                 "set exactly one of schema (inline) or schemaFrom (a ConfigMap)",
-            )
+            ),
+            (
+                "self == oldSelf",
+                "a SchemaVersion is immutable: publish a new version as a new resource "
+                "(a Rejected one is deleted and created again)",
+            ),
         )
     )
 

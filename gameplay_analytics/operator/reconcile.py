@@ -367,11 +367,14 @@ async def reconcile_policy(body: Mapping[str, Any]) -> None:
 
 async def accepted_schemas(namespace: str) -> dict[str, Mapping[str, Any]]:
     """The versions gateways accept: the shipped released ones and every Accepted
-    SchemaVersion of the namespace."""
+    SchemaVersion of the namespace, as accepted (status.acceptedSchema: immutable)."""
     accepted: dict[str, Mapping[str, Any]] = dict(schema_registry.released_schemas())
     for item in await kube.list_objects("SchemaVersion", namespace):
-        if (item.get("status") or {}).get("phase") == "Accepted":
-            document = await _schema_document(namespace, item.get("spec") or {})
+        status = item.get("status") or {}
+        if status.get("phase") == "Accepted":
+            document = status.get("acceptedSchema") or await _schema_document(
+                namespace, item.get("spec") or {}
+            )
             if document is not None:
                 accepted[str(item["spec"]["version"])] = document
     return accepted
@@ -394,11 +397,24 @@ async def reconcile_schema_version(body: Mapping[str, Any]) -> str:
         if previous.get("phase") == "Accepted":
             others.pop(spec.version, None)  # a re-check compares with the others, not itself
         problems = review(spec.version, document, others)
+    kept = previous.get("acceptedSchema") if previous.get("phase") == "Accepted" else None
+    if kept is not None and document != kept:
+        # The spec is immutable (CEL); its ConfigMap is not. The accepted document stays in
+        # force (it is the one in status that gets published) and the edit is reported.
+        document, problems = kept, []
+        ignored = (
+            f"the document changed after {spec.version} was accepted; the accepted one stays "
+            "in force: publish the change as a new version"
+        )
+    else:
+        ignored = None
     phase = "Rejected" if problems else "Accepted"
     condition = (
         conditions.Condition("Ready", False, "IncompatibleChange", "; ".join(problems))
         if problems
-        else conditions.Condition("Ready", True, "Accepted", f"{spec.version} is compatible")
+        else conditions.Condition(
+            "Ready", True, "Accepted", ignored or f"{spec.version} is compatible"
+        )
     )
     await kube.patch_status(
         "SchemaVersion",
@@ -408,6 +424,7 @@ async def reconcile_schema_version(body: Mapping[str, Any]) -> str:
             "observedGeneration": generation,
             "phase": phase,
             "problems": problems,
+            "acceptedSchema": None if problems else document,
             "conditions": conditions.merge_conditions(
                 previous.get("conditions"), [condition], generation=generation
             ),

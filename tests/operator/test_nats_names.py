@@ -65,7 +65,7 @@ async def test_two_pipelines_get_their_own_names_and_a_colliding_one_is_refused(
             condition(k8s.get_obj(AP, "default", "p3")).get("reason") == "NatsNamesInUse"
             and condition(k8s.get_obj(AP, "default", "p3"))
         ),
-        within=15,
+        within=30,
     )
     assert ready["status"] == "False"
     assert f"NATS stream {P1.stream} belongs to default/p1" in ready["message"]
@@ -80,7 +80,7 @@ async def test_two_pipelines_get_their_own_names_and_a_colliding_one_is_refused(
             condition(k8s.get_obj(AP, "default", "p4")).get("reason") == "NatsNamesInUse"
             and condition(k8s.get_obj(AP, "default", "p4"))
         ),
-        within=15,
+        within=30,
     )
     assert "overlap another stream" in ready["message"]
 
@@ -92,17 +92,20 @@ async def test_deletion_policy_delete_removes_the_stream_and_bucket_retain_keeps
         cr_url("analyticspipelines"), json=named("p1", nats_url, deletionPolicy="Delete")
     )
     await k8s.post(cr_url("analyticspipelines"), json=named("p2", nats_url))
-    await until(lambda: (k8s.get_obj(AP, "default", "p1") or {}).get("status", {}).get("nats"))
-    await until(lambda: (k8s.get_obj(AP, "default", "p2") or {}).get("status", {}).get("nats"))
+    for name in ("p1", "p2"):
+        await until(
+            lambda n=name: (k8s.get_obj(AP, "default", n) or {}).get("status", {}).get("nats"),
+            within=30,
+        )
     # kopf's finalizer (its resync timer puts it on every pipeline) holds p1 until NATS is done.
-    await until(lambda: k8s.get_obj(AP, "default", "p1")["metadata"].get("finalizers"))
+    await until(lambda: k8s.get_obj(AP, "default", "p1")["metadata"].get("finalizers"), within=30)
     p2 = PipelineNames.for_pipeline("default", "p2")
     assert {P1.stream, p2.stream} <= set(await streams(nats_url))
 
     for name in ("p1", "p2"):
         assert (await k8s.delete(cr_url("analyticspipelines", name))).status == 200
-    await until(lambda: k8s.get_obj(AP, "default", "p1") is None, within=15)
-    await until(lambda: k8s.get_obj(AP, "default", "p2") is None, within=15)
+    await until(lambda: k8s.get_obj(AP, "default", "p1") is None, within=30)
+    await until(lambda: k8s.get_obj(AP, "default", "p2") is None, within=30)
     found = await streams(nats_url)
     assert P1.stream not in found and f"KV_{P1.config_bucket}" not in found
     assert p2.stream in found and f"KV_{p2.config_bucket}" in found  # Retain (the default)
