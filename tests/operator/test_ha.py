@@ -41,13 +41,13 @@ async def test_two_replicas_elect_one_active_and_it_reconciles(
         for flag in ready
     ]
     try:
-        await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in ready)), 15)
+        await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in ready)), 30)
         peers = await until(
             lambda: (
                 len((k8s.get_obj(PEERINGS, "default", "ha") or {}).get("status") or {}) == 2
                 and k8s.get_obj(PEERINGS, "default", "ha")["status"]
             ),
-            within=15,
+            within=30,
         )
         priorities = {peer["priority"] for peer in peers.values()}
         assert len(priorities) == 2, peers  # equal priorities would pause both replicas
@@ -56,7 +56,7 @@ async def test_two_replicas_elect_one_active_and_it_reconciles(
             lambda: (
                 (k8s.get_obj(AP, "default", "p1") or {}).get("status", {}).get("observedGeneration")
             ),
-            within=20,
+            within=30,
         )
         assert status == 1
     finally:
