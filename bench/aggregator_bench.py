@@ -127,7 +127,7 @@ async def _run(tmp: Path) -> list[dict[str, Any]]:
         total = MESSAGES * EVENTS_PER_MESSAGE
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
-        await jetstream.ensure_stream(js, jetstream.StreamSettings.model_validate({}))
+        await jetstream.provision(jetstream.NatsSettings(nats_url=nats_server.url))
         start_seq = int((await js.stream_info(STREAM)).state.last_seq) + 1
         acks = [js.publish(EVENTS_SUBJECT, encode_batch(b)) for b in batches]
         for i in range(0, len(acks), 50):

@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from gameplay_analytics.contract import messages
 from gameplay_analytics.local.services import NatsServer, free_port
+from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.gateway.auth import issue_token
 
 SECRET = "bench-secret-bench-secret-bench-secret-bench"
@@ -150,6 +151,7 @@ def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp) / "nats")
         server.start()
+        asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=server.url)))
         ws_port, metrics_port = free_port(), free_port()
         env = {
             **os.environ,

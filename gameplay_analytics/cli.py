@@ -116,14 +116,28 @@ def _serve(role: str) -> Callable[[argparse.Namespace], int]:
         import asyncio
         import importlib
 
-        from gameplay_analytics.runtime import logs
+        import pydantic
+
+        from gameplay_analytics.runtime import environment, jetstream, logs
 
         logs.configure(role)
         module, settings_cls, entry = _RUNTIME[role]
         app = importlib.import_module(module)
-        settings = getattr(app, settings_cls)()
-
-        asyncio.run(getattr(app, entry)(settings))
+        models = [
+            logs.LogSettings,
+            *(getattr(importlib.import_module(m), cls) for m, cls, _ in _RUNTIME.values()),
+        ]
+        try:
+            environment.check_environment(os.environ, models=models)
+            settings = getattr(app, settings_cls)()
+        except (environment.UnknownSettings, pydantic.ValidationError) as err:
+            print(f"{role}: {err}", file=sys.stderr)
+            return 2
+        try:
+            asyncio.run(getattr(app, entry)(settings))
+        except jetstream.MissingInfrastructure as err:
+            print(f"{role}: {err}", file=sys.stderr)
+            return 1
         return 0
 
     return run

@@ -12,11 +12,16 @@ import pytest
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A JetStream-enabled nats-server shared by the session; tests use unique names."""
+    """A JetStream-enabled nats-server shared by the session; tests use unique names. The
+    default stream and bucket are created, as `up` does (processes only verify them)."""
+    import asyncio
+
     from gameplay_analytics.local.services import NatsServer
+    from gameplay_analytics.runtime import jetstream
 
     server = NatsServer(tmp_path_factory.mktemp("nats"))
     server.start()
+    asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=server.url)))
     yield server
     server.stop()
 

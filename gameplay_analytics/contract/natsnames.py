@@ -17,12 +17,15 @@ __all__ = [
     "DEFAULT_MAX_AGE_S",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_REPLICAS",
+    "ENV_PREFIX",
     "ENV_VARS",
     "KV_BREAKER_KEY",
     "KV_SAMPLING_KEY",
     "KV_SCHEMAS_KEY",
     "PipelineNames",
 ]
+
+ENV_PREFIX = "GAMEPLAY_ANALYTICS_"  # every runtime setting's environment variable starts so
 
 # -- the stream's limits: defaults of StreamSettings (runtime) and NatsSpec (operator) --------
 DEFAULT_REPLICAS = 1  # R3 in a cluster, R1 on a laptop

@@ -2,11 +2,14 @@
 
 Each part is a child process (the gateway and aggregator via this same CLI), so the stack
 uses every core and a test can SIGKILL any part. Start is all-or-nothing: if one part fails,
-everything already started is stopped and the error names the part and its log.
+everything already started is stopped and the error names the part and its log. The stack
+owns the stream and the config bucket here (the operator does in a cluster): it creates them
+before the gateway and aggregators start, which only verify them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -25,6 +28,7 @@ from gameplay_analytics.local.services import (
     ServiceError,
     free_port,
 )
+from gameplay_analytics.runtime import jetstream
 
 __all__ = ["LocalStack", "RuntimeProcess", "StackConfig"]
 
@@ -125,6 +129,7 @@ class LocalStack:
     def start(self) -> None:
         try:
             self.nats.start()
+            asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=self.nats.url)))
             self.postgres.start()
             self.warehouse_root.mkdir(parents=True, exist_ok=True)
             deadline = time.monotonic() + _READY_TIMEOUT_S

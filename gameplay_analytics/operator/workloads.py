@@ -112,7 +112,7 @@ def gateway_deployment(
             f"{ENV_PREFIX}JWT_SECRET", gateway.jwt_secret_ref.name, gateway.jwt_secret_ref.key
         ),
         _salt(pipeline),
-        *_config_files(),
+        *_config_files(breaker=True),
     ]
     ports = [
         {"name": "ws", "containerPort": gateway.port, "protocol": "TCP"},
@@ -163,7 +163,7 @@ def aggregator_deployment(
         _from_secret("AWS_ACCESS_KEY_ID", credentials, "AWS_ACCESS_KEY_ID"),
         _from_secret("AWS_SECRET_ACCESS_KEY", credentials, "AWS_SECRET_ACCESS_KEY"),
         _salt(pipeline),
-        *_config_files(),
+        *_config_files(breaker=False),
     ]
     ports = [{"name": "metrics", "containerPort": aggregator.metrics_port, "protocol": "TCP"}]
     return _deployment(
@@ -184,13 +184,16 @@ def _salt(pipeline: Pipeline) -> dict[str, Any]:
     return _from_secret(f"{ENV_PREFIX}SALT_SECRET", ref.name, ref.key)
 
 
-def _config_files() -> list[dict[str, Any]]:
-    # The cold-start copies of what NATS KV hot-reloads (used until the first KV read).
-    return [
+def _config_files(*, breaker: bool) -> list[dict[str, Any]]:
+    # The cold-start copies of what NATS KV hot-reloads (used until the first KV read); the
+    # breaker is the gateways' alone.
+    files = [
         {"name": f"{ENV_PREFIX}SAMPLING_FILE", "value": f"{CONFIG_MOUNT}/sampling.json"},
         {"name": f"{ENV_PREFIX}SCHEMAS_FILE", "value": f"{CONFIG_MOUNT}/schemas.json"},
-        {"name": f"{ENV_PREFIX}BREAKER_FILE", "value": f"{CONFIG_MOUNT}/breaker.json"},
     ]
+    if breaker:
+        files.append({"name": f"{ENV_PREFIX}BREAKER_FILE", "value": f"{CONFIG_MOUNT}/breaker.json"})
+    return files
 
 
 def _deployment(

@@ -1,8 +1,11 @@
-"""Hot-reloaded configuration shared by gateways and aggregators: the sampling rules and the
-schema versions from the NATS KV bucket `analytics-config`.
+"""Hot-reloaded configuration shared by gateways and aggregators: the sampling rules, the
+gateways' circuit breaker and the schema versions from the pipeline's NATS KV bucket
+(`analytics-config` by default).
 
-`LiveConfig` is immutable and swapped whole, so a frame is handled under one consistent pair of
-rules and registry. A missing or broken KV key falls back to the shipped defaults.
+`LiveConfig` is immutable and swapped whole, so a frame is handled under one consistent set of
+rules, breaker and registry. Until the bucket is read, the cold-start files (the operator's
+ConfigMap, `cold_start`) apply; a missing or broken KV key falls back to them, and they to the
+shipped defaults.
 """
 
 from __future__ import annotations
@@ -22,14 +25,22 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gameplay_analytics import sampling
-from gameplay_analytics.contract.messages import KV_BUCKET, KV_SAMPLING_KEY, KV_SCHEMAS_KEY
+from gameplay_analytics.contract.natsnames import (
+    KV_BREAKER_KEY,
+    KV_SAMPLING_KEY,
+    KV_SCHEMAS_KEY,
+    PipelineNames,
+)
 from gameplay_analytics.contract.registry import SchemaRegistry, released_schemas
+from gameplay_analytics.sampling.breaker import BreakerConfig
 
 __all__ = [
     "ConfigWatcher",
     "LiveConfig",
+    "cold_start",
     "default_config",
     "default_rules",
+    "parse_breaker",
     "parse_sampling",
     "parse_schemas",
 ]
@@ -42,15 +53,22 @@ _RETRY_S = 1.0
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LiveConfig:
-    """The rules and schema registry one frame is handled with."""
+    """The rules, breaker and schema registry one frame is handled with. `breaker` is None
+    when no SamplingPolicy set one: the gateway's own `breaker_*` settings apply."""
 
     rules: sampling.CompiledRules
     registry: SchemaRegistry
     wire: dict[str, Any]
+    breaker: BreakerConfig | None = None
 
     @classmethod
-    def of(cls, rules: sampling.CompiledRules, registry: SchemaRegistry) -> LiveConfig:
-        return cls(rules=rules, registry=registry, wire=rules.to_wire())
+    def of(
+        cls,
+        rules: sampling.CompiledRules,
+        registry: SchemaRegistry,
+        breaker: BreakerConfig | None = None,
+    ) -> LiveConfig:
+        return cls(rules=rules, registry=registry, wire=rules.to_wire(), breaker=breaker)
 
 
 def default_rules() -> sampling.CompiledRules:
@@ -68,6 +86,70 @@ def parse_sampling(value: bytes) -> sampling.CompiledRules:
     """The KV `sampling` value: the compiled wire form (extra keys such as the heartbeat rate
     are ignored). Raises ValueError for anything else."""
     return sampling.CompiledRules.from_wire(json.loads(value))
+
+
+# BreakerSpec's camelCase keys (as the operator publishes them) -> BreakerConfig's fields
+_BREAKER_KEYS = {
+    "threshold": "threshold",
+    "holdSeconds": "hold_s",
+    "recoverBelow": "recover_below",
+    "recoverHoldSeconds": "recover_hold_s",
+    "step": "step",
+    "floor": "floor",
+}
+
+
+def parse_breaker(value: bytes) -> BreakerConfig:
+    """The KV `breaker` value: SamplingPolicy.spec.breaker as JSON (camelCase, as the
+    operator writes it; BreakerConfig's own field names are accepted too). Raises ValueError
+    for anything else, including an unknown key."""
+    data = json.loads(value)
+    if not isinstance(data, dict):
+        raise ValueError("breaker: not an object")
+    fields = {f.name for f in dataclasses.fields(BreakerConfig)}
+    config: dict[str, float] = {}
+    for key, raw in data.items():
+        name = _BREAKER_KEYS.get(key, key)
+        if name not in fields or isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ValueError(f"breaker.{key}: unknown key or not a number")
+        config[name] = float(raw)
+    return BreakerConfig(**config)
+
+
+def cold_start(
+    initial: LiveConfig,
+    *,
+    sampling_file: Path | None = None,
+    schemas_file: Path | None = None,
+    breaker_file: Path | None = None,
+    schemas_root: Path | None = None,
+    max_events: int = 500,
+    narrow: bool = True,
+) -> LiveConfig:
+    """`initial` with what the cold-start files hold (the operator mounts its ConfigMap copy of
+    the KV values), so a process that starts while NATS KV is slow serves the pipeline's rules,
+    not the shipped ones. A missing or invalid file is logged and leaves that part as it was."""
+    rules, registry, breaker = initial.rules, initial.registry, initial.breaker
+    for path, what in (
+        (sampling_file, "sampling"),
+        (schemas_file, "schemas"),
+        (breaker_file, "breaker"),
+    ):
+        if path is None:
+            continue
+        try:
+            raw = path.read_bytes()
+            if what == "sampling":
+                rules = parse_sampling(raw)
+            elif what == "schemas":
+                registry = parse_schemas(
+                    raw, base=released_schemas(schemas_root), max_events=max_events, narrow=narrow
+                )
+            else:
+                breaker = parse_breaker(raw)
+        except (OSError, ValueError, TypeError) as err:
+            log.error("ignoring cold-start %s file %s: %s", what, path, err)
+    return LiveConfig.of(rules, registry, breaker)
 
 
 def parse_schemas(
@@ -105,7 +187,7 @@ def parse_schemas(
 
 
 class ConfigWatcher:
-    """Follows the `analytics-config` bucket and calls `on_change` with each new LiveConfig.
+    """Follows the pipeline's config bucket and calls `on_change` with each new LiveConfig.
 
     Re-subscribes after a NATS reconnect: the KV watcher is an ephemeral ordered consumer,
     which a restarted server no longer has. A bucket that does not exist yet (the operator
@@ -122,15 +204,19 @@ class ConfigWatcher:
         schemas_root: Path | None = None,
         max_events: int = 500,
         narrow_to_accepted: bool = True,
+        bucket: str = PipelineNames().config_bucket,
     ) -> None:
         self._nc, self._js = nc, js
+        self._bucket = bucket
         self._narrow = narrow_to_accepted
         self._defaults = initial
         self.current = initial
         self._on_change = on_change
         self._base = released_schemas(schemas_root)
         self._max_events = max_events
-        self._values: dict[str, bytes | None] = {KV_SAMPLING_KEY: None, KV_SCHEMAS_KEY: None}
+        self._values: dict[str, bytes | None] = dict.fromkeys(
+            (KV_SAMPLING_KEY, KV_SCHEMAS_KEY, KV_BREAKER_KEY)
+        )
         self.loaded = asyncio.Event()
 
     async def run(self) -> None:
@@ -145,7 +231,7 @@ class ConfigWatcher:
                 raise
             except nats.js.errors.BucketNotFoundError:
                 if not announced_missing:
-                    log.info("no %s bucket yet: the shipped defaults apply", KV_BUCKET)
+                    log.info("no %s bucket yet: the cold-start config applies", self._bucket)
                     announced_missing = True
             except Exception as err:  # a KV hiccup must never stop hot reload for good
                 log.warning("config watch interrupted (%s); retrying", type(err).__name__)
@@ -153,7 +239,7 @@ class ConfigWatcher:
 
     async def _watch_once(self) -> None:
         reconnects = self._nc.stats["reconnects"]
-        kv = await self._js.key_value(KV_BUCKET)  # absent until someone creates it: retried
+        kv = await self._js.key_value(self._bucket)  # absent until someone creates it: retried
         watcher = await kv.watchall()
         try:
             while True:
@@ -177,7 +263,9 @@ class ConfigWatcher:
 
     def _apply(self) -> None:
         rules, registry = self._defaults.rules, self._defaults.registry
+        breaker = self._defaults.breaker
         raw_rules, raw_schemas = self._values[KV_SAMPLING_KEY], self._values[KV_SCHEMAS_KEY]
+        raw_breaker = self._values[KV_BREAKER_KEY]
         try:
             if raw_rules:
                 rules = parse_sampling(raw_rules)
@@ -185,12 +273,19 @@ class ConfigWatcher:
                 registry = parse_schemas(
                     raw_schemas, base=self._base, max_events=self._max_events, narrow=self._narrow
                 )
+            if raw_breaker:
+                breaker = parse_breaker(raw_breaker)
         except (ValueError, TypeError) as err:
-            log.error("ignoring invalid analytics-config value: %s", err)
+            log.error("ignoring invalid %s value: %s", self._bucket, err)
             return
-        if rules == self.current.rules and registry.versions == self.current.registry.versions:
+        current = self.current
+        if (
+            rules == current.rules
+            and registry.versions == current.registry.versions
+            and breaker == current.breaker
+        ):
             return
-        self.current = LiveConfig.of(rules, registry)
+        self.current = LiveConfig.of(rules, registry, breaker)
         log.info(
             "config reloaded: sampling %s, schemas %s", rules.version, ",".join(registry.versions)
         )

@@ -1,12 +1,19 @@
-"""Connecting to NATS and ensuring the `ANALYTICS` stream and the `analytics-config` bucket.
+"""Connecting to NATS, and the pipeline's stream and config bucket: who creates, who verifies.
 
-In a cluster the operator owns both; the processes' own ensure keeps the local stack simple.
-An existing stream is updated to the wanted limits, never recreated (that would lose data).
+One owner each: in a cluster the operator creates and updates the stream and the bucket
+(`ensure_stream`, `ensure_config_bucket`), on a laptop `up` does (`provision`). Gateways and
+aggregators only `verify` that they exist and refuse to start otherwise, so a pod start never
+resets the stream's limits. An existing stream is updated to the wanted limits, never recreated
+(that would lose data). `NatsSettings` is the connection and naming part every process's
+settings model shares; `connect` is the one way a process opens its connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
+from typing import Any, Self
 
 import nats
 from nats.aio.client import Client
@@ -14,19 +21,32 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gameplay_analytics.contract import natsnames
+from gameplay_analytics.contract.natsnames import ENV_PREFIX, PipelineNames
 
-__all__ = ["StreamSettings", "connect", "ensure_config_bucket", "ensure_stream"]
+__all__ = [
+    "MissingInfrastructure",
+    "NatsSettings",
+    "StreamSettings",
+    "connect",
+    "ensure_config_bucket",
+    "ensure_stream",
+    "provision",
+    "verify",
+]
 
 log = logging.getLogger(__name__)
 
-_LOCAL = natsnames.PipelineNames()
+_LOCAL = PipelineNames()
+_PROVISION_TIMEOUT_S = 10.0
+_VERIFY_TIMEOUT_S = 5.0
 
 
 class StreamSettings(BaseModel):
-    """Limits of the ANALYTICS stream (the AnalyticsPipeline's `nats` section)."""
+    """Limits of the pipeline's stream (the AnalyticsPipeline's `nats` section)."""
 
     replicas: int = Field(
         default=natsnames.DEFAULT_REPLICAS, ge=1, le=5, description="R3 in a cluster, R1 locally"
@@ -40,24 +60,103 @@ class StreamSettings(BaseModel):
     max_bytes: int = Field(default=natsnames.DEFAULT_MAX_BYTES, description="-1: unlimited")
 
 
-async def connect(url: str, *, name: str, connect_timeout_s: float = 5.0) -> Client:
-    """A NATS connection that keeps reconnecting forever (the process reports not-ready
-    meanwhile) and bounds every connect attempt."""
-    return await nats.connect(
-        url,
-        name=name,
-        connect_timeout=connect_timeout_s,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        allow_reconnect=True,
+class NatsSettings(BaseSettings):
+    """Where NATS is, how to log in, and which stream, subjects and bucket are this pipeline's.
+
+    Shared by the gateway's and the aggregator's settings models (one field each, one env var
+    each). Credentials: a `.creds` file (JWT + nkey, a mounted Secret) or user and password;
+    none for an unauthenticated server.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="NATS server URL(s), comma-separated for a cluster",
     )
+    nats_creds: Path | None = Field(
+        default=None,
+        description="a NATS .creds file (user JWT and nkey seed), e.g. a mounted Secret",
+    )
+    nats_user: str | None = Field(default=None, description="NATS user name (with `nats_password`)")
+    nats_password: SecretStr | None = Field(
+        default=None, description="NATS password (with `nats_user`)"
+    )
+    stream: str = Field(default=_LOCAL.stream, description="the pipeline's JetStream stream")
+    events_subject: str = Field(
+        default=_LOCAL.events_subject, description="subject of event batches"
+    )
+    dlq_subject: str = Field(default=_LOCAL.dlq_subject, description="subject of dead letters")
+    config_bucket: str = Field(
+        default=_LOCAL.config_bucket, description="KV bucket of the hot-reloaded rules and schemas"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.nats_user is None) != (self.nats_password is None):
+            raise ValueError("set both nats_user and nats_password, or neither")
+        if self.nats_creds is not None and self.nats_user is not None:
+            raise ValueError("set nats_creds or nats_user/nats_password, not both")
+        self.names()  # refuses names NATS would refuse, with the field named
+        return self
+
+    def names(self) -> PipelineNames:
+        return PipelineNames(
+            stream=self.stream,
+            events_subject=self.events_subject,
+            dlq_subject=self.dlq_subject,
+            config_bucket=self.config_bucket,
+        )
+
+
+class MissingInfrastructure(RuntimeError):
+    """The pipeline's stream or bucket is not there: its owner has not created it (yet)."""
+
+
+async def connect(settings: NatsSettings, *, name: str, connect_timeout_s: float = 5.0) -> Client:
+    """A NATS connection with the settings' credentials that keeps reconnecting forever (the
+    process reports not-ready meanwhile) and bounds every connect attempt."""
+    options: dict[str, Any] = {
+        "name": name,
+        "connect_timeout": connect_timeout_s,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "allow_reconnect": True,
+    }
+    options.update(_credentials(settings))
+    servers = [url.strip() for url in settings.nats_url.split(",") if url.strip()]
+    return await nats.connect(servers, **options)
+
+
+async def verify(js: JetStreamContext, names: PipelineNames, *, url: str) -> None:
+    """Check that the stream (with both subjects) and the config bucket exist; raise
+    MissingInfrastructure saying who should have created them otherwise."""
+    owner = "the operator creates it from the AnalyticsPipeline (`gameplay-analytics up` locally)"
+    try:
+        async with asyncio.timeout(_VERIFY_TIMEOUT_S):
+            info = await js.stream_info(names.stream)
+    except NotFoundError:
+        raise MissingInfrastructure(
+            f"stream {names.stream} does not exist on {url}: {owner}; refusing to start"
+        ) from None
+    missing = sorted(set(names.subjects()) - set(info.config.subjects or []))
+    if missing:
+        raise MissingInfrastructure(
+            f"stream {names.stream} on {url} does not carry subjects {missing}: {owner}"
+        )
+    try:
+        await js.key_value(names.config_bucket)
+    except BucketNotFoundError:
+        raise MissingInfrastructure(
+            f"KV bucket {names.config_bucket} does not exist on {url}: {owner}; refusing to start"
+        ) from None
 
 
 async def ensure_stream(
     js: JetStreamContext,
     settings: StreamSettings,
     *,
-    names: natsnames.PipelineNames = _LOCAL,
+    names: PipelineNames = _LOCAL,
     description: str | None = None,
 ) -> None:
     """Create or update the pipeline's stream: file storage, both subjects, dedup window.
@@ -96,3 +195,32 @@ async def ensure_config_bucket(
         return await js.create_key_value(
             KeyValueConfig(bucket=bucket, description=description, history=5, replicas=replicas)
         )
+
+
+async def provision(settings: NatsSettings, *, limits: StreamSettings | None = None) -> None:
+    """What the operator does in a cluster, for the local stack and tests: create or update
+    the stream and the bucket named by `settings`."""
+    limits = limits or StreamSettings()
+    nc = await nats.connect(
+        [u.strip() for u in settings.nats_url.split(",") if u.strip()],
+        connect_timeout=_PROVISION_TIMEOUT_S,
+        allow_reconnect=False,
+        max_reconnect_attempts=0,
+        **_credentials(settings),
+    )
+    try:
+        async with asyncio.timeout(_PROVISION_TIMEOUT_S):
+            js = nc.jetstream()
+            names = settings.names()
+            await ensure_stream(js, limits, names=names)
+            await ensure_config_bucket(js, replicas=limits.replicas, bucket=names.config_bucket)
+    finally:
+        await nc.close()
+
+
+def _credentials(settings: NatsSettings) -> dict[str, Any]:
+    if settings.nats_creds is not None:
+        return {"user_credentials": str(settings.nats_creds)}
+    if settings.nats_user is not None and settings.nats_password is not None:
+        return {"user": settings.nats_user, "password": settings.nats_password.get_secret_value()}
+    return {}

@@ -58,7 +58,7 @@ def test_settings_read_the_documented_environment(monkeypatch: pytest.MonkeyPatc
         "NATS_URL": "nats://n:4222", "JWT_SECRET": "s", "WS_HOST": "127.0.0.1", "WS_PORT": "9001",
         "METRICS_PORT": "9101", "QUEUE_CAPACITY": "42", "MAX_FRAME_BYTES": "4096",
         "MAX_EVENTS_PER_ENVELOPE": "50", "MAX_RATE_HZ": "5", "HELLO_TIMEOUT_S": "2",
-        "SHARD": "eu-1", "SALT_SECRET": "pepper", "STREAM_DUPLICATE_WINDOW_S": "60",
+        "SHARD": "eu-1", "SALT_SECRET": "pepper", "STREAM": "ANALYTICS_games_prod",
         "BREAKER_THRESHOLD": "0.9",
     }  # fmt: skip
     for key, value in env.items():
@@ -68,7 +68,7 @@ def test_settings_read_the_documented_environment(monkeypatch: pytest.MonkeyPatc
     assert (settings.ws_port, settings.metrics_port, settings.queue_capacity) == (9001, 9101, 42)
     assert (settings.max_frame_bytes, settings.max_events_per_envelope) == (4096, 50)
     assert (settings.max_rate_hz, settings.hello_timeout_s, settings.shard) == (5, 2.0, "eu-1")
-    assert settings.stream().duplicate_window_s == 60.0
+    assert settings.names().stream == "ANALYTICS_games_prod"
     assert settings.breaker().threshold == 0.9
     assert "pepper" not in repr(settings)
 

@@ -129,9 +129,9 @@ class Aggregator:
         await maintenance.prepare_partitions(
             self.pool, now=self.clock(), policy=self.settings.maintenance_policy()
         )
-        self._nc = await jetstream.connect(s.nats_url, name=f"aggregator-{s.consumer_name}")
+        self._nc = await jetstream.connect(s, name=f"aggregator-{s.consumer_name}")
         js = self._nc.jetstream()
-        await jetstream.ensure_stream(js, jetstream.StreamSettings.model_validate({}))
+        await jetstream.verify(js, s.names(), url=s.nats_url)  # the operator's, or `up`'s
         self._consumer = Consumer(
             js, s, self.metrics, stopping=self._stopping, start_sequence=self._start_sequence
         )
@@ -143,7 +143,14 @@ class Aggregator:
         watcher = config.ConfigWatcher(
             nc=self._nc,
             js=js,
-            initial=config.LiveConfig.of(config.default_rules(), self._schemas),
+            bucket=s.config_bucket,
+            initial=config.cold_start(
+                config.LiveConfig.of(config.default_rules(), self._schemas),
+                sampling_file=s.sampling_file,
+                schemas_file=s.schemas_file,
+                max_events=_MAX_EVENTS_PER_MESSAGE,
+                narrow=False,
+            ),
             on_change=self._on_config,
             max_events=_MAX_EVENTS_PER_MESSAGE,
             narrow_to_accepted=False,  # store whatever a gateway accepted, even if retired since

@@ -21,7 +21,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from gameplay_analytics.contract.messages import DLQ_SUBJECT, DlqEntry
+from gameplay_analytics.contract.messages import DlqEntry
 from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.enrich import DlqItem, PreparedMessage
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
@@ -156,7 +156,7 @@ class Committer:
         timeout = self._settings.dlq_publish_timeout_s
         for item in items:
             await self._js.publish(
-                DLQ_SUBJECT, _dlq_encode(item.entry), timeout=timeout,
+                self._settings.dlq_subject, _dlq_encode(item.entry), timeout=timeout,
                 headers={"Nats-Msg-Id": item.msg_id},
             )  # fmt: skip
 

@@ -18,7 +18,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from gameplay_analytics.contract.messages import EVENTS_SUBJECT, STREAM
 from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
@@ -74,9 +73,9 @@ class Consumer:
     async def bind(self) -> None:
         """Create the durable consumer if it is missing and subscribe to it."""
         self._sub = await self._js.pull_subscribe(
-            EVENTS_SUBJECT,
+            self._settings.events_subject,
             durable=self._settings.consumer_name,
-            stream=STREAM,
+            stream=self._settings.stream,
             config=self._config(),
         )
 
@@ -118,7 +117,10 @@ class Consumer:
             floor = info.ack_floor.stream_seq if info.ack_floor else None
             with contextlib.suppress(nats.js.errors.NotFoundError):  # gone (limits): unknown
                 oldest = await self._js.get_msg(
-                    STREAM, seq=(floor or 0) + 1, subject=EVENTS_SUBJECT, next=True
+                    self._settings.stream,
+                    seq=(floor or 0) + 1,
+                    subject=self._settings.events_subject,
+                    next=True,
                 )
                 stored_at = oldest.time
         lag = ConsumerLag.of(undelivered, unacked, stored_at, now=dt.datetime.now(dt.UTC))
@@ -138,7 +140,7 @@ class Consumer:
             "ack_policy": AckPolicy.EXPLICIT,
             "ack_wait": self._settings.ack_wait_s,
             "max_ack_pending": _MAX_ACK_PENDING,
-            "filter_subject": EVENTS_SUBJECT,
+            "filter_subject": self._settings.events_subject,
         }
         if self._start_sequence is not None:
             config["deliver_policy"] = DeliverPolicy.BY_START_SEQUENCE

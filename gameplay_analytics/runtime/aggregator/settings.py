@@ -10,23 +10,25 @@ import datetime as dt
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from gameplay_analytics.contract.natsnames import ENV_PREFIX, PipelineNames
 from gameplay_analytics.runtime.aggregator.enrich import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
 from gameplay_analytics.runtime.aggregator.retry import Backoff
+from gameplay_analytics.runtime.jetstream import NatsSettings
 from gameplay_analytics.runtime.storage.maintenance import MaintenancePolicy
 
 __all__ = ["AggregatorSettings"]
 
 
-class AggregatorSettings(BaseSettings):
-    """Everything one aggregator replica needs to know; env names in the docstrings."""
+class AggregatorSettings(NatsSettings):
+    """Everything one aggregator replica needs to know; env names in the descriptions.
 
-    model_config = SettingsConfigDict(env_prefix="GAMEPLAY_ANALYTICS_", extra="ignore")
+    NATS URL, credentials and the pipeline's stream, subjects and bucket: `NatsSettings`.
+    """
 
-    nats_url: str = Field(
-        default="nats://127.0.0.1:4222", description="NATS_URL: the JetStream server"
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
     postgres_dsn: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/analytics",
         description="POSTGRES_DSN: the hot store",
@@ -82,7 +84,14 @@ class AggregatorSettings(BaseSettings):
         default=None, description="GEOIP_DB: MaxMind .mmdb; unset or missing means no country"
     )
     consumer_name: str = Field(
-        default="aggregator", description="CONSUMER_NAME: durable consumer shared by all replicas"
+        default=PipelineNames().consumer,
+        description="CONSUMER_NAME: durable consumer shared by all replicas",
+    )
+    sampling_file: Path | None = Field(
+        default=None, description="SAMPLING_FILE: cold-start copy of the KV `sampling` value"
+    )
+    schemas_file: Path | None = Field(
+        default=None, description="SCHEMAS_FILE: cold-start copy of the KV `schemas` value"
     )
     # Extras beyond the operator's list, all with defaults it need not render.
     ack_wait_s: float = Field(
@@ -124,6 +133,15 @@ class AggregatorSettings(BaseSettings):
         return TimeBounds(
             max_skew=dt.timedelta(seconds=self.max_clock_skew_s),
             retention_days=self.warm_retention_days,
+        )
+
+    def names(self) -> PipelineNames:
+        return PipelineNames(
+            stream=self.stream,
+            events_subject=self.events_subject,
+            dlq_subject=self.dlq_subject,
+            config_bucket=self.config_bucket,
+            consumer=self.consumer_name,
         )
 
     def maintenance_policy(self) -> MaintenancePolicy:

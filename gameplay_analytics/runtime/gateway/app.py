@@ -22,7 +22,7 @@ from websockets.http11 import Request, Response
 
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_salt_book
 from gameplay_analytics.runtime import jetstream
-from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, default_config
+from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, cold_start, default_config
 from gameplay_analytics.runtime.gateway import metrics
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
 from gameplay_analytics.runtime.gateway.session import Session
@@ -50,10 +50,17 @@ class Gateway:
         self.worker = IngestWorker(
             capacity=settings.queue_capacity, publish_timeout_s=settings.publish_timeout_s
         )
-        self._live = default_config(
-            schemas_root=settings.schemas_dir, max_events=settings.max_events_per_envelope
+        self._live = cold_start(
+            default_config(
+                schemas_root=settings.schemas_dir, max_events=settings.max_events_per_envelope
+            ),
+            sampling_file=settings.sampling_file,
+            schemas_file=settings.schemas_file,
+            breaker_file=settings.breaker_file,
+            schemas_root=settings.schemas_dir,
+            max_events=settings.max_events_per_envelope,
         )
-        self._breaker = CircuitBreaker(settings.breaker())
+        self._breaker = CircuitBreaker(self._live.breaker or settings.breaker())
         self._multiplier = 1.0
         self._sessions: set[Session] = set()
         self._pseudonymiser = Pseudonymiser(_salt_book(settings))
@@ -111,18 +118,17 @@ class Gateway:
         return len(self._sessions)
 
     async def start(self) -> None:
-        """Connect to NATS, ensure the stream, start the probes, then listen."""
+        """Start the probes, connect to NATS, verify the stream and bucket exist (their owner
+        is the operator, or `up`: MissingInfrastructure otherwise), then listen."""
         settings = self.settings
         self._probes = ProbeServer(
             host=settings.metrics_host, port=settings.metrics_port, ready=lambda: self.ready
         )
         await self._probes.start()
         self.metrics_port = self._probes.port
-        self._nc = await jetstream.connect(settings.nats_url, name=_CLIENT_NAME)
+        self._nc = await jetstream.connect(settings, name=_CLIENT_NAME)
         self._js = self._nc.jetstream(publish_async_max_pending=settings.publish_max_inflight)
-        if settings.ensure_stream:
-            await jetstream.ensure_stream(self._js, settings.stream())
-            await jetstream.ensure_config_bucket(self._js, replicas=settings.stream_replicas)
+        await jetstream.verify(self._js, settings.names(), url=settings.nats_url)
         self.worker.attach(self._nc, self._js)
         self._watcher = ConfigWatcher(
             nc=self._nc,
@@ -131,6 +137,7 @@ class Gateway:
             on_change=self._on_config,
             schemas_root=settings.schemas_dir,
             max_events=settings.max_events_per_envelope,
+            bucket=settings.config_bucket,
         )
         self._tasks = [
             asyncio.create_task(self.worker.run(), name="gateway-ingest"),
@@ -195,6 +202,10 @@ class Gateway:
 
     def _on_config(self, live: LiveConfig) -> None:
         self._live = live
+        breaker = live.breaker or self.settings.breaker()
+        if breaker != self._breaker.config:  # a SamplingPolicy breaker edit: start afresh
+            self._breaker = CircuitBreaker(breaker)
+            self._multiplier = self._breaker.multiplier
         self._broadcast()
 
     def _broadcast(self) -> None:

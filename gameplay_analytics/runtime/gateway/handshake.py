@@ -12,7 +12,7 @@ import time
 
 from websockets.asyncio.server import ServerConnection
 
-from gameplay_analytics.contract import frames
+from gameplay_analytics.contract import frames, messages
 from gameplay_analytics.contract.errors import CloseCode, ErrorCode, ProtocolError
 from gameplay_analytics.privacy.consent import Consent
 from gameplay_analytics.runtime.gateway import auth
@@ -36,6 +36,8 @@ class SessionContext:
     region: str | None = None
     build: str | None = None
     platform: str | None = None
+    events_subject: str = messages.EVENTS_SUBJECT  # the pipeline's (GatewaySettings)
+    dlq_subject: str = messages.DLQ_SUBJECT
 
 
 def accept_hello(
@@ -58,6 +60,8 @@ def accept_hello(
         region=principal.region,
         build=hello.build or None,
         platform=hello.platform or None,
+        events_subject=settings.events_subject,
+        dlq_subject=settings.dlq_subject,
     )
 
 

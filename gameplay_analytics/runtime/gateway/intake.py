@@ -108,7 +108,7 @@ def intake(
                 envelope_id=frame.id,
             )
             ident = messages.msg_id(ctx.player_uuid, ctx.client_guid, min(seqs), max(seqs))
-            outbound.append(Outbound(messages.EVENTS_SUBJECT, messages.encode_batch(batch), ident))
+            outbound.append(Outbound(ctx.events_subject, messages.encode_batch(batch), ident))
         if rejected:
             pseudonym = dlq_player_id()
             outbound.extend(_dlq(ctx, r, frame.schema, received_at, pseudonym) for r in rejected)
@@ -178,7 +178,7 @@ def _dlq(
         if seq is not None
         else uuid.uuid4().hex
     )
-    return Outbound(messages.DLQ_SUBJECT, msgspec.json.encode(entry), ident)
+    return Outbound(ctx.dlq_subject, msgspec.json.encode(entry), ident)
 
 
 def _tier(props: Any) -> object:

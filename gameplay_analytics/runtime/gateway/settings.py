@@ -9,26 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from gameplay_analytics.contract import limits
-from gameplay_analytics.runtime.jetstream import StreamSettings
+from gameplay_analytics.contract.natsnames import ENV_PREFIX
+from gameplay_analytics.runtime.jetstream import NatsSettings
 from gameplay_analytics.sampling.breaker import BreakerConfig
 
 __all__ = ["ENV_PREFIX", "GatewaySettings"]
 
-ENV_PREFIX = "GAMEPLAY_ANALYTICS_"
 
+class GatewaySettings(NatsSettings):
+    """Settings of one gateway process; `GAMEPLAY_ANALYTICS_WS_PORT=9000` sets `ws_port`.
 
-class GatewaySettings(BaseSettings):
-    """Settings of one gateway process; `GAMEPLAY_ANALYTICS_WS_PORT=9000` sets `ws_port`."""
+    NATS URL, credentials and the pipeline's stream, subjects and bucket: `NatsSettings`.
+    """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     # -- connections ----------------------------------------------------------------------
-    nats_url: str = Field(
-        "nats://127.0.0.1:4222", description="NATS server URL(s), comma-separated for a cluster"
-    )
     jwt_secret: SecretStr = Field(
         ..., min_length=1, description="HS256 secret that signs the players' session tokens"
     )
@@ -90,21 +89,6 @@ class GatewaySettings(BaseSettings):
         15.0, gt=0, description="on SIGTERM, how long pending envelopes may take to be stored"
     )
 
-    # -- the ANALYTICS stream (ensured on start) ------------------------------------------
-    stream_replicas: int = Field(1, ge=1, le=5, description="ANALYTICS stream replicas")
-    stream_duplicate_window_s: float = Field(
-        120.0, gt=0, description="Nats-Msg-Id duplicate window of the stream, in seconds"
-    )
-    stream_max_age_s: float = Field(
-        7 * 24 * 3600.0, gt=0, description="how long the stream keeps messages, in seconds"
-    )
-    stream_max_bytes: int = Field(-1, description="stream size limit in bytes (-1: unlimited)")
-    ensure_stream: bool = Field(
-        True,
-        description="create/update the stream and KV bucket on start (off when the "
-        "operator owns them)",
-    )
-
     # -- circuit breaker (queue fill → client sampling multiplier) -------------------------
     breaker_threshold: float = Field(
         0.8, gt=0, le=1, description="queue fill above which the breaker starts counting"
@@ -148,14 +132,17 @@ class GatewaySettings(BaseSettings):
     schemas_dir: Path | None = Field(
         None, description="folder holding the shipped schemas (default: beside the package)"
     )
-
-    def stream(self) -> StreamSettings:
-        return StreamSettings(
-            replicas=self.stream_replicas,
-            duplicate_window_s=self.stream_duplicate_window_s,
-            max_age_s=self.stream_max_age_s,
-            max_bytes=self.stream_max_bytes,
-        )
+    sampling_file: Path | None = Field(
+        None, description="cold-start copy of the KV `sampling` value (the operator's ConfigMap)"
+    )
+    schemas_file: Path | None = Field(
+        None, description="cold-start copy of the KV `schemas` value (the operator's ConfigMap)"
+    )
+    breaker_file: Path | None = Field(
+        None,
+        description="cold-start copy of the KV `breaker` value (SamplingPolicy.spec.breaker); "
+        "it and the KV value override the breaker_* fields",
+    )
 
     def breaker(self) -> BreakerConfig:
         return BreakerConfig(

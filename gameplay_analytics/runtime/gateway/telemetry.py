@@ -71,4 +71,4 @@ def snapshot_sample(
         latency=latency,
     )
     ident = messages.msg_id(ctx.player_uuid, guid, received_at, received_at)
-    return Outbound(messages.EVENTS_SUBJECT, messages.encode_batch(batch), ident)
+    return Outbound(ctx.events_subject, messages.encode_batch(batch), ident)
