@@ -3,9 +3,13 @@
 A player is known here only by pseudonyms (`analytics_player_id`, one per salt month). An
 erasure leaves a tombstone per pseudonym in `analytics_privacy_erasures`, and the writer
 drops any later row of a tombstoned pseudonym (`without_erased`), so a late or redelivered
-event cannot bring an erased player back. The writer reads the tombstones `FOR SHARE`, which
-takes a ROW SHARE lock on the table; the eraser takes it `EXCLUSIVE` first, so it waits for
-every batch that may have missed the tombstone to commit, then deletes what they wrote.
+event cannot bring an erased player back. Every batch reads the one row of
+`analytics_privacy_erasures_generation` first (its ACCESS SHARE lock on that table lasts until
+the batch commits) and re-reads the tombstones only when the generation changed, so the common
+batch pays one plain single-row read and no tuple lock. The eraser locks that table ACCESS
+EXCLUSIVE and bumps the generation first: the lock waits for every batch that may have missed
+the tombstones to commit, then it deletes what they wrote, and later batches wait for the
+eraser, then see the new generation.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncpg
 
 from gameplay_analytics.runtime.storage.schema import (
+    ERASURES_GENERATION_TABLE,
     ERASURES_TABLE,
     EVENTS_TABLE,
     PRIVACY_AUDIT_TABLE,
@@ -46,24 +51,26 @@ async def without_erased(
     conn: asyncpg.Connection, rows: Sequence[EventRow], sessions: list[SessionUpdate]
 ) -> tuple[Sequence[EventRow], list[SessionUpdate]]:
     """The batch minus any row or session of an erased player. Call it first inside the
-    writing transaction: the share lock it takes is what an erasure waits for."""
-    ids = {row[0] for row in rows} | {s.analytics_player_id for s in sessions}
-    if not ids:
+    writing transaction: the lock its read holds is what an erasure waits for."""
+    marker = await conn.fetchrow(f"SELECT epoch, generation FROM {ERASURES_GENERATION_TABLE}")
+    if marker is None:  # the row is made by the migration; without it nothing was erased
         return rows, sessions
-    erased = {
-        r[0]
-        for r in await conn.fetch(
-            f"SELECT analytics_player_id FROM {ERASURES_TABLE} "
-            "WHERE analytics_player_id = ANY($1::text[]) FOR SHARE",
-            list(ids),
-        )
-    }
+    cached = _tombstones.get(marker["epoch"])
+    if cached is None or cached[0] != marker["generation"]:
+        found = await conn.fetch(f"SELECT analytics_player_id FROM {ERASURES_TABLE}")
+        cached = (marker["generation"], frozenset(r[0] for r in found))
+        _tombstones[marker["epoch"]] = cached
+    erased = cached[1]
     if not erased:
         return rows, sessions
     return (
         [row for row in rows if row[0] not in erased],
         [s for s in sessions if s.analytics_player_id not in erased],
     )
+
+
+# {epoch of a database: (generation, its tombstones)}; an epoch is random per database.
+_tombstones: dict[uuid.UUID, tuple[int, frozenset[str]]] = {}
 
 
 async def erased_among(conn: asyncpg.Connection, player_ids: Collection[str]) -> set[str]:
@@ -87,7 +94,7 @@ async def erase_hot(
     ids = sorted(player_ids)
     deleted: dict[str, int] = {}
     async with conn.transaction():
-        await conn.execute(f"LOCK TABLE {ERASURES_TABLE} IN EXCLUSIVE MODE")
+        await _bump_generation(conn)  # waits for every batch that read the old tombstones
         await conn.execute(
             f"INSERT INTO {ERASURES_TABLE} (analytics_player_id, request_id) "
             "SELECT unnest($1::text[]), $2 ON CONFLICT (analytics_player_id) DO NOTHING",
@@ -148,5 +155,15 @@ async def prune_tombstones(
 ) -> int:
     """Delete the tombstones no event can match any more; returns how many."""
     horizon = now - dt.timedelta(days=retention_days) - TOMBSTONE_MARGIN
-    status = await conn.execute(f"DELETE FROM {ERASURES_TABLE} WHERE erased_at < $1", horizon)
-    return int(status.rsplit(" ", 1)[-1])
+    async with conn.transaction():
+        status = await conn.execute(f"DELETE FROM {ERASURES_TABLE} WHERE erased_at < $1", horizon)
+        pruned = int(status.rsplit(" ", 1)[-1])
+        if pruned:
+            await _bump_generation(conn)
+    return pruned
+
+
+async def _bump_generation(conn: asyncpg.Connection) -> None:
+    """Inside a transaction: wait out every batch reading the old generation, then bump it."""
+    await conn.execute(f"LOCK TABLE {ERASURES_GENERATION_TABLE} IN ACCESS EXCLUSIVE MODE")
+    await conn.execute(f"UPDATE {ERASURES_GENERATION_TABLE} SET generation = generation + 1")

@@ -14,6 +14,7 @@ import asyncpg
 
 __all__ = [
     "DEFAULT_PARTITION",
+    "ERASURES_GENERATION_TABLE",
     "ERASURES_TABLE",
     "EVENTS_TABLE",
     "EVENT_COLUMNS",
@@ -33,6 +34,9 @@ DEFAULT_PARTITION: Final = "analytics_events_default"
 PRIVACY_AUDIT_TABLE: Final = "analytics_privacy_audit"
 # Tombstones of erased players, by pseudonym only: the writer and the export consult them.
 ERASURES_TABLE: Final = "analytics_privacy_erasures"
+# One row, bumped by every erasure: writers read it first and re-read the tombstones only
+# when it changed; the eraser locks it ACCESS EXCLUSIVE (`erasure.without_erased`).
+ERASURES_GENERATION_TABLE: Final = "analytics_privacy_erasures_generation"
 
 # The order rows are COPied in; `stored_at` is left to its default. The first eighteen are
 # PROTOCOL.md §3's columns, the last three are extras (`geo_region` is the GeoIP subdivision,
@@ -142,6 +146,17 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
             request_id          uuid        NOT NULL,
             erased_at           timestamptz NOT NULL DEFAULT now()
         );
+        """,
+    ),
+    (
+        3,
+        f"""
+        CREATE TABLE IF NOT EXISTS {ERASURES_GENERATION_TABLE} (
+            only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+            epoch      uuid    NOT NULL DEFAULT gen_random_uuid(),
+            generation bigint  NOT NULL DEFAULT 0
+        );
+        INSERT INTO {ERASURES_GENERATION_TABLE} DEFAULT VALUES ON CONFLICT DO NOTHING;
         """,
     ),
 )
