@@ -7,8 +7,8 @@ read back from JetStream, and the log files. What counts as a finding:
 
 - a raw player UUID: any of `player_uuids` (with or without dashes, any case); without such a
   list, any dashed UUID in a store outside the columns that hold random ids by design
-  (`client_guid`, `session_id`, `request_id`: `ID_COLUMNS`); logs are then searched for IPs,
-  since request and installation ids appear there legitimately;
+  (`client_guid`, `session_id`, `request_id`, a database `epoch`: `ID_COLUMNS`); logs are
+  then searched for IPs only, since request and installation ids appear there legitimately;
 - an IP address: an IPv4 dotted quad or a full/`::ffff:`-mapped IPv6 address. In logs, the
   servers' own listen addresses (`ip:port` with a known server port, Postgres' `listening on`
   line) are allowed: they are infrastructure, not a person;
@@ -51,7 +51,7 @@ __all__ = [
     "scan_postgres",
 ]
 
-ID_COLUMNS: Final = ("client_guid", "session_id", "request_id")
+ID_COLUMNS: Final = ("client_guid", "session_id", "request_id", "epoch")
 """Columns and keys that hold random UUIDs by design, never a player's."""
 
 _IPV4 = re.compile(
