@@ -26,9 +26,11 @@ class ProbeServer:
         port: int,
         ready: Callable[[], bool],
         registry: CollectorRegistry = REGISTRY,
+        reason: Callable[[], str | None] | None = None,
     ) -> None:
         self.host, self.port = host, port
         self._ready = ready
+        self._reason = reason  # why not ready, said in the /readyz body
         self._registry = registry
         self._server: asyncio.Server | None = None
 
@@ -68,5 +70,7 @@ class ProbeServer:
         if path == b"/readyz":
             if self._ready():
                 return "200 OK", "text/plain", b"ready\n"
-            return "503 Service Unavailable", "text/plain", b"not ready\n"
+            why = self._reason() if self._reason is not None else None
+            body = f"not ready: {why}\n" if why else "not ready\n"
+            return "503 Service Unavailable", "text/plain", body.encode()
         return "404 Not Found", "text/plain", b"not found\n"

@@ -87,6 +87,7 @@ class Aggregator:
         self._geoip: GeoIP | None = None
         self._enricher: Enricher | None = None
         self._store: warm.WarmStore | None = None
+        self._warm_probe: warm.WarmStoreProbe | None = None
         self._probes: ProbeServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -109,8 +110,9 @@ class Aggregator:
             bounds=s.time_bounds(),
         )  # fmt: skip
         self._probes = ProbeServer(
-            port=s.metrics_port, ready=self.ready, registry=self.metrics.registry
-        )
+            port=s.metrics_port, ready=self.ready, registry=self.metrics.registry,
+            reason=self.not_ready_reason,
+        )  # fmt: skip
         await self._probes.start()
 
         async def unreachable(err: BaseException, delay: float) -> None:
@@ -124,6 +126,7 @@ class Aggregator:
             self._store = warm.WarmStore(
                 s.warehouse_root, endpoint=s.s3_endpoint, region=s.s3_region
             )
+            self._warm_probe = warm.WarmStoreProbe(self._store)
         # Today's partitions before the first write; the export and retentions, which may
         # take a while, run in the background loop (its first pass right away).
         await maintenance.prepare_partitions(
@@ -158,6 +161,7 @@ class Aggregator:
         self._tasks = [
             asyncio.create_task(self._every(s.maintenance_interval_s, self._maintain_tick, 0.0)),
             asyncio.create_task(self._every(s.lag_interval_s, self._consumer.read_lag, 0.0)),
+            *([asyncio.create_task(self._warm_probe.run())] if self._warm_probe else []),
             asyncio.create_task(watcher.run(), name="aggregator-config-watch"),
         ]
 
@@ -239,8 +243,18 @@ class Aggregator:
             self._geoip.close()
 
     def ready(self) -> bool:
-        committing = self._committer is not None and self._committer.healthy
-        return committing and self._nc is not None and self._nc.is_connected
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        if self._committer is None:
+            return "starting"
+        if not self._committer.healthy:
+            return "postgres writes failing"
+        if self._nc is None or not self._nc.is_connected:
+            return "not connected to NATS"
+        if self._warm_probe is not None:
+            return self._warm_probe.problem
+        return None
 
     @property
     def pool(self) -> asyncpg.Pool:

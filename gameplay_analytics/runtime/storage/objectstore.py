@@ -14,6 +14,10 @@ from pyarrow import fs as pafs
 
 __all__ = ["ObjectRoot", "open_root"]
 
+# Bounds on every S3 call, so an unreachable endpoint fails a check instead of hanging it.
+S3_CONNECT_TIMEOUT_S = 5.0
+S3_REQUEST_TIMEOUT_S = 30.0
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ObjectRoot:
@@ -39,7 +43,11 @@ def open_root(root: str, *, endpoint: str | None = None, region: str | None = No
     """
     parsed = urlparse(root)
     if parsed.scheme == "s3":
-        options: dict[str, object] = {"region": region or "us-east-1"}
+        options: dict[str, object] = {
+            "region": region or "us-east-1",
+            "connect_timeout": S3_CONNECT_TIMEOUT_S,
+            "request_timeout": S3_REQUEST_TIMEOUT_S,
+        }
         if endpoint:
             ep = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
             options["endpoint_override"] = ep.netloc

@@ -1,0 +1,76 @@
+"""The object store is optional and never crash-loops the aggregator: an unreachable S3
+endpoint makes it not ready with the reason on /readyz, a reachable one (moto) ready."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gameplay_analytics.local.services import free_port
+from gameplay_analytics.runtime.aggregator.app import Aggregator
+from tests.conftest import fresh_database
+from tests.integration.test_aggregator_support import settings as aggregator_settings
+from tests.integration.test_warm_export import aws_env, s3_endpoint
+
+__all__ = ["aws_env", "s3_endpoint"]
+
+pytestmark = pytest.mark.integration
+
+
+async def readyz(port: int) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply = (await asyncio.wait_for(reader.read(), 5)).decode()
+    writer.close()
+    status = int(reply.split(" ", 2)[1])
+    return status, reply.split("\r\n\r\n", 1)[1]
+
+
+@contextlib.asynccontextmanager
+async def started(nats_url: str, postgres_dsn: str, **extra: object) -> AsyncIterator[Aggregator]:
+    async with fresh_database(postgres_dsn, "warm") as dsn:
+        aggregator = Aggregator(aggregator_settings(nats_url, dsn, **extra))
+        try:
+            await asyncio.wait_for(aggregator.start(), 60)  # no blocking call at start
+            yield aggregator
+        finally:
+            await aggregator.close()
+
+
+async def until_ready_state(port: int, *, status: int) -> str:
+    for _ in range(300):
+        got, body = await readyz(port)
+        if got == status:
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"/readyz never answered {status}: {got} {body}")
+
+
+async def test_unreachable_s3_is_not_ready_with_a_reason_not_a_crash(
+    nats_url: str, postgres_dsn: str, aws_env: None
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    async with started(
+        nats_url, postgres_dsn, warehouse_root="s3://warehouse/analytics", s3_endpoint=dead
+    ) as aggregator:
+        assert aggregator.probe_port is not None
+        body = await until_ready_state(aggregator.probe_port, status=503)
+        assert "warm store s3://warehouse/analytics" in body
+
+
+async def test_reachable_s3_and_a_local_volume_are_ready(
+    nats_url: str, postgres_dsn: str, s3_endpoint: str, aws_env: None, tmp_path: object
+) -> None:
+    bucket = f"wh-{uuid.uuid4().hex[:8]}"  # created by the store itself (allow_bucket_creation)
+    async with started(
+        nats_url, postgres_dsn, warehouse_root=f"s3://{bucket}/x", s3_endpoint=s3_endpoint
+    ) as aggregator:
+        assert aggregator.probe_port is not None
+        await until_ready_state(aggregator.probe_port, status=200)
+    async with started(nats_url, postgres_dsn, warehouse_root=f"{tmp_path}/wh") as aggregator:
+        assert aggregator.probe_port is not None
+        await until_ready_state(aggregator.probe_port, status=200)
