@@ -184,6 +184,12 @@ async def test_erase_removes_one_player_from_every_store(
     assert json.loads(audit[1]["counts"])["warm:gameplay"] == 4
     assert sum(json.loads(audit[2]["counts"]).values()) == 0
     assert not any(erased in r["line"] or erased.replace("-", "") in r["line"] for r in audit)
+    conn = await asyncpg.connect(database)
+    try:  # the tombstones hold digests: nothing in them matches a stored pseudonym
+        keys = [r[0] for r in await conn.fetch("SELECT * FROM analytics_privacy_erasures")]
+    finally:
+        await conn.close()
+    assert not set(keys) & ids_e and {erasure.tombstone_key(i) for i in ids_e} <= set(keys)
 
 
 async def test_erasure_waits_for_a_batch_being_written(database: str) -> None:
@@ -282,16 +288,16 @@ async def test_maintenance_prunes_tombstones_no_event_can_match(database: str) -
             await erasure.erase_hot(conn, {"a" * 64, "b" * 64}, request_id=uuid.uuid4())
             await conn.execute(
                 "UPDATE analytics_privacy_erasures SET erased_at = $1 "
-                "WHERE analytics_player_id = $2",
-                NOW - dt.timedelta(days=183 + 63), "a" * 64,
+                "WHERE pseudonym_sha256 = $2",
+                NOW - dt.timedelta(days=183 + 63), erasure.tombstone_key("a" * 64),
             )  # fmt: skip
         report = await storage.run_maintenance(
             pool, now=NOW, policy=storage.MaintenancePolicy(), store=None
         )
         assert report is not None and report.tombstones_pruned == 1
         async with pool.acquire() as conn:
-            left = await conn.fetch("SELECT analytics_player_id FROM analytics_privacy_erasures")
-        assert [r[0] for r in left] == ["b" * 64]
+            left = await conn.fetch("SELECT pseudonym_sha256 FROM analytics_privacy_erasures")
+        assert [r[0] for r in left] == [erasure.tombstone_key("b" * 64)]
     finally:
         await pool.close()
 
@@ -334,3 +340,26 @@ async def test_an_export_running_when_the_erasure_starts_cannot_resurrect(
     assert result.rows_by_store["warm:gameplay"] == 1
     assert result.rows_by_store["warm:gameplay_sessions"] == 1
     assert _warm_count(root, {player_id}) == 0
+
+
+async def test_migration_4_digests_tombstones_written_by_migration_2(database: str) -> None:
+    from gameplay_analytics.runtime import storage
+
+    conn = await asyncpg.connect(database)
+    try:
+        await storage.migrate(conn)
+        await conn.execute(
+            "ALTER TABLE analytics_privacy_erasures RENAME COLUMN pseudonym_sha256 "
+            "TO analytics_player_id; "
+            "INSERT INTO analytics_privacy_erasures (analytics_player_id, request_id) "
+            f"VALUES ('{'c' * 64}', gen_random_uuid()); "
+            "DELETE FROM analytics_schema_migrations WHERE version = 4"
+        )
+        assert await storage.migrate(conn) == [4]
+        keys = [
+            r[0]
+            for r in await conn.fetch("SELECT pseudonym_sha256 FROM analytics_privacy_erasures")
+        ]
+    finally:
+        await conn.close()
+    assert keys == [erasure.tombstone_key("c" * 64)]

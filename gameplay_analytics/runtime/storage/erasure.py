@@ -1,7 +1,8 @@
 """Privacy requests in the hot store: erase or read one player's rows, tombstones, the audit.
 
 A player is known here only by pseudonyms (`analytics_player_id`, one per salt month). An
-erasure leaves a tombstone per pseudonym in `analytics_privacy_erasures`, and the writer
+erasure leaves a tombstone per pseudonym in `analytics_privacy_erasures`, a one-way digest
+(`tombstone_key`) so the table holds nothing that matches a stored id, and the writer
 drops any later row of a tombstoned pseudonym (`without_erased`), so a late or redelivered
 event cannot bring an erased player back. Every batch reads the one row of
 `analytics_privacy_erasures_generation` first (its ACCESS SHARE lock on that table lasts until
@@ -15,6 +16,7 @@ eraser, then see the new generation.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Collection, Sequence
@@ -40,6 +42,7 @@ __all__ = [
     "erased_among",
     "prune_tombstones",
     "record_audit",
+    "tombstone_key",
     "without_erased",
 ]
 
@@ -57,16 +60,24 @@ async def without_erased(
         return rows, sessions
     cached = _tombstones.get(marker["epoch"])
     if cached is None or cached[0] != marker["generation"]:
-        found = await conn.fetch(f"SELECT analytics_player_id FROM {ERASURES_TABLE}")
+        found = await conn.fetch(f"SELECT pseudonym_sha256 FROM {ERASURES_TABLE}")
         cached = (marker["generation"], frozenset(r[0] for r in found))
         _tombstones[marker["epoch"]] = cached
-    erased = cached[1]
+    if not cached[1]:
+        return rows, sessions
+    ids = {row[0] for row in rows} | {s.analytics_player_id for s in sessions}
+    erased = {i for i in ids if tombstone_key(i) in cached[1]}
     if not erased:
         return rows, sessions
     return (
         [row for row in rows if row[0] not in erased],
         [s for s in sessions if s.analytics_player_id not in erased],
     )
+
+
+def tombstone_key(player_id: str) -> str:
+    """What a tombstone holds for a pseudonym: sha256 of it, never the pseudonym itself."""
+    return hashlib.sha256(b"erased:" + player_id.encode()).hexdigest()
 
 
 # {epoch of a database: (generation, its tombstones)}; an epoch is random per database.
@@ -78,12 +89,12 @@ async def erased_among(conn: asyncpg.Connection, player_ids: Collection[str]) ->
     published (the writer drops its rows the same way)."""
     if not player_ids:
         return set()
+    keys = {tombstone_key(i): i for i in player_ids}
     records = await conn.fetch(
-        f"SELECT analytics_player_id FROM {ERASURES_TABLE} "
-        "WHERE analytics_player_id = ANY($1::text[])",
-        sorted(player_ids),
+        f"SELECT pseudonym_sha256 FROM {ERASURES_TABLE} WHERE pseudonym_sha256 = ANY($1::text[])",
+        sorted(keys),
     )
-    return {r[0] for r in records}
+    return {keys[r[0]] for r in records}
 
 
 async def erase_hot(
@@ -96,9 +107,9 @@ async def erase_hot(
     async with conn.transaction():
         await _bump_generation(conn)  # waits for every batch that read the old tombstones
         await conn.execute(
-            f"INSERT INTO {ERASURES_TABLE} (analytics_player_id, request_id) "
-            "SELECT unnest($1::text[]), $2 ON CONFLICT (analytics_player_id) DO NOTHING",
-            ids,
+            f"INSERT INTO {ERASURES_TABLE} (pseudonym_sha256, request_id) "
+            "SELECT unnest($1::text[]), $2 ON CONFLICT (pseudonym_sha256) DO NOTHING",
+            sorted(tombstone_key(i) for i in ids),
             request_id,
         )
         for table in PLAYER_TABLES:

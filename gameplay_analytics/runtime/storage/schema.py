@@ -32,7 +32,8 @@ SESSIONS_TABLE: Final = "analytics_sessions"
 EXPORTS_TABLE: Final = "analytics_warm_exports"
 DEFAULT_PARTITION: Final = "analytics_events_default"
 PRIVACY_AUDIT_TABLE: Final = "analytics_privacy_audit"
-# Tombstones of erased players, by pseudonym only: the writer and the export consult them.
+# Tombstones of erased players, a digest of each pseudonym (migration 4): the writer consults
+# them. Migration 2 made the column `analytics_player_id`; 4 renames and digests it.
 ERASURES_TABLE: Final = "analytics_privacy_erasures"
 # One row, bumped by every erasure: writers read it first and re-read the tombstones only
 # when it changed; the eraser locks it ACCESS EXCLUSIVE (`erasure.without_erased`).
@@ -157,6 +158,23 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
             generation bigint  NOT NULL DEFAULT 0
         );
         INSERT INTO {ERASURES_GENERATION_TABLE} DEFAULT VALUES ON CONFLICT DO NOTHING;
+        """,
+    ),
+    (
+        4,
+        f"""
+        DO $$
+        BEGIN
+            IF EXISTS (
+                SELECT 1 FROM information_schema.columns
+                WHERE table_name = '{ERASURES_TABLE}' AND column_name = 'analytics_player_id'
+            ) THEN
+                ALTER TABLE {ERASURES_TABLE}
+                    RENAME COLUMN analytics_player_id TO pseudonym_sha256;
+                UPDATE {ERASURES_TABLE} SET pseudonym_sha256 =
+                    encode(sha256(convert_to('erased:' || pseudonym_sha256, 'UTF8')), 'hex');
+            END IF;
+        END $$;
         """,
     ),
 )
