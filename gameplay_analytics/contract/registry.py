@@ -6,16 +6,24 @@ edited; the gateway accepts any of them (or the set the operator publishes to NA
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gameplay_analytics.contract import fingerprint
 from gameplay_analytics.contract.paths import schemas_dir
 from gameplay_analytics.contract.semver import SemVer
 from gameplay_analytics.contract.validator import EventValidator
 
-__all__ = ["SchemaRegistry", "load_schema", "released_schemas", "working_schemas"]
+__all__ = [
+    "SchemaRegistry",
+    "load_schema",
+    "packaged_schema_hash",
+    "released_schemas",
+    "working_schemas",
+]
 
 
 def load_schema(path: Path) -> dict[str, Any]:
@@ -38,6 +46,17 @@ def working_schemas(root: Path | None = None) -> dict[str, dict[str, Any]]:
     return {str(d["version"]): d for d in documents}
 
 
+@functools.cache
+def packaged_schema_hash(version: str) -> str | None:
+    """The hash of the shipped document for `version` (released first, else the working one),
+    or None when this installation has no such document (then a client sends no hash)."""
+    try:
+        document = released_schemas().get(version) or working_schemas().get(version)
+    except (OSError, ValueError):
+        return None
+    return fingerprint.schema_hash(document) if document is not None else None
+
+
 class SchemaRegistry:
     """Accepted schema versions and their compiled validators (compiled on first use)."""
 
@@ -45,6 +64,7 @@ class SchemaRegistry:
         self._documents = dict(documents)
         self._max_events = max_events
         self._validators: dict[str, EventValidator] = {}
+        self._hashes: dict[str, str] = {}
 
     @classmethod
     def from_released(cls, root: Path | None = None, *, max_events: int = 500) -> SchemaRegistry:
@@ -56,6 +76,15 @@ class SchemaRegistry:
 
     def document(self, version: str) -> Mapping[str, Any] | None:
         return self._documents.get(version)
+
+    def schema_hash(self, version: str) -> str | None:
+        """The fingerprint of an accepted version's document (`contract/fingerprint.py`), the
+        value a client built from the same document sends as `hello.schema_hash`."""
+        found = self._hashes.get(version)
+        if found is None and version in self._documents:
+            found = fingerprint.schema_hash(self._documents[version])
+            self._hashes[version] = found
+        return found
 
     def validator(self, version: str) -> EventValidator | None:
         """The validator of an accepted version, or None when the version is not accepted."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from gameplay_analytics.contract import fingerprint, frames, limits, taxonomy
+from gameplay_analytics.contract import frames, limits, registry, taxonomy
 from gameplay_analytics.contract.errors import ErrorCode
 from gameplay_analytics.contract.limits import MAX_EVENT_BYTES, MAX_FRAME_BYTES
 from gameplay_analytics.privacy.consent import Consent, allows
@@ -170,7 +170,7 @@ class AnalyticsClient:
         self.client_guid = str(uuid.UUID(str(client_guid)))
         self._token = token
         self.schema, self.build, self.platform = schema, build, platform
-        self.schema_hash = schema_hash or fingerprint.packaged_schema_hash(schema)
+        self.schema_hash = schema_hash or registry.packaged_schema_hash(schema)
         self._consent_wire = dict(consent or {})
         self._consent = Consent.from_hello(self._consent_wire)
         self._seq = SeqCounter(self.client_guid, state_dir=state_dir)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 from gameplay_analytics.contract import taxonomy
-from gameplay_analytics.contract.fingerprint import packaged_schema_hash
 from gameplay_analytics.contract.limits import MAX_EVENT_BYTES
+from gameplay_analytics.contract.registry import packaged_schema_hash
 from gameplay_analytics.sdk.buffer import DEFAULT_CAP_BYTES
 from gameplay_analytics.sdk.client import DEFAULT_SCHEMA, default_rules
 

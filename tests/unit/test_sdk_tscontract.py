@@ -39,3 +39,12 @@ def test_both_sdks_send_the_same_schema_hash_in_hello() -> None:
     found = re.search(r'SCHEMA_HASH = "(sha256:[0-9a-f]{64})"', generated)
     assert found is not None
     assert hello["schema_hash"] == found.group(1) == schema_hash(working_schemas()["1.0.0"])
+
+
+def test_the_registry_knows_each_accepted_documents_hash() -> None:
+    from gameplay_analytics.contract.registry import SchemaRegistry
+
+    documents = working_schemas()
+    registry = SchemaRegistry(documents)
+    assert registry.schema_hash("1.0.0") == schema_hash(documents["1.0.0"])
+    assert registry.schema_hash("0.0.1") is None
