@@ -42,6 +42,8 @@ class Hello(msgspec.Struct, tag_field="type", tag="hello"):
     build: _Short = ""
     platform: _Short = ""
     consent: dict[str, Any] = {}
+    schema_hash: _Short | None = None
+    """The client's build of `schema` (`contract/fingerprint.py`); optional, compared only."""
 
 
 class AnalyticsFrame(msgspec.Struct, tag_field="type", tag="analytics"):

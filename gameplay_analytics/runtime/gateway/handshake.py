@@ -31,6 +31,7 @@ class SessionContext:
     client_guid: str
     schema: str
     consent: Consent
+    schema_hash: str | None = None
     client_ip: str | None = None
     shard: str | None = None
     region: str | None = None
@@ -54,6 +55,7 @@ def accept_hello(
         player_uuid=principal.player_uuid,
         client_guid=str(hello.client_guid),
         schema=hello.schema,
+        schema_hash=hello.schema_hash,
         consent=Consent.from_hello(hello.consent),
         client_ip=client_ip,
         shard=principal.shard or settings.shard,

@@ -22,6 +22,7 @@ __all__ = [
     "QUEUE_DEPTH",
     "RECEIVED",
     "REJECTED",
+    "SCHEMA_HASH_MISMATCH",
     "SESSIONS_ABORTED",
     "SESSIONS_ACTIVE",
     "count_drops",
@@ -55,6 +56,12 @@ PUBLISH_LATENCY = Histogram(
 SESSIONS_ACTIVE = Gauge("analytics_sessions_active", "Connected sessions that sent a good hello")
 SESSIONS_ABORTED = Counter(
     "analytics_sessions_aborted_total", "Sessions the gateway cut off, by reason", ["reason"]
+)
+SCHEMA_HASH_MISMATCH = Counter(
+    "analytics_schema_hash_mismatch_total",
+    "Sessions whose hello.schema_hash differs from the gateway's document for that schema "
+    "version: a client build drifted from the registry (labels: accepted versions only)",
+    ["schema"],
 )
 PLAYERS_IN_COMBAT = Gauge(
     "analytics_players_in_combat",

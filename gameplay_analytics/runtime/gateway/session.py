@@ -145,6 +145,10 @@ class Session:
         hub.add(self)
         if live.registry.validator(ctx.schema) is None:
             self._outbox.error(ErrorCode.ANALYTICS_VERSION, version_detail(ctx.schema, live))
+        elif ctx.schema_hash is not None and ctx.schema_hash != live.registry.schema_hash(
+            ctx.schema
+        ):
+            metrics.SCHEMA_HASH_MISMATCH.labels(ctx.schema).inc()
         return state
 
     # -- frames ----------------------------------------------------------------------------
