@@ -117,9 +117,11 @@ class Gateway:
     def sessions(self) -> int:
         return len(self._sessions)
 
-    async def start(self) -> None:
+    async def start(self, *, listen: bool = True) -> None:
         """Start the probes, connect to NATS, verify the stream and bucket exist (their owner
-        is the operator, or `up`: MissingInfrastructure otherwise), then listen."""
+        is the operator, or `up`: MissingInfrastructure otherwise), then listen (unless
+        `listen=False`: a game server embedding the gateway serves sessions on its own socket,
+        see embed.py)."""
         settings = self.settings
         self._probes = ProbeServer(
             host=settings.metrics_host, port=settings.metrics_port, ready=lambda: self.ready
@@ -147,6 +149,9 @@ class Gateway:
         # Serve only with the KV values applied, so the first welcome already carries them.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._watcher.loaded.wait(), 2.0)
+        if not listen:
+            self._started = True
+            return
         self._server = await serve(
             self._handle,
             settings.ws_host,

@@ -10,14 +10,13 @@ import asyncio
 import dataclasses
 import time
 
-from websockets.asyncio.server import ServerConnection
-
 from gameplay_analytics.contract import frames, messages
 from gameplay_analytics.contract.errors import CloseCode, ErrorCode, ProtocolError
 from gameplay_analytics.privacy.consent import Consent
 from gameplay_analytics.runtime.gateway import auth
 from gameplay_analytics.runtime.gateway.replies import Outbox
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
+from gameplay_analytics.runtime.gateway.sockets import FrameSocket
 
 __all__ = ["SessionContext", "accept_hello", "handshake"]
 
@@ -42,10 +41,19 @@ class SessionContext:
 
 
 def accept_hello(
-    hello: frames.Hello, *, session_id: str, settings: GatewaySettings, client_ip: str | None
+    hello: frames.Hello,
+    *,
+    session_id: str,
+    settings: GatewaySettings,
+    client_ip: str | None,
+    player: auth.Principal | None = None,
 ) -> SessionContext:
-    """The context of a valid `hello`; `ProtocolError(unauthorized)` for a bad token."""
-    principal = auth.verify_token(
+    """The context of a valid `hello`; `ProtocolError(unauthorized)` for a bad token.
+
+    `player` is a principal the embedding game server already authenticated on its own
+    socket: then the hello's token is not read (a game client may send an empty one).
+    """
+    principal = player or auth.verify_token(
         hello.token,
         secret=settings.jwt_secret.get_secret_value(),
         leeway_s=settings.jwt_leeway_s,
@@ -68,7 +76,12 @@ def accept_hello(
 
 
 async def handshake(
-    ws: ServerConnection, outbox: Outbox, *, settings: GatewaySettings, session_id: str
+    ws: FrameSocket,
+    outbox: Outbox,
+    *,
+    settings: GatewaySettings,
+    session_id: str,
+    player: auth.Principal | None = None,
 ) -> SessionContext | None:
     """Serve frames until a `hello`: its context, or None once the connection was refused
     (bad token 4401, `analytics` before `hello` 4401, no `hello` in time 4408). Malformed
@@ -98,6 +111,7 @@ async def handshake(
                     session_id=session_id,
                     settings=settings,
                     client_ip=str(remote[0]) if remote else None,
+                    player=player,
                 )
             except ProtocolError as err:
                 await outbox.refuse(err.code, err.detail, CloseCode.UNAUTHORIZED)

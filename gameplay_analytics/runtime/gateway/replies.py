@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import logging
 
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from gameplay_analytics.contract import frames
 from gameplay_analytics.contract.errors import ErrorCode
 from gameplay_analytics.runtime.gateway import metrics
+from gameplay_analytics.runtime.gateway.sockets import FrameSocket
 
 __all__ = ["Outbox", "TokenBucket"]
 
@@ -48,7 +48,7 @@ class Outbox:
     """The ordered replies of one connection and the task that writes them."""
 
     def __init__(
-        self, ws: ServerConnection, *, max_frames: int, drain_timeout_s: float, name: str
+        self, ws: FrameSocket, *, max_frames: int, drain_timeout_s: float, name: str
     ) -> None:
         self._ws = ws
         self._max_frames = max_frames

@@ -17,19 +17,20 @@ import time
 import uuid
 from typing import Protocol
 
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from gameplay_analytics.contract import frames
 from gameplay_analytics.contract.errors import CloseCode, DropReason, ErrorCode, ProtocolError
 from gameplay_analytics.runtime.config import LiveConfig
 from gameplay_analytics.runtime.gateway import metrics
+from gameplay_analytics.runtime.gateway.auth import Principal
 from gameplay_analytics.runtime.gateway.guard import SamplingGuard
 from gameplay_analytics.runtime.gateway.handshake import SessionContext, handshake
 from gameplay_analytics.runtime.gateway.ingest import Backpressure, IngestWorker
 from gameplay_analytics.runtime.gateway.intake import Intake, intake, version_detail
 from gameplay_analytics.runtime.gateway.replies import Outbox, TokenBucket
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
+from gameplay_analytics.runtime.gateway.sockets import FrameSocket
 from gameplay_analytics.runtime.gateway.telemetry import latency_bucket, snapshot_sample
 
 __all__ = ["Hub", "Session"]
@@ -70,10 +71,14 @@ class _Welcomed:
 
 
 class Session:
-    """Serves one connection from handshake to close."""
+    """Serves one connection from handshake to close.
 
-    def __init__(self, ws: ServerConnection, hub: Hub) -> None:
+    `player` is set when an embedding game server authenticated the player itself (embed.py).
+    """
+
+    def __init__(self, ws: FrameSocket, hub: Hub, *, player: Principal | None = None) -> None:
         self._ws = ws
+        self._player = player
         self._hub = hub
         self._settings = hub.settings
         self.session_id = str(uuid.uuid4())
@@ -92,7 +97,11 @@ class Session:
         self._outbox.start()
         try:
             ctx = await handshake(
-                self._ws, self._outbox, settings=self._settings, session_id=self.session_id
+                self._ws,
+                self._outbox,
+                settings=self._settings,
+                session_id=self.session_id,
+                player=self._player,
             )
             if ctx is not None:
                 await self._read_frames(self._welcome(ctx))
