@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_salt_book
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, cold_start, default_config
-from gameplay_analytics.runtime.gateway import metrics
+from gameplay_analytics.runtime.gateway import metrics, relay
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
 from gameplay_analytics.runtime.gateway.session import Session
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
@@ -194,10 +194,15 @@ class Gateway:
     # -- private ---------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and ws.request.path.split("?", 1)[0] == relay.RELAY_PATH:
+            await relay.serve_relay(ws, self)
+            return
         await Session(ws, self).serve()
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?", 1)[0] != WS_PATH:
+        path = request.path.split("?", 1)[0]
+        relaying = path == relay.RELAY_PATH and self.settings.relay_secret is not None
+        if path != WS_PATH and not relaying:
             return ws.respond(404, f"analytics WebSocket is at {WS_PATH}\n")
         if self._draining:
             response = ws.respond(503, "gateway shutting down\n")

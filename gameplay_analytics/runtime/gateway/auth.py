@@ -13,7 +13,17 @@ import jwt
 
 from gameplay_analytics.contract.errors import ErrorCode, ProtocolError
 
-__all__ = ["Principal", "issue_token", "verify_token"]
+__all__ = [
+    "RELAY_SCOPE",
+    "Principal",
+    "issue_service_token",
+    "issue_token",
+    "verify_service_token",
+    "verify_token",
+]
+
+RELAY_SCOPE = "relay"
+"""The `scope` claim of a game server's service token for `/relay` (docs/relay.md)."""
 
 _ALGORITHM = "HS256"
 
@@ -86,6 +96,36 @@ def issue_token(
     if region is not None:
         claims["region"] = region
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def issue_service_token(service: str, *, secret: str, ttl_s: float = 3600.0) -> str:
+    """A game server's token for `/relay`: `sub` the service name, `scope` relay."""
+    issued = int(time.time())
+    claims = {"sub": service, "scope": RELAY_SCOPE, "iat": issued, "exp": int(issued + ttl_s)}
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def verify_service_token(token: str, *, secret: str, leeway_s: float = 0.0) -> str:
+    """The service name of a valid relay token; `ProtocolError(unauthorized)` otherwise.
+
+    Its secret is not the players' one, so no player token can open a relay, and a relay
+    token must say `scope: relay`.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            leeway=leeway_s,
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise ProtocolError(ErrorCode.UNAUTHORIZED, "service token expired") from None
+    except jwt.PyJWTError:
+        raise ProtocolError(ErrorCode.UNAUTHORIZED, "service token is not valid") from None
+    if claims.get("scope") != RELAY_SCOPE or not _claim(claims, "sub"):
+        raise ProtocolError(ErrorCode.UNAUTHORIZED, "service token lacks `scope: relay`")
+    return str(claims["sub"])
 
 
 def _claim(claims: dict[str, object], name: str) -> str | None:

@@ -43,6 +43,11 @@ class GatewaySettings(NatsSettings):
     shard: str | None = Field(
         None, description="shard name stamped on batches whose token carries no `shard` claim"
     )
+    relay_secret: SecretStr | None = Field(
+        None,
+        description="HS256 secret of the game servers' service tokens for `/relay` "
+        "(docs/relay.md); the relay endpoint is off while unset",
+    )
     salt_secret: SecretStr | None = Field(
         None,
         description="master secret of the monthly salts; pseudonymises player ids in DLQ "
