@@ -27,10 +27,12 @@ from gameplay_analytics.privacy.consent import Consent, allows
 from gameplay_analytics.sampling import hashing
 from gameplay_analytics.sampling.compiled import CompiledRules
 from gameplay_analytics.sdk.buffer import DEFAULT_CAP_BYTES, PriorityBuffer
+from gameplay_analytics.sdk.inflight import Envelope, InFlight
 from gameplay_analytics.sdk.pending import DEFAULT_PENDING_CAP_BYTES, PendingEvents
 from gameplay_analytics.sdk.state import SeqCounter
+from gameplay_analytics.sdk.stats import Acked, ClientStats
 
-__all__ = ["AnalyticsClient", "ClientStats", "default_rules"]
+__all__ = ["Acked", "AnalyticsClient", "ClientStats", "default_rules"]
 
 log = logging.getLogger(__name__)
 
@@ -67,60 +69,6 @@ class _Event(msgspec.Struct, array_like=False):
 
 
 _encode = msgspec.json.Encoder().encode
-
-
-class _SeqOnly(msgspec.Struct):
-    seq: int
-
-
-class _EnvelopeSeqs(msgspec.Struct):
-    events: list[_SeqOnly]
-
-
-_envelope_seqs = msgspec.json.Decoder(_EnvelopeSeqs)
-
-
-@dataclasses.dataclass(slots=True)
-class ClientStats:
-    """What happened to tracked events, for the game's own telemetry and the tests."""
-
-    tracked: int = 0
-    buffered: int = 0
-    sampled_out: int = 0
-    debounced: int = 0
-    opted_out: int = 0
-    refused: int = 0  # unknown event name, too large, or analytics_version refused
-    errors: int = 0
-    recovered: int = 0  # unacked events of an earlier run, back in the buffer at start
-    envelopes_sent: int = 0
-    envelopes_resent: int = 0
-    envelopes_acked: int = 0
-    events_acked: int = 0
-    events_rejected: int = 0
-    events_dropped_by_server: int = 0
-    envelopes_refused: int = 0  # bad_request: dropped, a client bug
-    backpressure: int = 0
-    rate_limited: int = 0
-    overflow: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-
-
-@dataclasses.dataclass(slots=True)
-class _Envelope:
-    id: int
-    frame: bytes
-    events: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Acked:
-    """What one `ack` settled, for callers that reconcile (the load harness, tests): the seqs
-    of the envelope, those the gateway rejected, and how many its guard dropped."""
-
-    envelope_id: int
-    seqs: tuple[int, ...]
-    rejected: tuple[int, ...]
-    accepted: int
-    dropped: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -191,8 +139,7 @@ class AnalyticsClient:
         self.welcomed = False
         self.unauthorized: str | None = None
         self.version_refused: str | None = None
-        self._unacked: dict[int, _Envelope] = {}
-        self._resend: list[_Envelope] = []
+        self._flight = InFlight()
         self._next_id = 1
         self._last_send = float("-inf")
         self._hold_until = float("-inf")
@@ -271,12 +218,12 @@ class AnalyticsClient:
 
     @property
     def pending_envelopes(self) -> int:
-        return len(self._unacked) + len(self._resend)
+        return len(self._flight)
 
     @property
     def idle(self) -> bool:
         """Nothing buffered and nothing awaiting an ack."""
-        return not self._buffer.count and not self._unacked and not self._resend
+        return not self._buffer.count and not self._flight
 
     # -- the transport's side --------------------------------------------------------------
 
@@ -300,8 +247,7 @@ class AnalyticsClient:
     def on_disconnected(self) -> None:
         """The connection is gone: every unacked envelope will be resent, unchanged."""
         self.connected = self.welcomed = False
-        self._requeue(list(self._unacked.values()))
-        self._unacked.clear()
+        self._flight.disconnected()
 
     def on_frame(self, data: bytes | str) -> bool:
         """Handle one frame from the gateway; False when it is not an analytics frame (a game
@@ -335,12 +281,12 @@ class AnalyticsClient:
         now = self._clock() if now is None else now
         if now < self._hold_until or now - self._last_send < _RATE_MARGIN / self.max_rate_hz:
             return []
-        if self._resend:
-            envelope = self._resend.pop(0)
+        envelope = self._flight.next_resend()
+        if envelope is not None:
             self.stats.envelopes_resent += 1
         elif (
             self._buffer.count
-            and len(self._unacked) < MAX_IN_FLIGHT
+            and self._flight.on_the_wire < MAX_IN_FLIGHT
             and (
                 now - self._last_new >= self._flush_interval
                 or self._buffer.count >= self.max_events
@@ -350,7 +296,7 @@ class AnalyticsClient:
             self._last_new = now
         else:
             return []
-        self._unacked[envelope.id] = envelope
+        self._flight.sent(envelope)
         self._last_send = now
         self.stats.envelopes_sent += 1
         return [envelope.frame]
@@ -372,7 +318,7 @@ class AnalyticsClient:
         debounce_ns = self._rules.debounce(name) * 1_000_000
         return _Decision(keep, int(spec.priority), debounce_ns, "" if keep else "sampled")
 
-    def _new_envelope(self) -> _Envelope:
+    def _new_envelope(self) -> Envelope:
         events = self._buffer.take(
             max_events=self.max_events, max_bytes=self._max_frame_bytes - _ENVELOPE_OVERHEAD
         )
@@ -384,14 +330,14 @@ class AnalyticsClient:
         )
         frame = head + b",".join(events) + b"]}"
         self._buffer.reserved += len(frame)
-        return _Envelope(ident, frame, len(events))
+        return Envelope(ident, frame, len(events))
 
-    def _forget(self, envelope: _Envelope) -> None:
+    def _forget(self, envelope: Envelope) -> None:
         """The envelope is settled for good (acked, or refused as malformed)."""
         self._buffer.reserved -= len(envelope.frame)
         pending = self._pending
         if pending is not None and len(pending):
-            pending.settle([e.seq for e in _envelope_seqs.decode(envelope.frame).events])
+            pending.settle(list(envelope.seqs()))
 
     def _recover(self, pending: PendingEvents, *, report_crash: bool) -> None:
         """Put an earlier run's unacked events back in the buffer, unchanged."""
@@ -402,9 +348,6 @@ class AnalyticsClient:
         self.recovered_crash = pending.session_open
         if self.recovered_crash and report_crash:
             self.track("session_crash", reason="unclean_exit")
-
-    def _requeue(self, envelopes: list[_Envelope]) -> None:
-        self._resend = sorted([*envelopes, *self._resend], key=lambda e: e.id)
 
     def _on_welcome(self, welcome: frames.Welcome) -> None:
         self.session_id = welcome.session_id
@@ -421,7 +364,7 @@ class AnalyticsClient:
             self._decisions.clear()
 
     def _on_ack(self, ack: frames.Ack) -> None:
-        envelope = self._unacked.pop(ack.id, None)
+        envelope = self._flight.settle(ack.id)
         if envelope is None:
             return  # an ack for an envelope already settled (a resend raced it)
         self._forget(envelope)
@@ -433,13 +376,13 @@ class AnalyticsClient:
         for rejection in ack.rejected:
             log.warning("analytics: event seq %s rejected: %s", rejection.seq, rejection.detail)
         if self._on_ack_hook is not None:
-            seqs = tuple(e["seq"] for e in msgspec.json.decode(envelope.frame)["events"])
+            seqs = envelope.seqs()
             rejected = tuple(r.seq for r in ack.rejected if r.seq is not None)
             self._on_ack_hook(Acked(ack.id, seqs, rejected, ack.accepted, ack.dropped))
 
     def _on_error(self, error: frames.Error) -> None:
         code = error.code
-        envelope = self._unacked.pop(error.id, None) if error.id is not None else None
+        envelope = self._flight.settle(error.id) if error.id is not None else None
         if code in (ErrorCode.BACKPRESSURE, ErrorCode.RATE_LIMITED):
             delay_s = (error.retry_after_ms or RATE_LIMITED_RETRY_MS) / 1000
             delay_s *= 1 + _RETRY_JITTER * self._jitter.random()
@@ -449,17 +392,17 @@ class AnalyticsClient:
             else:
                 self.stats.rate_limited += 1
             if envelope is not None:
-                self._requeue([envelope])  # kept and resent unchanged
+                self._flight.requeue(envelope)  # kept and resent unchanged
         elif code == ErrorCode.ANALYTICS_VERSION:
             self.version_refused = error.detail
             self._decisions.clear()
             log.error("analytics: schema %s refused by the gateway: %s", self.schema, error.detail)
             if envelope is not None:
-                self._requeue([envelope])
+                self._flight.requeue(envelope)
         elif code == ErrorCode.UNAUTHORIZED:
             self.unauthorized = error.detail
             if envelope is not None:
-                self._requeue([envelope])
+                self._flight.requeue(envelope)
         else:  # bad_request: resending the same bytes cannot succeed
             if envelope is not None:
                 self._forget(envelope)
