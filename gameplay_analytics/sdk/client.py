@@ -221,6 +221,11 @@ class AnalyticsClient:
         return len(self._flight)
 
     @property
+    def pending_events(self) -> int:
+        """Events sent in envelopes not yet acknowledged (kept for a resend)."""
+        return self._flight.events
+
+    @property
     def idle(self) -> bool:
         """Nothing buffered and nothing awaiting an ack."""
         return not self._buffer.count and not self._flight

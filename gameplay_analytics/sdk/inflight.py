@@ -50,6 +50,11 @@ class InFlight:
         return len(self._wire) + len(self._resend)
 
     @property
+    def events(self) -> int:
+        """Events in unsettled envelopes, on the wire or waiting for a resend."""
+        return sum(e.events for e in self._wire.values()) + sum(e.events for e in self._resend)
+
+    @property
     def on_the_wire(self) -> int:
         return len(self._wire)
 

@@ -237,8 +237,8 @@ async def test_shutdown_acks_pending_and_closes_with_1001(nats_url: str) -> None
     stored_seqs = {e.seq for e in player_events(await stored(nats_url, client.player_uuid))}
     assert client.stats.events_acked == len(stored_seqs) > 0  # nothing acked is missing
     # Whatever was not acked is still held by the client for the next gateway.
-    assert client.stats.buffered == len(stored_seqs) + client.buffered_events + sum(
-        e.events for e in [*client._unacked.values(), *client._resend]
+    assert client.stats.buffered == (
+        len(stored_seqs) + client.buffered_events + client.pending_events
     )
 
 
