@@ -43,7 +43,7 @@ $(CLIENT_STAMP): client/package.json client/package-lock.json
 	@touch $(CLIENT_STAMP)
 
 client-test: $(STAMP) $(CLIENT_STAMP)
-	cd client && npm run build && GAMEPLAY_ANALYTICS_PYTHON=$(abspath $(BIN)/python) \
+	cd client && npm run build && CLIENT_TEST_PYTHON=$(abspath $(BIN)/python) \
 		node --experimental-websocket --test test/
 
 check-analytics-schema: $(STAMP)

@@ -8,7 +8,7 @@ import { AnalyticsClient, connect, shareSocket } from "../dist/index.js";
 import { eventually, pythonAvailable, query, startStack, token } from "./support.mjs";
 import { runPage, chromiumPath } from "./browser.mjs";
 
-const skip = pythonAvailable() ? false : "no Python with gameplay_analytics (set GAMEPLAY_ANALYTICS_PYTHON)";
+const skip = pythonAvailable() ? false : "no Python with gameplay_analytics (set CLIENT_TEST_PYTHON)";
 let stack;
 
 before(async () => {

@@ -8,8 +8,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 export const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-/** The Python with gameplay_analytics installed: GAMEPLAY_ANALYTICS_PYTHON, else the repo venv. */
-export const PYTHON = process.env.GAMEPLAY_ANALYTICS_PYTHON ?? join(REPO, ".venv", "bin", "python");
+/** The Python with gameplay_analytics installed: CLIENT_TEST_PYTHON, else the repo venv. */
+export const PYTHON = process.env.CLIENT_TEST_PYTHON ?? join(REPO, ".venv", "bin", "python");
 const SECRET = "client-test-secret-of-at-least-32-bytes";
 const ENV = { ...process.env, PYTHONPATH: REPO, GAMEPLAY_ANALYTICS_JWT_SECRET: SECRET };
 
