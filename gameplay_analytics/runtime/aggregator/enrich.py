@@ -48,23 +48,46 @@ class TimeBounds:
     max_skew: dt.timedelta = DEFAULT_MAX_CLOCK_SKEW
     retention_days: int = 183
 
+    def window(self, *, received_ms: int, now_ms: int) -> tuple[int, int]:
+        """The first and last event time (epoch ms) stored from a message received at
+        `received_ms` and processed at `now_ms`; `refuse` says why a time outside is not."""
+        first_day = now_ms // _DAY_MS - self.retention_days
+        return first_day * _DAY_MS, received_ms + self.max_skew // dt.timedelta(milliseconds=1)
+
     def refuse(self, ts_ms: int, *, received_ms: int, now_ms: int) -> tuple[RejectCode, str] | None:
-        if ts_ms > received_ms + self.max_skew // dt.timedelta(milliseconds=1):
+        first, last = self.window(received_ms=received_ms, now_ms=now_ms)
+        if ts_ms > last:
             ahead = dt.timedelta(milliseconds=ts_ms - received_ms)
             return RejectCode.CLOCK_SKEW, f"ts: {ahead} ahead of the server clock"
-        if ts_ms // _DAY_MS < now_ms // _DAY_MS - self.retention_days:
+        if ts_ms < first:
             return RejectCode.TOO_OLD, f"ts: older than the {self.retention_days}-day retention"
         return None
 
 
-def _personal_pattern(player_uuid: str, client_ip: str | None) -> re.Pattern[str]:
+class _Personal:
     """The session's own player UUID and IP, wherever a client wrote them into props (an
     identifier field can hold either): they are replaced before anything is stored, so the
-    hot and warm stores never hold them, whatever the client sends."""
-    needles = [re.escape(player_uuid)]
-    if client_ip:
-        needles.append(r"(?<![0-9A-Fa-f.:])" + re.escape(client_ip) + r"(?![0-9A-Fa-f.:])")
-    return re.compile("|".join(needles), re.IGNORECASE)
+    hot and warm stores never hold them, whatever the client sends. One lower-cased search
+    of all the message's props comes first: almost no message holds either, and then no
+    event pays for the regex."""
+
+    __slots__ = ("_pattern", "found")
+
+    def __init__(self, player_uuid: str, client_ip: str | None, events: list[Any]) -> None:
+        needles = [re.escape(player_uuid)]
+        if client_ip:
+            needles.append(r"(?<![0-9A-Fa-f.:])" + re.escape(client_ip) + r"(?![0-9A-Fa-f.:])")
+        self._pattern = re.compile("|".join(needles), re.IGNORECASE)
+        everything = b"\x00".join(bytes(e.props) for e in events).lower()
+        self.found = any(n.lower().encode() in everything for n in (player_uuid, client_ip) if n)
+
+    def redact(self, props: msgspec.Raw) -> str:
+        text = bytes(props).decode()
+        return self._pattern.sub(_REDACTED, text) if self.found else text
+
+
+_SPECS: Final = {name: (spec, spec.category.value) for name, spec in EVENTS.items()}
+"""Per event name: its taxonomy entry and its category as stored (a plain str)."""
 
 
 class _WireEvent(msgspec.Struct):
@@ -170,25 +193,33 @@ class Enricher:
         invalid = self._invalid(validator, batch.events)
         location = self._locate(batch.client_ip)
         received_at = _EPOCH + dt.timedelta(milliseconds=batch.received_at)
-        ids: dict[dt.date, str] = {}
+        first_ts, last_ts = self._bounds.window(received_ms=batch.received_at, now_ms=now_ms)
+        players: dict[int, tuple[dt.date, str]] = {}  # by day number: (day, analytics id)
         kept: dict[tuple[str, float], bool] = {}
-        personal = _personal_pattern(batch.player_uuid, batch.client_ip)
+        personal = _Personal(batch.player_uuid, batch.client_ip, batch.events)
+        session_id, version, envelope = batch.session_id, batch.schema_version, batch.envelope_id
+        build, platform, shard, region = batch.build, batch.platform, batch.shard, batch.region
+        latency, country, geo_region = batch.latency_bucket, location.country, location.region
         for index, event in enumerate(batch.events):
-            detail = invalid.get(index)
-            if detail is None and not 0 <= event.ts <= _MAX_TS_MS:
-                detail = f"ts: {event.ts} is outside the representable range"
+            ts = event.ts
+            detail = invalid.get(index) if invalid else None
+            if detail is None and not 0 <= ts <= _MAX_TS_MS:
+                detail = f"ts: {ts} is outside the representable range"
             if detail is not None:
                 out.dlq.append(self._rejected(out, index, event, now_ms, detail))
                 continue
-            refused = self._bounds.refuse(event.ts, received_ms=batch.received_at, now_ms=now_ms)
-            if refused is not None:
-                out.dlq.append(self._rejected(out, index, event, now_ms, refused[1], refused[0]))
-                continue
-            spec = EVENTS[event.name]
+            if not first_ts <= ts <= last_ts:
+                refused = self._bounds.refuse(ts, received_ms=batch.received_at, now_ms=now_ms)
+                if refused is not None:
+                    reason, why = refused
+                    out.dlq.append(self._rejected(out, index, event, now_ms, why, reason))
+                    continue
+            name = event.name
+            spec, category = _SPECS[name]
             if spec.consent == "social" and not batch.consent_social:
                 out.dropped["consent"] += 1
                 continue
-            cohort = event.cohort or event.name
+            cohort = event.cohort or name
             decision = kept.get((cohort, event.sample_rate))
             if decision is None:
                 decision = hashing.keep(batch.player_uuid, cohort, rate=event.sample_rate)
@@ -196,40 +227,45 @@ class Enricher:
             if not decision:
                 out.dropped["sampling"] += 1
                 continue
-            day = self._day(event.ts // _DAY_MS)
-            player_id = ids.get(day)
-            if player_id is None:
-                player_id = ids[day] = self._pseudonymiser.player_id(batch.player_uuid, day=day)
-            event_ts = _EPOCH + dt.timedelta(milliseconds=event.ts)
+            days = ts // _DAY_MS
+            player = players.get(days)
+            if player is None:
+                day = self._day(days)
+                player = players[days] = (
+                    day,
+                    self._pseudonymiser.player_id(batch.player_uuid, day=day),
+                )
+            day, player_id = player
+            event_ts = _EPOCH + dt.timedelta(milliseconds=ts)
             out.rows.append(
                 (
                     player_id,
                     guid,
                     event.seq,
-                    event.name,
-                    spec.category.value,
+                    name,
+                    category,
                     event_ts,
                     day,
                     received_at,
-                    batch.session_id,
-                    batch.schema_version,
+                    session_id,
+                    version,
                     event.sample_rate,
-                    batch.build,
-                    batch.platform,
-                    batch.shard,
-                    batch.region,
-                    location.country,
-                    batch.latency_bucket,
-                    personal.sub(_REDACTED, bytes(event.props).decode()),
-                    location.region,
-                    batch.envelope_id,
+                    build,
+                    platform,
+                    shard,
+                    region,
+                    country,
+                    latency,
+                    personal.redact(event.props),
+                    geo_region,
+                    envelope,
                     stream_seq,
                 )
             )
-            if spec.category is Category.SESSION and event.name in _LIFECYCLE:
+            if name in _LIFECYCLE and spec.category is Category.SESSION:
                 props = msgspec.json.decode(event.props)
                 out.sessions.append(
-                    _session(batch, event.name, props, event_ts, player_id, guid, location)
+                    _session(batch, name, props, event_ts, player_id, guid, location)
                 )
         return out
 
