@@ -1,6 +1,7 @@
 """Aggregator throughput: events/s from a pre-filled JetStream stream into Postgres (with
 validation, pseudonymisation, dedup and acks), as a ratio to raw COPY of the same rows into
-the same partitioned, unique-keyed table, measured in the same run. Target ratio >= 0.5.
+the same partitioned, unique-keyed table, one connection each, measured in the same run.
+Target ratio >= 0.8 (issue 17). The machine's load drifts: raw COPY runs before and after.
 
 Run: `.venv/bin/python bench/aggregator_bench.py` (about 30 s; starts its own nats-server
 and PostgreSQL from the wheels in a temporary folder).
@@ -36,7 +37,7 @@ from gameplay_analytics.runtime.aggregator import Aggregator, AggregatorSettings
 MESSAGES = 600
 EVENTS_PER_MESSAGE = 250  # many events per message: JetStream acks cost per message
 BATCH_SIZE = 64
-TARGET = 0.5
+TARGET = 0.8
 _NAMES = [
     ("engage_enemy", {"enemy_id": "orc_7", "tier": "boss"}),
     ("xp_gain", {"amount": 25, "source": "quest"}),

@@ -182,7 +182,7 @@ class Aggregator:
                 held = [*held, *msgs]
                 started = time.perf_counter()
                 try:
-                    prepared = self._prepare(msgs)
+                    prepared = await self._prepare(msgs)
                 except Exception as err:  # a bug in preparation: give the batch back
                     held = held[: -len(msgs)]
                     await self.committer.give_back(msgs, err)
@@ -283,15 +283,20 @@ class Aggregator:
 
     async def process(self, msgs: Sequence[Msg]) -> Outcome:
         """Store, dead-letter and ack one fetched batch (at-least-once, exactly-once rows)."""
-        return await self._commit(msgs, self._prepare(msgs), time.perf_counter())
+        return await self._commit(msgs, await self._prepare(msgs), time.perf_counter())
 
-    def _prepare(self, msgs: Sequence[Msg]) -> list[PreparedMessage]:
+    async def _prepare(self, msgs: Sequence[Msg]) -> list[PreparedMessage]:
+        """Prepare message by message, letting the loop run in between: the previous batch's
+        COPY is fed from this thread too, and Postgres should not wait for a whole batch."""
         assert self._enricher is not None
         now_ms = int(time.time() * 1000)
-        return [
-            self._enricher.prepare(m.data, stream_seq=m.metadata.sequence.stream, now_ms=now_ms)
-            for m in msgs
-        ]
+        prepared = []
+        for m in msgs:
+            prepared.append(
+                self._enricher.prepare(m.data, stream_seq=m.metadata.sequence.stream, now_ms=now_ms)
+            )
+            await asyncio.sleep(0)
+        return prepared
 
     async def _commit(
         self, msgs: Sequence[Msg], prepared: list[PreparedMessage], started: float
