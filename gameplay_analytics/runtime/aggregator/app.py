@@ -31,6 +31,7 @@ from gameplay_analytics.runtime.aggregator.committer import Committed, Committer
 from gameplay_analytics.runtime.aggregator.consumer import Consumer
 from gameplay_analytics.runtime.aggregator.enrich import Enricher, PreparedMessage
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
+from gameplay_analytics.runtime.aggregator.payload_log import PayloadSampler
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
 from gameplay_analytics.runtime.probes import ProbeServer
 from gameplay_analytics.runtime.storage import maintenance, schema, warm
@@ -77,6 +78,7 @@ class Aggregator:
         self.settings = settings
         self.metrics = AggregatorMetrics(registry)
         self.stats = AggregatorStats()
+        self._payload_log = PayloadSampler(settings.payload_log_rate)
         self.clock = clock
         self._start_sequence = start_sequence
         self._schemas = schemas or SchemaRegistry.from_released(max_events=_MAX_EVENTS_PER_MESSAGE)
@@ -304,6 +306,8 @@ class Aggregator:
         outcome = await self.committer.commit(msgs, prepared)
         if isinstance(outcome, Committed):
             self._count(outcome)
+            refused = {i.entry.stream_seq for i in outcome.dlq if i.entry.reason == "unstorable"}
+            self._payload_log.offer([p for p in prepared if p.stream_seq not in refused])
             self.metrics.observe_committed((r for p in prepared for r in p.rows), time.time())
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return outcome

@@ -112,6 +112,13 @@ class AggregatorSettings(NatsSettings):
     lag_interval_s: float = Field(
         default=5.0, gt=0, description="LAG_INTERVAL_S: how often consumer lag is read"
     )
+    payload_log_rate: float = Field(
+        default=0.001,
+        ge=0,
+        le=1,
+        description="PAYLOAD_LOG_RATE: fraction of stored messages logged, redacted "
+        "(runtime/aggregator/payload_log.py); 0 logs none",
+    )
     command_timeout_s: float = Field(
         default=60.0, gt=0, description="COMMAND_TIMEOUT_S: bound on one Postgres statement"
     )
