@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import math
 import random
 import time
 import uuid
@@ -146,6 +147,8 @@ class AnalyticsClient:
         self._flush_interval = flush_interval_s
         self._last_new = float("-inf")
         self._jitter = random.Random(self.client_guid)
+        self._telemetry: bytes | None = None
+        self._last_telemetry = float("-inf")
         self._pending: PendingEvents | None = None
         self.recovered_crash = False
         if state_dir is not None:
@@ -201,6 +204,20 @@ class AnalyticsClient:
                 pending.note_session(name)
                 pending.add(seq, decision.priority, data)
         except Exception:  # the game loop must never see an analytics failure
+            self.stats.errors += 1
+
+    def telemetry(self, rtt_ms: float, snapshot_bytes: int) -> None:
+        """The game's telemetry tick (PROTOCOL.md §1 `telemetry`): call it as often as you
+        like; the latest values go out at most `TELEMETRY_MAX_HZ` times a second. Never raises."""
+        try:
+            if not self._consent.analytics:
+                return
+            frame = frames.Telemetry(
+                rtt_ms=float(rtt_ms) if math.isfinite(rtt_ms) and rtt_ms >= 0 else None,
+                snapshot_bytes=int(snapshot_bytes) if snapshot_bytes >= 0 else None,
+            )
+            self._telemetry = msgspec.json.encode(frame)
+        except Exception:
             self.stats.errors += 1
 
     @property
@@ -281,11 +298,14 @@ class AnalyticsClient:
         back by `backpressure` or `rate_limited` (whose wait is jittered)."""
         if self._pending is not None:
             self._pending.flush()  # acks settled since the last poll, or non-lifecycle adds
-        if not self.welcomed or self.version_refused is not None:
+        if not self.welcomed:
             return []
         now = self._clock() if now is None else now
+        out = self._due_telemetry(now)
+        if self.version_refused is not None:
+            return out
         if now < self._hold_until or now - self._last_send < _RATE_MARGIN / self.max_rate_hz:
-            return []
+            return out
         envelope = self._flight.next_resend()
         if envelope is not None:
             self.stats.envelopes_resent += 1
@@ -300,13 +320,23 @@ class AnalyticsClient:
             envelope = self._new_envelope()
             self._last_new = now
         else:
-            return []
+            return out
         self._flight.sent(envelope)
         self._last_send = now
         self.stats.envelopes_sent += 1
-        return [envelope.frame]
+        out.append(envelope.frame)
+        return out
 
     # -- private ---------------------------------------------------------------------------
+
+    def _due_telemetry(self, now: float) -> list[bytes]:
+        frame = self._telemetry
+        if frame is None or now - self._last_telemetry < 1.0 / limits.TELEMETRY_MAX_HZ:
+            return []
+        self._telemetry = None
+        self._last_telemetry = now
+        self.stats.telemetry_sent += 1
+        return [frame]
 
     def _decide(self, name: str, tier: object) -> _Decision:
         if self.version_refused is not None:

@@ -29,6 +29,7 @@ class ClientStats:
     envelopes_refused: int = 0  # bad_request: dropped, a client bug
     backpressure: int = 0
     rate_limited: int = 0
+    telemetry_sent: int = 0
     overflow: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 

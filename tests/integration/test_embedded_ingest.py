@@ -82,6 +82,7 @@ async def play(ws: ClientConnection, client: AnalyticsClient, *, ticks: int) -> 
     for tick in range(ticks):
         await ws.send(json.dumps({"type": "input", "tick": tick, "keys": ["w"]}))
         client.track("engage_enemy", enemy_id=f"orc_{tick}", tier="boss")
+        client.telemetry(30.0 + tick, 1200)  # the game's telemetry tick, sent at ≤ 1 Hz
         if tick == ticks - 1:
             client.track("session_end", reason="logout")
         states += await pump(ws, client, 0.12)
@@ -116,10 +117,12 @@ async def test_game_frames_and_analytics_share_the_games_socket(nats_url: str, s
         assert client.idle, client.stats
         assert states == game.inputs == 5  # every input reached the game, and was answered
         assert client.stats.events_acked == 7
+        assert client.stats.telemetry_sent >= 1 and client.stats.envelopes_refused == 0
         messages = await stored(nats_url, player)
         events = [e for _, payload in messages for e in json.loads(payload).get("events", [])]
         assert len(messages) >= 1
-        assert len(events) == 7, messages[:1]
+        tracked = [e for e in events if e["name"] != "snapshot_size"]  # telemetry samples aside
+        assert len(tracked) == 7, messages[:1]
 
 
 async def test_the_game_refuses_whom_it_did_not_log_in(nats_url: str) -> None:

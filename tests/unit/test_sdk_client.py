@@ -331,3 +331,25 @@ def test_client_seqs_rise_across_restarts(tmp_path: Path) -> None:
 def test_malformed_replies_are_ignored(garbage: bytes) -> None:
     client = make_client()
     assert client.on_frame(garbage) is False
+
+
+def test_telemetry_goes_out_at_most_once_a_second_with_the_latest_values() -> None:
+    client = make_client()
+    welcome(client)
+    client.telemetry(40, 1000)
+    client.telemetry(48, 1834)
+    assert [json.loads(f) for f in client.poll(now=100.0)] == [
+        {"type": "telemetry", "rtt_ms": 48.0, "snapshot_bytes": 1834}
+    ]
+    client.telemetry(float("nan"), 1900)
+    assert client.poll(now=100.5) == []
+    [frame] = client.poll(now=101.1)
+    assert frames.parse_client_frame(frame) == frames.Telemetry(rtt_ms=None, snapshot_bytes=1900)
+    assert client.stats.telemetry_sent == 2
+
+
+def test_telemetry_is_withheld_under_opt_out() -> None:
+    client = make_client(consent={"analytics": False})
+    welcome(client)
+    client.telemetry(48, 1834)
+    assert client.poll(now=100.0) == []
