@@ -11,7 +11,14 @@ from typing import Any
 
 import kopf
 
-from gameplay_analytics.operator import metrics, natsconfig, reconcile
+from gameplay_analytics.operator import (
+    heartbeat,
+    metrics,
+    natsconfig,
+    reconcile,
+    schemaversions,
+    statuspatch,
+)
 from gameplay_analytics.operator.manifests import MANAGED_BY
 from gameplay_analytics.operator.models import GROUP, VERSION
 
@@ -78,7 +85,7 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     ) -> None:
         while not stopped:
             if namespace:
-                await reconcile.step_heartbeat(namespace, name)
+                await heartbeat.step_heartbeat(namespace, name)
             interval = float(spec.get("monitoring", {}).get("loadSignalIntervalSeconds", 30))
             await stopped.wait(interval)
 
@@ -91,7 +98,7 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     )
     async def deployment_event(body: kopf.Body, **_: Any) -> None:
         # Readiness comes from the Deployments: Progressing → Ready without waiting a resync.
-        await reconcile.refresh_owner_status(body)
+        await statuspatch.refresh_owner_status(body)
 
     @kopf.on.resume(*POLICIES, registry=registry)
     @kopf.on.create(*POLICIES, registry=registry)
@@ -105,7 +112,9 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     @kopf.on.update(*SCHEMAS, registry=registry)
     async def schema_version_changed(body: kopf.Body, **_: Any) -> dict[str, str]:
         async with metrics.reconciling("SchemaVersion"):
-            return {"phase": await reconcile.reconcile_schema_version(body)}
+            phase = await schemaversions.reconcile_schema_version(body)
+            await reconcile.republish(body["metadata"]["namespace"])
+            return {"phase": phase}
 
     @kopf.on.event(*SCHEMAS, registry=registry)
     @kopf.on.event(*POLICIES, registry=registry)

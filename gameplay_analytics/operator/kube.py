@@ -1,18 +1,21 @@
 """The Kubernetes calls the operator makes, each one listed in `rbac.REQUIRED_RULES`.
 
-A thin async layer over the official client's generic `call_api` (run in a thread, with a
-timeout): get, list, create, merge-patch, status-patch and delete by kind, so that every call goes
-through one table of resources and none can slip past the RBAC table unnoticed.
+A thin layer on the event loop (aiohttp, as kopf uses; no threads), configured from the
+official client's loaded configuration: get, list, create, merge-patch, status-patch and
+delete by kind, keyword-only, so that every call goes through one table of resources and
+none can slip past the RBAC table unnoticed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import functools
 import json
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import kubernetes
 
 from gameplay_analytics.operator.models import GROUP, VERSION
@@ -77,34 +80,55 @@ class ApiError(Exception):
         self.status = status
 
 
-def _call(method: str, path: str, body: Any = None, content_type: str | None = None) -> Any:
-    headers = {"Accept": "application/json"}
-    if content_type:
-        headers["Content-Type"] = content_type
-    with kubernetes.client.ApiClient() as client:
-        method, url, headers, payload, _ = client.param_serialize(
-            method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
-        )
-        try:
-            response = client.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=REQUEST_TIMEOUT_S
-            )
-        except kubernetes.client.ApiException as exc:
-            raise ApiError(exc.status or 0, str(exc.reason)) from None
-        raw = response.read()
-    if not 200 <= response.status < 300:
-        raise ApiError(response.status, (raw or b"").decode(errors="replace")[:500])
-    return json.loads(raw) if raw else None
+@functools.cache
+def _ssl_context(
+    ca_file: str | None, cert_file: str | None, key_file: str | None
+) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 async def _request(
-    method: str, path: str, body: Any = None, content_type: str | None = None
+    method: str, path: str, *, body: Any = None, content_type: str | None = None
 ) -> Any:
-    async with asyncio.timeout(REQUEST_TIMEOUT_S * 2):
-        return await asyncio.to_thread(_call, method, path, body, content_type)
+    """One call on the event loop (aiohttp), with the credentials the `kubernetes` client was
+    configured with (kubeconfig or in-cluster; a rotating service-account token is re-read by
+    its refresh hook on each call)."""
+    config = kubernetes.client.Configuration.get_default_copy()
+    headers = {"Accept": "application/json"}
+    token = config.get_api_key_with_prefix("authorization")
+    if token:
+        headers["Authorization"] = token
+    if content_type:
+        headers["Content-Type"] = content_type
+    ssl_option: ssl.SSLContext | bool = (
+        _ssl_context(config.ssl_ca_cert, config.cert_file, config.key_file)
+        if config.verify_ssl
+        else False
+    )
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.request(
+                method,
+                config.host.rstrip("/") + path,
+                headers=headers,
+                data=None if body is None else json.dumps(body),
+                ssl=ssl_option,
+            ) as response,
+        ):
+            raw = await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ApiError(0, f"{method} {path}: {exc or type(exc).__name__}") from None
+    if not 200 <= response.status < 300:
+        raise ApiError(response.status, raw.decode(errors="replace")[:500])
+    return json.loads(raw) if raw else None
 
 
-async def get(kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+async def get(*, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
     """The object, or None when it does not exist."""
     try:
         found: dict[str, Any] = await _request("GET", RESOURCES[kind].path(namespace, name))
@@ -115,32 +139,47 @@ async def get(kind: str, namespace: str | None, name: str) -> dict[str, Any] | N
     return found
 
 
-async def list_objects(kind: str, namespace: str | None) -> list[dict[str, Any]]:
+async def list_objects(*, kind: str, namespace: str | None) -> list[dict[str, Any]]:
     result = await _request("GET", RESOURCES[kind].path(namespace))
     items: list[dict[str, Any]] = list((result or {}).get("items") or [])
     return items
 
 
-async def create(obj: Mapping[str, Any]) -> dict[str, Any]:
+async def create(*, obj: Mapping[str, Any]) -> dict[str, Any]:
     meta = obj["metadata"]
     created: dict[str, Any] = await _request(
-        "POST", RESOURCES[obj["kind"]].path(meta.get("namespace")), dict(obj)
+        "POST", RESOURCES[obj["kind"]].path(meta.get("namespace")), body=dict(obj)
     )
     return created
 
 
-async def patch(kind: str, namespace: str | None, name: str, body: Mapping[str, Any]) -> Any:
-    return await _request(
-        "PATCH", RESOURCES[kind].path(namespace, name), dict(body), "application/merge-patch+json"
+async def patch(
+    *, kind: str, namespace: str | None, name: str, body: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A JSON merge patch of the object."""
+    patched: dict[str, Any] = await _request(
+        "PATCH",
+        RESOURCES[kind].path(namespace, name),
+        body=dict(body),
+        content_type="application/merge-patch+json",
     )
+    return patched
 
 
-async def patch_status(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> Any:
-    path = RESOURCES[kind].path(namespace, name) + "/status"
-    return await _request("PATCH", path, {"status": dict(status)}, "application/merge-patch+json")
+async def patch_status(
+    *, kind: str, namespace: str, name: str, status: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A JSON merge patch of the status subresource (None values delete fields)."""
+    patched: dict[str, Any] = await _request(
+        "PATCH",
+        RESOURCES[kind].path(namespace, name) + "/status",
+        body={"status": dict(status)},
+        content_type="application/merge-patch+json",
+    )
+    return patched
 
 
-async def delete(kind: str, namespace: str | None, name: str) -> bool:
+async def delete(*, kind: str, namespace: str | None, name: str) -> bool:
     """Delete the object (its dependents in the background); False when it was not there."""
     try:
         await _request("DELETE", RESOURCES[kind].path(namespace, name))
@@ -151,16 +190,16 @@ async def delete(kind: str, namespace: str | None, name: str) -> bool:
     return True
 
 
-async def crd_exists(name: str) -> bool:
+async def crd_exists(*, name: str) -> bool:
     try:
-        return await get("CustomResourceDefinition", None, name) is not None
+        return await get(kind="CustomResourceDefinition", namespace=None, name=name) is not None
     except ApiError as exc:
         if exc.status == 403:
             return False
         raise
 
 
-async def ensure(obj: Mapping[str, Any]) -> str:
+async def ensure(*, obj: Mapping[str, Any]) -> str:
     """Create the object, or merge-patch it back when it drifted from `obj`.
 
     Returns "created", "repaired" or "unchanged". Drift is any field we set that differs in
@@ -168,17 +207,18 @@ async def ensure(obj: Mapping[str, Any]) -> str:
     hand edit or a deletion is undone and an unchanged spec makes no write at all.
     """
     meta = obj["metadata"]
-    live = await get(obj["kind"], meta.get("namespace"), meta["name"])
+    kind, namespace, name = obj["kind"], meta.get("namespace"), meta["name"]
+    live = await get(kind=kind, namespace=namespace, name=name)
     if live is None:
         try:
-            await create(obj)
+            await create(obj=obj)
         except ApiError as exc:
             if exc.status != 409:  # created meanwhile: the next reconcile compares it
                 raise
         return "created"
     if is_subset(obj, live):
         return "unchanged"
-    await patch(obj["kind"], meta.get("namespace"), meta["name"], obj)
+    await patch(kind=kind, namespace=namespace, name=name, body=obj)
     return "repaired"
 
 
