@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from gameplay_analytics.insights import definitions, estimators
-from gameplay_analytics.insights.dialect import render
+from gameplay_analytics.insights.dialect import Dialect, render
 from gameplay_analytics.insights.stores import InsightsError, Store
 
 __all__ = ["DEFAULT_WINDOW_DAYS", "Params", "Result", "compute", "shape"]
@@ -80,8 +80,11 @@ def sql_for(metric: str, store: Store, by: Sequence[str]) -> str:
         raise InsightsError(f"unknown metric {metric!r} (one of: {', '.join(definitions.METRICS)})")
     dims = "".join(f"pl.d_{d} AS dim_{d}, " for d in by)
     group = "".join(f", dim_{d}" for d in by)
+    template = definition.template
+    if definition.hot_template is not None and store.dialect is Dialect.POSTGRES:
+        template = definition.hot_template
     return render(
-        definition.template,
+        template,
         store.dialect,
         dims=dims,
         group=group,

@@ -10,8 +10,8 @@ names are those of `estimators`.
 Player attributes (the `--by` slices) come from a player's whole history in the store:
 class, region, platform and build from the first `session_start` that carries one, and the
 playstyle from the event mix (`PLAYSTYLE_RULE`). A player is an `analytics_player_id`, which
-changes with the monthly salt: event-based windows reach across a month boundary only
-through the onboarding profile (see `profile`).
+changes with the monthly salt: on the hot store, funnel and retention read the onboarding
+profile instead (`hot_template`), which follows a player across months.
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ class MetricSQL:
     template: str
     params: tuple[str, ...]
     estimator: str
+    hot_template: str | None = None
+    """The hot store's form when it differs: funnel and retention read the onboarding
+    profile there, which carries a player across salt months (the warm store has none)."""
 
 
 # -- shared building blocks ------------------------------------------------------------------
@@ -92,6 +95,15 @@ ev AS (
     WHERE ($1::date IS NULL OR event_day >= $1::date)
       AND ($2::date IS NULL OR event_day <= $2::date)
 )"""
+
+
+# PLAYSTYLE_RULE over the activity counts fights, explores, crafts, socials (the events' mix
+# here, the onboarding profile's counters in the hot store's funnel and retention).
+_PLAYSTYLE = """CASE WHEN GREATEST(fights, explores, crafts, socials) <= 0 THEN 'idle'
+                WHEN fights = GREATEST(fights, explores, crafts, socials) THEN 'fighter'
+                WHEN explores = GREATEST(fights, explores, crafts, socials) THEN 'explorer'
+                WHEN crafts = GREATEST(fights, explores, crafts, socials) THEN 'crafter'
+                ELSE 'socialiser' END"""
 
 
 def _first(column: str) -> str:
@@ -123,11 +135,7 @@ mix AS (
 ),
 players AS (
     SELECT player, activated_at, activation_day, d_class, d_region, d_platform, d_build,
-           CASE WHEN GREATEST(fights, explores, crafts, socials) <= 0 THEN 'idle'
-                WHEN fights = GREATEST(fights, explores, crafts, socials) THEN 'fighter'
-                WHEN explores = GREATEST(fights, explores, crafts, socials) THEN 'explorer'
-                WHEN crafts = GREATEST(fights, explores, crafts, socials) THEN 'crafter'
-                ELSE 'socialiser' END AS d_playstyle
+           {_PLAYSTYLE} AS d_playstyle
     FROM mix
 )"""
 
@@ -163,6 +171,27 @@ sessions_in_range AS (
 _ACTIVATED = """\
 activated AS (
     SELECT * FROM players
+    WHERE activation_day IS NOT NULL
+      AND ($1::date IS NULL OR activation_day >= $1::date)
+      AND ($2::date IS NULL OR activation_day <= $2::date)
+)"""
+
+# The onboarding profile (hot store only; runtime/storage/profile.py): one row per player,
+# keyed across salt months, never exported.
+_PROFILES = f"""\
+activated AS (
+    SELECT profile_key AS player, first_session_at AS activated_at, activation_day,
+           COALESCE(NULLIF(character_class, ''), '{UNKNOWN}') AS d_class,
+           COALESCE(NULLIF(region, ''), '{UNKNOWN}') AS d_region,
+           COALESCE(NULLIF(platform, ''), '{UNKNOWN}') AS d_platform,
+           COALESCE(NULLIF(build, ''), '{UNKNOWN}') AS d_build,
+           {_PLAYSTYLE} AS d_playstyle,
+           (first_combat_at AT TIME ZONE 'UTC')::date - activation_day AS combat_day,
+           first_combat_rate,
+           (first_certain_combat_at AT TIME ZONE 'UTC')::date - activation_day AS certain_day,
+           (first_win_at AT TIME ZONE 'UTC')::date - activation_day AS win_day,
+           active_days
+    FROM analytics_player_profile
     WHERE activation_day IS NOT NULL
       AND ($1::date IS NULL OR activation_day >= $1::date)
       AND ($2::date IS NULL OR activation_day <= $2::date)
@@ -214,6 +243,24 @@ ORDER BY _all{group}
 """,
 )
 
+FUNNEL = dataclasses.replace(
+    FUNNEL,
+    hot_template=_with(_PROFILES)
+    + """\
+SELECT """
+    + _GROUP
+    + """
+       COUNT(*) AS first_session,
+       COALESCE(SUM(CASE WHEN pl.certain_day <= $3 THEN 1.0
+                         WHEN pl.combat_day <= $3 THEN 1.0 / pl.first_combat_rate END), 0)
+           AS first_combat,
+       COALESCE(SUM(CASE WHEN pl.win_day <= $3 THEN 1.0 END), 0) AS first_combat_win
+FROM activated pl
+GROUP BY _all{group}
+ORDER BY _all{group}
+""",
+)
+
 RETENTION = MetricSQL(
     name="retention",
     params=("from", "to"),
@@ -240,6 +287,22 @@ SELECT """
 FROM per_day r JOIN activated pl ON pl.player = r.player
 GROUP BY _all{group}, pl.activation_day, r.dn
 ORDER BY _all{group}, pl.activation_day, r.dn
+""",
+)
+
+RETENTION = dataclasses.replace(
+    RETENTION,
+    hot_template=_with(_PROFILES)
+    + """\
+SELECT """
+    + _GROUP
+    + """
+       pl.activation_day AS activation_day, d.dn AS day, COUNT(*) AS players,
+       SUM(CASE WHEN pl.activation_day + d.dn = ANY(pl.active_days) THEN 1 ELSE 0 END)
+           AS retained
+FROM activated pl CROSS JOIN (VALUES (1), (7), (30)) AS d(dn)
+GROUP BY _all{group}, pl.activation_day, d.dn
+ORDER BY _all{group}, pl.activation_day, d.dn
 """,
 )
 

@@ -18,11 +18,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gameplay_analytics.contract.taxonomy import EVENTS
+from gameplay_analytics.privacy.profile import profile_key
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
 from gameplay_analytics.runtime import storage
+from gameplay_analytics.runtime.storage.profile import ProfileUpdate
 from gameplay_analytics.sampling import CompiledRules
 
 SALTS = Pseudonymiser(SaltBook(secret="insights-test-salt-secret"))
+PROFILE_SECRET = "insights-test-profile-secret"
 GUID = uuid.UUID(int=7)
 
 
@@ -171,6 +174,20 @@ def stored_rows(players: Iterable[Player], rules: CompiledRules) -> list[tuple[A
             )  # fmt: skip
             rows.append(tuple(values[c] for c in storage.EVENT_COLUMNS))
     return rows
+
+
+def profiles(players: Iterable[Player], rules: CompiledRules) -> list[ProfileUpdate]:
+    """The onboarding profiles the aggregator builds from the same kept events."""
+    out = []
+    for p in players:
+        update = ProfileUpdate(profile_key(p.uuid, PROFILE_SECRET))
+        for ts, name, props in p.events():
+            keep, rate = rules.should_keep(p.uuid, name, props=props)
+            if keep:
+                update.observe(name, ts, rate=rate, props=props, region=p.region,
+                               platform=p.platform, build=p.build)  # fmt: skip
+        out.append(update)
+    return out
 
 
 # -- the truth, from the script alone ---------------------------------------------------------

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.privacy.geoip import GeoIP, open_geoip
+from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET
 from gameplay_analytics.privacy.pseudonym import SALT_SECRET_ENV, Pseudonymiser, load_salt_book
 from gameplay_analytics.runtime import config, jetstream
 from gameplay_analytics.runtime.aggregator import retry
@@ -109,7 +110,7 @@ class Aggregator:
         self._geoip = open_geoip(s.geoip_db)
         self._enricher = Enricher(
             pseudonymiser=Pseudonymiser(salts), registry=self._schemas, geoip=self._geoip,
-            bounds=s.time_bounds(),
+            bounds=s.time_bounds(), profile_secret=_profile_secret(s),
         )  # fmt: skip
         self._probes = ProbeServer(
             port=s.metrics_port, ready=self.ready, registry=self.metrics.registry,
@@ -379,3 +380,11 @@ async def run_aggregator(
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+def _profile_secret(s: AggregatorSettings) -> str:
+    """The onboarding profile's key secret; the development one is announced."""
+    if s.profile_secret is not None and s.profile_secret.get_secret_value():
+        return s.profile_secret.get_secret_value()
+    log.warning("no profile secret configured: profile keys use the public development secret")
+    return DEVELOPMENT_PROFILE_SECRET

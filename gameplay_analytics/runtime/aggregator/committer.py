@@ -27,6 +27,7 @@ from gameplay_analytics.runtime.aggregator.enrich import DlqItem, PreparedMessag
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
 from gameplay_analytics.runtime.storage import erasure, hot
+from gameplay_analytics.runtime.storage.profile import ProfileUpdate, merge_profiles
 
 __all__ = ["Committed", "Committer", "Naked", "Outcome", "Stored"]
 
@@ -136,7 +137,12 @@ class Committer:
             return Stored(hot.WriteResult(0, 0, False), [])
         try:
             async with self._pool.acquire() as conn:
-                return Stored(await hot.write_batch(conn, rows, merge_sessions(prepared)), [])
+                return Stored(
+                    await hot.write_batch(
+                        conn, rows, merge_sessions(prepared), _profiles(prepared)
+                    ),
+                    [],
+                )
         except Exception as err:
             if not retry.is_poison(err):
                 raise
@@ -170,7 +176,7 @@ class Committer:
                 continue
             try:
                 async with self._pool.acquire() as conn:
-                    done = await hot.write_batch(conn, p.rows, merge_sessions([p]))
+                    done = await hot.write_batch(conn, p.rows, merge_sessions([p]), _profiles([p]))
             except Exception as err:
                 if not retry.is_poison(err):
                     raise
@@ -216,3 +222,8 @@ def _unstorable(p: PreparedMessage, err: BaseException) -> DlqItem:
         client_guid=p.client_guid, schema_version=p.schema_version, stream_seq=p.stream_seq,
     )  # fmt: skip
     return DlqItem(entry, f"aggregator-dlq-{p.stream_seq}")
+
+
+def _profiles(prepared: Sequence[PreparedMessage]) -> list[ProfileUpdate]:
+    """One onboarding-profile update per player across the batch."""
+    return merge_profiles(p.profile for p in prepared if p.profile is not None)

@@ -22,8 +22,10 @@ from gameplay_analytics.contract.messages import DlqEntry, EventBatch
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.contract.taxonomy import EVENTS, Category
 from gameplay_analytics.privacy.geoip import GeoIP, Location
+from gameplay_analytics.privacy.profile import profile_key
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser
 from gameplay_analytics.runtime.storage.hot import EventRow, SessionUpdate
+from gameplay_analytics.runtime.storage.profile import PROFILE_PROPS, ProfileUpdate
 from gameplay_analytics.sampling import hashing
 
 __all__ = ["DEFAULT_MAX_CLOCK_SKEW", "DlqItem", "Enricher", "PreparedMessage", "TimeBounds"]
@@ -140,6 +142,7 @@ class PreparedMessage:
     analytics_player_id: str | None = None
     client_guid: str | None = None
     schema_version: str | None = None
+    profile: ProfileUpdate | None = None
 
 
 class Enricher:
@@ -152,8 +155,10 @@ class Enricher:
         registry: SchemaRegistry,
         geoip: GeoIP | None = None,
         bounds: TimeBounds | None = None,
+        profile_secret: str | None = None,
     ) -> None:
         self._pseudonymiser = pseudonymiser
+        self._profile_secret = profile_secret
         self._bounds = bounds or TimeBounds()
         self._registry = registry
         self._geoip = geoip
@@ -262,11 +267,23 @@ class Enricher:
                     stream_seq,
                 )
             )
+            props = None
             if name in _LIFECYCLE and spec.category is Category.SESSION:
                 props = msgspec.json.decode(event.props)
                 out.sessions.append(
                     _session(batch, name, props, event_ts, player_id, guid, location)
                 )
+            if self._profile_secret is not None:
+                if out.profile is None:
+                    out.profile = ProfileUpdate(
+                        profile_key(batch.player_uuid, self._profile_secret)
+                    )
+                if props is None and name in PROFILE_PROPS:
+                    props = msgspec.json.decode(event.props)
+                out.profile.observe(
+                    name, event_ts, rate=event.sample_rate, props=props or {},
+                    region=batch.region, platform=batch.platform, build=batch.build,
+                )  # fmt: skip
         return out
 
     # -- private ---------------------------------------------------------------------------

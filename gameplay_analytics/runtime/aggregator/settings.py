@@ -80,6 +80,11 @@ class AggregatorSettings(NatsSettings):
     salt_secret_file: Path | None = Field(
         default=None, description="SALT_SECRET_FILE: a file holding it (a mounted Secret); wins"
     )
+    profile_secret: SecretStr | None = Field(
+        default=None,
+        description="PROFILE_SECRET: key of the onboarding profile's hash (PROTOCOL.md §6), "
+        "its own secret, not the salts'; unset means a development secret",
+    )
     geoip_db: Path | None = Field(
         default=None, description="GEOIP_DB: MaxMind .mmdb; unset or missing means no country"
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from gameplay_analytics.runtime.storage import erasure
+from gameplay_analytics.runtime.storage import erasure, profile
 from gameplay_analytics.runtime.storage.schema import EVENT_COLUMNS, EVENTS_TABLE, SESSIONS_TABLE
 
 __all__ = ["EventRow", "SessionUpdate", "WriteResult", "write_batch"]
@@ -103,8 +103,11 @@ async def write_batch(
     conn: asyncpg.Connection,
     rows: Sequence[EventRow],
     sessions: Iterable[SessionUpdate] = (),
+    profiles: Sequence[profile.ProfileUpdate] = (),
 ) -> WriteResult:
     """Store a batch in one transaction; a raised error means nothing of it was stored.
+
+    The players' onboarding profiles (`profile.upsert_profiles`) commit with their events.
 
     A key repeated inside the batch also fails the COPY, so the slow path covers both kinds
     of duplicate without a per-row check in Python on the fast path. Rows and sessions of
@@ -129,6 +132,7 @@ async def write_batch(
                 _UPSERT_SESSIONS,
                 *([getattr(s, c) for s in updates] for c, _ in _SESSION_COLUMNS),
             )
+        await profile.upsert_profiles(conn, profiles)
     return WriteResult(inserted, len(rows) - inserted, slow)
 
 

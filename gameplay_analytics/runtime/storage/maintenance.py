@@ -15,7 +15,7 @@ from typing import Final
 
 import asyncpg
 
-from gameplay_analytics.runtime.storage import erasure, partitions, warm
+from gameplay_analytics.runtime.storage import erasure, partitions, profile, warm
 
 __all__ = [
     "MaintenancePolicy",
@@ -47,6 +47,7 @@ class MaintenanceReport:
     retention: partitions.RetentionReport
     warm_deleted: list[dt.date]
     tombstones_pruned: int = 0
+    profiles_expired: int = 0
 
 
 @contextlib.asynccontextmanager
@@ -115,6 +116,7 @@ async def run_maintenance(
             pruned = await erasure.prune_tombstones(
                 lock_conn, now=now, retention_days=policy.warm_retention_days
             )
+            expired = await profile.expire_profiles(lock_conn, today=today)
         finally:
             await lock_conn.execute("SELECT pg_advisory_unlock($1)", _MAINTENANCE_LOCK)
-    return MaintenanceReport(created, exported, retention, warm_deleted, pruned)
+    return MaintenanceReport(created, exported, retention, warm_deleted, pruned, expired)

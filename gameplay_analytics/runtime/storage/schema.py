@@ -21,6 +21,7 @@ __all__ = [
     "EXPORTS_TABLE",
     "MIGRATIONS",
     "PRIVACY_AUDIT_TABLE",
+    "PROFILE_TABLE",
     "SESSIONS_TABLE",
     "migrate",
 ]
@@ -65,6 +66,9 @@ EVENT_COLUMNS: Final = (
     "envelope_id",
     "stream_seq",
 )
+
+PROFILE_TABLE: Final = "analytics_player_profile"
+"""The restricted onboarding profile (storage/profile.py): never exported, erasable."""
 
 # Arbitrary but fixed: the lock every replica takes to migrate.
 _MIGRATION_LOCK: Final = 0x6761_6D65_6D69_6772  # "gamemigr"
@@ -175,6 +179,32 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
                     encode(sha256(convert_to('erased:' || pseudonym_sha256, 'UTF8')), 'hex');
             END IF;
         END $$;
+        """,
+    ),
+    (
+        5,
+        f"""
+        CREATE TABLE IF NOT EXISTS {PROFILE_TABLE} (
+            profile_key             text PRIMARY KEY,
+            first_session_at        timestamptz,
+            activation_day          date,
+            character_class         text,
+            region                  text,
+            platform                text,
+            build                   text,
+            first_combat_at         timestamptz,
+            first_combat_rate       real,
+            first_certain_combat_at timestamptz,
+            first_win_at            timestamptz,
+            active_days             date[]      NOT NULL DEFAULT '{{}}',
+            fights                  double precision NOT NULL DEFAULT 0,
+            explores                double precision NOT NULL DEFAULT 0,
+            crafts                  double precision NOT NULL DEFAULT 0,
+            socials                 double precision NOT NULL DEFAULT 0,
+            updated_at              timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX IF NOT EXISTS analytics_player_profile_activation
+            ON {PROFILE_TABLE} (activation_day);
         """,
     ),
 )

@@ -1,0 +1,35 @@
+"""The onboarding profile's key (PROTOCOL.md §6): a keyed hash of the player, stable across
+salt months, with a secret of its own.
+
+Only the hot store's restricted `analytics_player_profile` table holds it: no event row,
+Parquet file, message or log does. Whoever knows the raw UUID computes the key here, in one
+place (today the aggregator; the gateway if pseudonymisation moves there, and then the key
+travels in the JetStream message instead of the UUID).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from typing import Final
+
+__all__ = ["DEVELOPMENT_PROFILE_SECRET", "PROFILE_RETENTION_DAYS", "profile_key"]
+
+PROFILE_RETENTION_DAYS: Final = 37
+"""How long a profile is kept after activation: D30 retention plus a week of late events."""
+
+DEVELOPMENT_PROFILE_SECRET: Final = "gameplay-analytics-development-profile-secret-do-not-use"
+
+
+def profile_key(player_uuid: str | uuid.UUID, secret: str | bytes) -> str:
+    """HMAC-SHA256(secret, lowercase UUID) as hex: the profile's only player identifier.
+
+    A different secret from the monthly salts, so a profile key cannot be matched with an
+    `analytics_player_id`, and without the secret it cannot be recomputed from a UUID.
+    """
+    if not secret:
+        raise ValueError("the profile secret must not be empty")
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    canonical = str(player_uuid) if isinstance(player_uuid, uuid.UUID) else player_uuid.lower()
+    return hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
