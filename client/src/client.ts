@@ -282,8 +282,10 @@ export class AnalyticsClient {
           this.sessionId = String(frame["session_id"]);
           this.maxEvents = Number(frame["max_events_per_envelope"] ?? 500) || 500;
           this.maxRateHz = Math.max(1, Number(frame["max_rate_hz"] ?? 10) || 10);
-          this.setRules(frame);
+          // Welcomed even if the rules cannot be read (a newer wire version): the old rules
+          // stay and the gateway's guard samples anyway; a client that never sends loses more.
           this.welcomed = true;
+          this.setRules(frame);
           return true;
         case "sampling":
           this.setRules(frame);

@@ -223,3 +223,12 @@ test("frames that are not analytics are handed back to the game", () => {
   assert.equal(client.onFrame("not json"), false);
   assert.equal(client.onFrame(JSON.stringify({ type: "ack", id: 999, accepted: 0 })), true);
 });
+
+test("a welcome with unreadable rules still lets the client send", () => {
+  const client = new AnalyticsClient({ player: PLAYER, token: "t", storage: pageStorage() });
+  client.onConnected();
+  client.onFrame(JSON.stringify({ type: "welcome", session_id: "s", sampling: { v: 99 }, sampling_version: "x" }));
+  assert.equal(client.welcomed, true);
+  client.track("session_start", {});
+  assert.equal(client.poll(1e9).length, 1);
+});

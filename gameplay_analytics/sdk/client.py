@@ -388,8 +388,10 @@ class AnalyticsClient:
         self.session_id = welcome.session_id
         self.max_events = welcome.max_events_per_envelope
         self.max_rate_hz = max(1, welcome.max_rate_hz)
-        self._set_rules(welcome.sampling, welcome.multiplier)
+        # Welcomed even if the rules cannot be read (a newer wire version): the old rules stay
+        # and the gateway's guard samples anyway; a client that never sends loses more.
         self.welcomed = True
+        self._set_rules(welcome.sampling, welcome.multiplier)
 
     def _set_rules(self, wire: dict[str, Any], multiplier: float) -> None:
         rules = CompiledRules.from_wire(wire)

@@ -353,3 +353,13 @@ def test_telemetry_is_withheld_under_opt_out() -> None:
     welcome(client)
     client.telemetry(48, 1834)
     assert client.poll(now=100.0) == []
+
+
+def test_a_welcome_with_unreadable_rules_still_lets_the_client_send() -> None:
+    client = make_client()
+    client.on_connected()
+    welcome = frames.Welcome(session_id="s", sampling={"v": 99}, sampling_version="future")
+    assert client.on_frame(frames.encode(welcome))
+    assert client.welcomed and client.stats.errors == 1
+    client.track("session_start")
+    assert len(client.poll(now=100.0)) == 1
