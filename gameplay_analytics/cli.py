@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gameplay_analytics.commands import insights, privacy, replay, status
+from gameplay_analytics.commands import insights, privacy, quality, replay, status
 
 __all__ = ["main"]
 
@@ -282,6 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.register(sub)
     status.register(sub)
     insights.register(sub)  # insights METRIC, query
+    quality.register(sub)
     return parser
 
 

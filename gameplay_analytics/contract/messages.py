@@ -20,6 +20,7 @@ __all__ = [
     "KV_BUCKET",
     "KV_SAMPLING_KEY",
     "KV_SCHEMAS_KEY",
+    "SESSIONS_BUCKET",
     "STREAM",
     "DlqEntry",
     "EventBatch",
@@ -37,6 +38,8 @@ STREAM = _LOCAL.stream
 EVENTS_SUBJECT = _LOCAL.events_subject
 DLQ_SUBJECT = _LOCAL.dlq_subject
 KV_BUCKET = _LOCAL.config_bucket
+SESSIONS_BUCKET = "analytics-sessions"
+"""KV bucket of the gateways' authenticated sessions per day (runtime/gateway/ledger.py)."""
 KV_SAMPLING_KEY = natsnames.KV_SAMPLING_KEY
 KV_SCHEMAS_KEY = natsnames.KV_SCHEMAS_KEY
 

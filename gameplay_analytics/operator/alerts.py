@@ -22,6 +22,7 @@ __all__ = [
     "E2E_LATENCY_SLA_SECONDS",
     "INTENDED_DROP_REASONS",
     "LAG_PAGE_SECONDS",
+    "SESSION_VARIANCE_THRESHOLD",
     "AlertScope",
     "chart_template",
     "rule_groups",
@@ -38,6 +39,8 @@ QUEUE_FILL_RATIO = 0.8
 """The gateways' breaker threshold (80 % for 30 s): clients are being slowed down."""
 AGGREGATOR_ERROR_RATIO = 0.1
 """Failed batch attempts per attempt; retries make a few harmless, a tenth is not."""
+SESSION_VARIANCE_THRESHOLD = 0.03
+"""The seed's nightly check: gateway-authenticated vs stored sessions differ by over 3 %."""
 INTENDED_DROP_REASONS = ("sampling", "consent", "opt_out")
 """Drops the design asks for (sampling, consent gating, the opt-out): never an alert."""
 
@@ -72,6 +75,7 @@ ALERTS: tuple[str, ...] = (
     "AnalyticsQueueNearlyFull",
     "AnalyticsEndToEndLatencyHigh",
     "AnalyticsComponentDown",
+    "AnalyticsSessionCountVariance",
 )
 """The alert names, each with `docs/runbooks/<name>.md`."""
 
@@ -185,6 +189,15 @@ def _alerts(scope: AlertScope) -> list[_Alert]:
             f"{_SUMMARY_WHERE} ({{{{ $labels.instance }}}}) cannot be scraped",
             f"{m('up')} == 0",
         ),
+        _Alert(
+            "AnalyticsSessionCountVariance",
+            "warning",
+            "",  # a gauge pushed once a night: it holds until the next run
+            f"stored sessions of {{{{ $labels.namespace }}}} differ from the gateways' count by "
+            f"over {SESSION_VARIANCE_THRESHOLD:.0%} (nightly check)",
+            f"max by (namespace) ({m('analytics_quality_session_variance_ratio')})"
+            f" > {SESSION_VARIANCE_THRESHOLD:g}",
+        ),
     ]
 
 
@@ -192,7 +205,7 @@ def _rule(alert: _Alert, scope: AlertScope) -> dict[str, Any]:
     return {
         "alert": alert.name,
         "expr": alert.expr,
-        "for": alert.duration,
+        **({"for": alert.duration} if alert.duration else {}),
         "labels": {"severity": alert.severity},
         "annotations": {
             "summary": alert.summary,

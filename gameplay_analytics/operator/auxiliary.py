@@ -91,7 +91,8 @@ def service_monitor(pipeline: Pipeline) -> dict[str, Any]:
 
 def prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
     names = object_names(pipeline.name)
-    selector = f'namespace="{pipeline.namespace}",job=~"{names.gateway}|{names.aggregator}"'
+    jobs = f"{names.gateway}|{names.aggregator}|{pipeline.name}-quality"  # quality: pushed
+    selector = f'namespace="{pipeline.namespace}",job=~"{jobs}"'
     scope = alerts.AlertScope(group=f"gameplay-analytics.{pipeline.name}", selector=selector)
     return {
         "apiVersion": "monitoring.coreos.com/v1",

@@ -74,6 +74,7 @@ async def ensure_pipeline(
         await jetstream.ensure_config_bucket(
             js, replicas=spec.stream_replicas, bucket=names.config_bucket, description=owner
         )
+        await jetstream.ensure_sessions_bucket(js, replicas=spec.stream_replicas)
 
 
 async def publish_config(

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gameplay_analytics.contract import natsnames
+from gameplay_analytics.contract.messages import SESSIONS_BUCKET
 from gameplay_analytics.contract.natsnames import ENV_PREFIX, PipelineNames
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "StreamSettings",
     "connect",
     "ensure_config_bucket",
+    "ensure_sessions_bucket",
     "ensure_stream",
     "provision",
     "verify",
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 _LOCAL = PipelineNames()
 _PROVISION_TIMEOUT_S = 10.0
 _VERIFY_TIMEOUT_S = 5.0
+_SESSIONS_KEEP_S = 8 * 24 * 3600.0
 
 
 class StreamSettings(BaseModel):
@@ -197,6 +200,19 @@ async def ensure_config_bucket(
         )
 
 
+async def ensure_sessions_bucket(js: JetStreamContext, *, replicas: int = 1) -> KeyValue:
+    """The gateways' ledger of authenticated sessions (`runtime/gateway/ledger.py`), one key
+    a session, kept 8 days: a week of nightly checks and a day's grace."""
+    try:
+        return await js.key_value(SESSIONS_BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(
+                bucket=SESSIONS_BUCKET, history=1, ttl=_SESSIONS_KEEP_S, replicas=replicas
+            )
+        )
+
+
 async def provision(settings: NatsSettings, *, limits: StreamSettings | None = None) -> None:
     """What the operator does in a cluster, for the local stack and tests: create or update
     the stream and the bucket named by `settings`."""
@@ -214,6 +230,7 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
             names = settings.names()
             await ensure_stream(js, limits, names=names)
             await ensure_config_bucket(js, replicas=limits.replicas, bucket=names.config_bucket)
+            await ensure_sessions_bucket(js, replicas=limits.replicas)
     finally:
         await nc.close()
 

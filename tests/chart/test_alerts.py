@@ -46,4 +46,4 @@ def test_promtool_accepts_the_default_values_rules(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     done = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "7 rules found" in done.stdout
+    assert f"{len(alerts.ALERTS)} rules found" in done.stdout

@@ -18,7 +18,9 @@ from gameplay_analytics.operator import alerts
 from tests.operator.test_manifests import by_kind, render
 
 ROOT = Path(__file__).resolve().parents[2]
-SCOPE = alerts.AlertScope(group="t", selector='namespace="ns",job=~"p-gateway|p-aggregator"')
+SCOPE = alerts.AlertScope(
+    group="t", selector='namespace="ns",job=~"p-gateway|p-aggregator|p-quality"'
+)
 AGG = 'namespace="ns",job="p-aggregator"'
 GW = 'namespace="ns",job="p-gateway",instance="10.0.0.1:9100"'
 
@@ -41,6 +43,7 @@ def _buckets(name: str, per_minute: dict[str, int]) -> dict[str, str]:
     return {f'{name}{{{AGG},le="{le}"}}': f"0+{n}x30" for le, n in per_minute.items()}
 
 
+VARIANCE = "analytics_quality_session_variance_ratio"
 AGG_LABELS = {"namespace": "ns", "job": "p-aggregator"}
 CASES: dict[str, dict[str, Case]] = {
     "AnalyticsConsumerLagHigh": {
@@ -145,6 +148,21 @@ CASES: dict[str, dict[str, Case]] = {
             [],
         ),
     },
+    "AnalyticsSessionCountVariance": {
+        "fires when the nightly check finds 25 %": Case(
+            {f'{VARIANCE}{{namespace="ns",job="p-quality"}}': "0.25x5"},
+            "2m",
+            [{"namespace": "ns"}],
+        ),
+        "silent at 2 %, or for another pipeline's check": Case(
+            {
+                f'{VARIANCE}{{namespace="ns",job="p-quality"}}': "0.02x5",
+                f'{VARIANCE}{{namespace="ns",job="q-quality"}}': "0.5x5",
+            },
+            "2m",
+            [],
+        ),
+    },
 }
 
 
@@ -157,7 +175,7 @@ def test_every_alert_has_cases_and_a_runbook() -> None:
 
 def test_the_operator_renders_the_same_rules_for_its_pipeline() -> None:
     rule = by_kind(render({}, monitoring=True))["PrometheusRule", "p"]
-    selector = 'namespace="games",job=~"p-gateway|p-aggregator"'
+    selector = 'namespace="games",job=~"p-gateway|p-aggregator|p-quality"'
     scope = alerts.AlertScope(group="gameplay-analytics.p", selector=selector)
     assert rule["spec"]["groups"] == alerts.rule_groups(scope)
 

@@ -7,6 +7,7 @@ the real `promtool check rules` on every expression as a recording rule.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 import gameplay_analytics.operator.metrics
 import gameplay_analytics.runtime.gateway.metrics  # noqa: F401  (both fill the default registry)
+from gameplay_analytics.insights import quality
 from gameplay_analytics.operator import alerts, dashboards
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 
@@ -93,6 +95,8 @@ def test_the_four_dashboards_show_what_the_issue_asks() -> None:
 
 def test_every_metric_named_is_exported_by_a_component() -> None:
     exported = _exported(REGISTRY) | _exported(AggregatorMetrics().registry)
+    nightly = quality.SessionCheck(day=dt.date(2026, 1, 1), gateway=1, stored=1)
+    exported |= _exported(quality.metrics(nightly))  # pushed by `quality sessions`
     named = {
         where: set(re.findall(r"\b(analytics_\w+|up)\b(?!\s*\()", expr))
         for where, expr in _all_expressions().items()

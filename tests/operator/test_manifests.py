@@ -105,7 +105,7 @@ def test_monitoring_objects_only_when_the_crds_exist_and_the_spec_wants_them() -
     rule = by_kind(render(FULL, monitoring=True))["PrometheusRule", "p"]
     alerts = {r["alert"]: r["expr"] for r in rule["spec"]["groups"][0]["rules"]}
     assert (
-        'analytics_queue_depth{namespace="games",job=~"p-gateway|p-aggregator"}'
+        'analytics_queue_depth{namespace="games",job=~"p-gateway|p-aggregator|p-quality"}'
         in (alerts["AnalyticsQueueNearlyFull"])
     )  # one pipeline's series only
 

@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_salt_book
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, cold_start, default_config
-from gameplay_analytics.runtime.gateway import metrics, relay
+from gameplay_analytics.runtime.gateway import ledger, metrics, relay
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
 from gameplay_analytics.runtime.gateway.session import Session
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
@@ -63,6 +63,7 @@ class Gateway:
         self._breaker = CircuitBreaker(self._live.breaker or settings.breaker())
         self._multiplier = 1.0
         self._sessions: set[Session] = set()
+        self.ledger = ledger.SessionLedger()
         self._pseudonymiser = Pseudonymiser(_salt_book(settings))
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -94,6 +95,7 @@ class Gateway:
     def add(self, session: Session) -> None:
         self._sessions.add(session)
         metrics.SESSIONS_ACTIVE.inc()
+        self.ledger.record(session.session_id, kept=session.analytics_consent)
 
     def discard(self, session: Session) -> None:
         if session in self._sessions:
@@ -131,6 +133,7 @@ class Gateway:
         self._nc = await jetstream.connect(settings, name=_CLIENT_NAME)
         self._js = self._nc.jetstream(publish_async_max_pending=settings.publish_max_inflight)
         await jetstream.verify(self._js, settings.names(), url=settings.nats_url)
+        await self.ledger.attach(self._js)
         self.worker.attach(self._nc, self._js)
         self._watcher = ConfigWatcher(
             nc=self._nc,
@@ -184,6 +187,7 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.ledger.drain()
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.close(), 5.0)

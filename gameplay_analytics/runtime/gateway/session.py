@@ -91,6 +91,12 @@ class Session:
         self._state: _Welcomed | None = None
         self.last_combat = -math.inf  # monotonic time of the last combat event received
 
+    @property
+    def analytics_consent(self) -> bool:
+        """False for an opted-out session (`consent.analytics == false`, it stores nothing)
+        and before the handshake."""
+        return self._state is not None and self._state.ctx.consent.analytics
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def serve(self) -> None:
