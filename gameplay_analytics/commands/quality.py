@@ -77,7 +77,8 @@ async def _count(where: dict[str, Any], day: dt.date) -> dict[str, int]:
     from gameplay_analytics.runtime.storage.schema import SESSIONS_TABLE
 
     try:
-        nc = await jetstream.connect(where["nats_url"], name="gameplay-analytics-quality")
+        settings = jetstream.NatsSettings(nats_url=where["nats_url"])
+        nc = await jetstream.connect(settings, name="gameplay-analytics-quality")
     except (OSError, nats.errors.Error) as err:
         raise stores.Refused(f"NATS at {where['nats_url']}: {type(err).__name__}") from None
     try:
