@@ -8,12 +8,14 @@ import {
   DEFAULT_CAP_BYTES,
   DEFAULT_RULES,
   EVENTS,
+  LIFECYCLE_PRIORITY,
   MAX_EVENT_BYTES,
   PRIORITY_NAMES,
   SCHEMA_HASH,
   SCHEMA_VERSION,
 } from "./contract.gen.js";
 import { PriorityBuffer, utf8Length } from "./buffer.js";
+import { PendingEvents } from "./pending.js";
 import { CompiledRules, parseRules, type WireRules } from "./sampling.js";
 import { SeqCounter, defaultStorage, loadOrCreateClientGuid, type StorageAdapter } from "./state.js";
 
@@ -42,6 +44,8 @@ export interface ClientOptions {
   readonly maxFrameBytes?: number;
   /** How often a new envelope goes out (sooner when one is full); never faster than 10 Hz. */
   readonly flushIntervalMs?: number;
+  /** Report a session the last run left open as `session_crash` (default true). */
+  readonly reportCrash?: boolean;
   /** Called when the buffer cap drops events: the hook for a debug HUD. */
   readonly onOverflow?: (report: OverflowReport) => void;
   /** Monotonic clock in ms (tests). */
@@ -72,6 +76,7 @@ interface Envelope {
   readonly id: number;
   readonly frame: string;
   readonly bytes: number;
+  readonly events: readonly string[];
 }
 
 interface Decision {
@@ -113,6 +118,8 @@ export class AnalyticsClient {
   welcomed = false;
   /** Set by an `unauthorized` error: reconnect with a new token. */
   unauthorized: string | null = null;
+  /** The last run (page load) ended with a session open: it crashed or the tab closed. */
+  recoveredCrash = false;
   /** Set by `analytics_version`: this build's schema is refused; analytics stop. */
   versionRefused: string | null = null;
   maxEvents = 500;
@@ -123,6 +130,7 @@ export class AnalyticsClient {
   private readonly seq: SeqCounter;
   private readonly buffer: PriorityBuffer;
   private readonly clock: () => number;
+  private readonly pending: PendingEvents;
   private rules = new CompiledRules(DEFAULT_RULES as unknown as WireRules);
   private multiplier = 1;
   /** Decisions by event name, then by `props.tier`: sampling is per (name, tier). */
@@ -146,6 +154,12 @@ export class AnalyticsClient {
     this.seq = new SeqCounter(this.clientGuid, storage);
     this.buffer = new PriorityBuffer(options.bufferCapBytes ?? DEFAULT_CAP_BYTES);
     this.clock = options.now ?? monotonic;
+    this.pending = new PendingEvents(this.clientGuid, storage);
+    for (const [, priority, event] of this.pending.recovered()) {
+      this.buffer.push(priority, event, utf8Length(event));
+    }
+    this.recoveredCrash = this.pending.sessionOpen;
+    if (this.recoveredCrash && options.reportCrash !== false) this.track("session_crash", { reason: "unclean_exit" });
   }
 
   // -- the game's side ---------------------------------------------------------------------
@@ -179,7 +193,8 @@ export class AnalyticsClient {
         }
         this.lastAt.set(name, now);
       }
-      const data = `{"seq":${this.seq.take()}${decision.head}${now},"props":${JSON.stringify(props)}}`;
+      const seq = this.seq.take();
+      const data = `{"seq":${seq}${decision.head}${now},"props":${JSON.stringify(props)}}`;
       const bytes = NON_ASCII.test(data) ? utf8Length(data) : data.length;
       if (bytes > MAX_EVENT_BYTES) {
         stats.refused++;
@@ -187,6 +202,7 @@ export class AnalyticsClient {
       }
       if (this.buffer.push(decision.priority, data, bytes)) this.reportOverflow();
       stats.buffered++;
+      if (decision.priority === LIFECYCLE_PRIORITY) this.pending.add(seq, decision.priority, name, data);
     } catch {
       stats.errors++; // the game loop must never see an analytics failure
     }
@@ -357,11 +373,12 @@ export class AnalyticsClient {
     const frame = `{"type":"analytics","id":${id},"schema":${JSON.stringify(this.schema)},"events":[${events.join(",")}]}`;
     const bytes = utf8Length(frame);
     this.buffer.reserved += bytes;
-    return { id, frame, bytes };
+    return { id, frame, bytes, events };
   }
 
   private forget(envelope: Envelope): void {
     this.buffer.reserved -= envelope.bytes;
+    if (this.pending.size) this.pending.settle(envelope.events);
   }
 
   private requeue(envelopes: Envelope[]): void {

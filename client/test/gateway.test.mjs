@@ -88,10 +88,12 @@ test("the bundle in headless Chromium sends events that land in Postgres", { ski
   assert.equal(second.clientGuid, first.clientGuid); // localStorage kept the installation
   const rows = await eventually(() => {
     const r = storedFor(first.clientGuid);
-    return r.length >= 22 ? r : null;
+    return r.length >= 23 ? r : null;
   });
   assert.ok(rows, `not all stored for ${first.clientGuid}`);
-  assert.equal(rows.length, 22);
+  // 22 tracked, and the session the first load left open, reported by the second
+  assert.equal(rows.length, 23);
+  assert.equal(rows.filter((r) => r.event_name === "session_crash").length, 1);
   // seq continues across page loads: every event of the second load follows the first's
   const names = rows.map((r) => r.event_name); // ordered by seq
   assert.equal(names[0], "session_start");

@@ -187,8 +187,11 @@ test("seq rises across page loads and between two tabs of one installation", () 
     const a = welcomed({ storage, clientGuid: undefined }).client;
     const b = welcomed({ storage }).client;
     assert.equal(a.clientGuid, b.clientGuid);
-    for (const c of [a, b]) c.track("session_start", {});
-    for (const c of [a, b]) seqs.push(JSON.parse(c.poll(1e9)[0]).events[0].seq);
+    for (const c of [a, b]) c.track("client_tick", { fps: 60 });
+    for (const c of [a, b]) {
+      const events = JSON.parse(c.poll(1e9)[0]).events;
+      seqs.push(events.find((e) => e.name === "client_tick").seq);
+    }
   }
   assert.equal(new Set(seqs).size, seqs.length);
   const ofA = seqs.filter((_, i) => i % 2 === 0);
@@ -231,4 +234,22 @@ test("a welcome with unreadable rules still lets the client send", () => {
   assert.equal(client.welcomed, true);
   client.track("session_start", {});
   assert.equal(client.poll(1e9).length, 1);
+});
+
+test("unacked lifecycle events survive a reload, unchanged; an open session is a crash", () => {
+  const storage = pageStorage();
+  const first = welcomed({ storage }).client;
+  first.track("session_start", {});
+  first.track("engage_enemy", { enemy_id: "a", tier: "boss" }); // not lifecycle: not kept
+  const sent = JSON.parse(first.poll(1e9)[0]).events; // sent, never acked: the tab closes
+  const second = welcomed({ storage }).client;
+  assert.equal(second.recoveredCrash, true);
+  const frame = JSON.parse(second.poll(1e9)[0]);
+  const names = frame.events.map((e) => e.name).sort();
+  assert.deepEqual(names, ["session_crash", "session_start"]);
+  assert.deepEqual(frame.events.find((e) => e.name === "session_start"), sent.find((e) => e.name === "session_start"));
+  second.onFrame(JSON.stringify({ type: "ack", id: frame.id, accepted: 2 }));
+  const third = welcomed({ storage }).client;
+  assert.equal(third.recoveredCrash, false); // the crash was reported, and acknowledged
+  assert.equal(third.bufferedEvents, 0);
 });
