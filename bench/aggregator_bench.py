@@ -82,21 +82,23 @@ async def _fresh_db(admin_dsn: str, name: str) -> str:
     return dsn
 
 
-async def _raw_copy(dsn: str, rows: list[tuple[Any, ...]], chunk: int) -> float:
+async def _raw_copy(dsn: str, rows: list[tuple[Any, ...]], chunk: int) -> tuple[float, float]:
+    """Rows/s and this process' CPU seconds for them."""
     conn = await asyncpg.connect(dsn)
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(rows), chunk):
             async with conn.transaction():
                 await conn.copy_records_to_table(
                     "analytics_events", records=rows[i : i + chunk], columns=storage.EVENT_COLUMNS
                 )
-        return len(rows) / (time.perf_counter() - started)
+        return len(rows) / (time.perf_counter() - started), time.process_time() - cpu
     finally:
         await conn.close()
 
 
-async def _aggregator(nats_url: str, dsn: str, start_seq: int, total: int) -> float:
+async def _aggregator(nats_url: str, dsn: str, start_seq: int, total: int) -> tuple[float, float]:
+    """Events/s and this process' CPU seconds for them (the aggregator runs in-process)."""
     settings = AggregatorSettings.model_validate({
         "nats_url": nats_url, "postgres_dsn": dsn, "metrics_port": 0,
         "batch_size": BATCH_SIZE, "fetch_timeout_s": 0.5, "salt_secret": "bench",
@@ -104,17 +106,17 @@ async def _aggregator(nats_url: str, dsn: str, start_seq: int, total: int) -> fl
     })  # fmt: skip
     agg = Aggregator(settings, start_sequence=start_seq)
     await agg.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(agg.run())
     while agg.stats.persisted + agg.stats.deduplicated < total:
         await asyncio.sleep(0.01)
         if task.done():
             task.result()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     agg.request_stop()
     await task
     await agg.close()
-    return total / elapsed
+    return total / elapsed, cpu
 
 
 async def _run(tmp: Path) -> list[dict[str, Any]]:
@@ -148,10 +150,12 @@ async def _run(tmp: Path) -> list[dict[str, Any]]:
         assert len(rows) == total
         # Raw COPY before and after the aggregator run, averaged: the machine's load drifts.
         chunk = BATCH_SIZE * EVENTS_PER_MESSAGE
-        raw_before = await _raw_copy(await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk)
+        raw_before, raw_cpu = await _raw_copy(
+            await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk
+        )
         agg_dsn = await _fresh_db(postgres.dsn, "bench_agg")
-        rate = await _aggregator(nats_server.url, agg_dsn, start_seq, total)
-        raw_after = await _raw_copy(await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk)
+        rate, cpu = await _aggregator(nats_server.url, agg_dsn, start_seq, total)
+        raw_after, _ = await _raw_copy(await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk)
         raw = (raw_before + raw_after) / 2
         conn = await asyncpg.connect(agg_dsn)
         stored = await conn.fetchval("SELECT count(*) FROM analytics_events")
@@ -164,6 +168,9 @@ async def _run(tmp: Path) -> list[dict[str, Any]]:
             "raw": round(raw),
             "ratio": round(rate / raw, 3),
             "target": TARGET,
+            # Less sensitive to a loaded machine than the rates: the Python CPU each costs.
+            "cpu_us_per_event": round(cpu / total * 1e6, 2),
+            "raw_cpu_us_per_row": round(raw_cpu / total * 1e6, 2),
         }]  # fmt: skip
     finally:
         postgres.stop()
