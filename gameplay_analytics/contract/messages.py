@@ -1,13 +1,17 @@
 """The JetStream message formats: gateway → aggregator on `analytics.events`, and DLQ entries.
 
-Gateway and aggregator never import each other; this module is where they meet. One message
-carries the events of one client envelope plus what the gateway observed about the session.
+Gateway and aggregator never import each other; this module is where they meet. An
+`analytics.events` message is one `EventBatch` (the events of one client envelope plus what the
+gateway observed about the session) or a bundle of several (a JSON array of them): the gateway
+group-commits the envelopes of many sessions into one durable write (`encode_bundle`), the
+aggregator reads every message through `split_events`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -25,11 +29,15 @@ __all__ = [
     "DlqEntry",
     "EventBatch",
     "PublishedEvent",
+    "bundle_msg_id",
     "decode_batch",
+    "decode_batches",
     "encode_batch",
+    "encode_bundle",
     "msg_id",
     "redact_detail",
     "redact_event",
+    "split_events",
 ]
 
 # The local stack's names (defaults); a cluster pipeline's own come from its settings.
@@ -153,6 +161,51 @@ def encode_batch(batch: EventBatch) -> bytes:
 def decode_batch(data: bytes) -> EventBatch:
     """Raises `msgspec.MsgspecError` for a message that is not an EventBatch."""
     return _batch_decoder.decode(data)
+
+
+_parts_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def encode_bundle(parts: Sequence[bytes]) -> bytes:
+    """One `analytics.events` message from encoded batches (group commit in the gateway).
+
+    A single batch is sent as it is (the format older aggregators read); several become a JSON
+    array of batches, so that one durable JetStream write carries the envelopes of many
+    sessions. The array is built from the encoded parts without decoding them again.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return b"[" + b",".join(parts) + b"]"
+
+
+def split_events(data: bytes) -> list[bytes]:
+    """The encoded batches of one `analytics.events` message: the message itself when it is
+    one batch (a JSON object), each element when it is a bundle (a JSON array). The one
+    function the aggregator reads messages through. Never raises: each part is decoded (and
+    refused) on its own, and a malformed bundle comes back whole, to be refused as one."""
+    if data.lstrip()[:1] != b"[":
+        return [data]
+    try:
+        return [bytes(part) for part in _parts_decoder.decode(data)]
+    except (msgspec.MsgspecError, RecursionError):
+        return [data]
+
+
+def bundle_msg_id(part_ids: Sequence[str]) -> str:
+    """`Nats-Msg-Id` of a bundle: a single part keeps its envelope's id (a client resend in
+    the duplicate window is stored once); several parts get an id of their own, so the same
+    bundle published twice is stored once. A resend that lands in another bundle is stored
+    again and the (player, installation, seq) key of the hot store keeps its rows once."""
+    if len(part_ids) == 1:
+        return part_ids[0]
+    digest = hashlib.blake2b("\n".join(part_ids).encode(), digest_size=16).hexdigest()
+    return f"bundle-{digest}"
+
+
+def decode_batches(data: bytes) -> list[EventBatch]:
+    """Every batch of one `analytics.events` message (one, or a bundle's). Raises
+    `msgspec.MsgspecError` when a part is not an EventBatch."""
+    return [decode_batch(part) for part in split_events(data)]
 
 
 def msg_id(player_uuid: str, client_guid: str, first_seq: int, last_seq: int) -> str:

@@ -28,7 +28,12 @@ import nats
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from gameplay_analytics.contract.messages import EventBatch, PublishedEvent, encode_batch
+from gameplay_analytics.contract.messages import (
+    EventBatch,
+    PublishedEvent,
+    encode_batch,
+    split_events,
+)
 from gameplay_analytics.runtime.aggregator.enrich import Enricher, PreparedMessage
 from gameplay_analytics.runtime.storage import hot, maintenance, schema, warm
 
@@ -194,13 +199,15 @@ async def replay(
         await schema.migrate(conn)
     pending: list[PreparedMessage] = []
     async for seq, data in _aiter(messages):
-        prepared = enricher.prepare(data, stream_seq=seq, now_ms=now_ms)
         counts.messages += 1
-        counts.read += len(prepared.rows) + len(prepared.dlq) + sum(prepared.dropped.values())
-        counts.dead_lettered += len(prepared.dlq)
-        counts.dropped += sum(prepared.dropped.values())
-        per_day.update(row[_DAY] for row in prepared.rows)
-        pending.append(prepared)
+        for part_index, part in enumerate(split_events(data)):
+            prepared = enricher.prepare(part, stream_seq=seq, now_ms=now_ms, part=part_index)
+            dropped = sum(prepared.dropped.values())
+            counts.read += len(prepared.rows) + len(prepared.dlq) + dropped
+            counts.dead_lettered += len(prepared.dlq)
+            counts.dropped += dropped
+            per_day.update(row[_DAY] for row in prepared.rows)
+            pending.append(prepared)
         if len(pending) >= _BATCH:
             counts.stored += await _write(pool, pending, today=today, all_new=store is None)
             pending = []

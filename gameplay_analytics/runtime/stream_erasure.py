@@ -47,12 +47,22 @@ class PlayerMatch:
             doc = json.loads(data)
         except ValueError:
             return None
+        if isinstance(doc, list):  # a group-committed bundle of batches (contract.messages)
+            mine = [part for part in doc if isinstance(part, dict) and self._is_mine(part)]
+            if not mine:
+                return None
+            merged = dict(mine[0])
+            merged["events"] = [e for part in mine for e in part.get("events") or []]
+            return merged
         if not isinstance(doc, dict):
             return None
+        return doc if self._is_mine(doc) else None
+
+    def _is_mine(self, doc: dict[str, Any]) -> bool:
         raw = doc.get("player_uuid")
         if isinstance(raw, str) and raw.lower() == self._uuid:
-            return doc
-        return doc if doc.get("analytics_player_id") in self._ids else None
+            return True
+        return doc.get("analytics_player_id") in self._ids
 
 
 async def find_messages(

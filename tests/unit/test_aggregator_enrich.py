@@ -189,3 +189,19 @@ def test_time_bounds_are_configurable() -> None:
     )  # fmt: skip
     assert [row[C["seq"]] for row in out.rows] == [3]
     assert sorted(item.entry.reason for item in out.dlq) == ["clock_skew", "too_old"]
+
+
+def test_a_bundle_is_read_part_by_part_with_distinct_dlq_ids(enricher: Enricher) -> None:
+    """Group commit (contract.messages): one stream message, several batches; each part is
+    prepared alone and its DLQ ids stay unique within the message."""
+    from gameplay_analytics.contract.messages import encode_bundle, split_events
+
+    other = str(uuid.UUID(int=99))
+    bad = ev(2, "engage_enemy", enemy_id="o", tier="mythic")
+    first, second = message(ev(1), bad), message(ev(1), bad, client_guid=other)
+    parts = split_events(encode_bundle([first, second]))
+    assert parts == [first, second] and split_events(first) == [first]
+    out = [enricher.prepare(p, stream_seq=5, now_ms=0, part=i) for i, p in enumerate(parts)]
+    assert [r[C["client_guid"]] for o in out for r in o.rows] == [uuid.UUID(GUID), uuid.UUID(other)]
+    assert [d.msg_id for o in out for d in o.dlq] == ["aggregator-dlq-5-1", "aggregator-dlq-5.1-1"]
+    assert split_events(b"[not json") == [b"[not json"]  # refused whole, as undecodable

@@ -95,3 +95,29 @@ def test_token_bucket_allows_its_rate_with_a_burst_of_one_second() -> None:
     assert sum(bucket.take(0.0) for _ in range(20)) == 10
     assert not bucket.take(0.05)
     assert bucket.take(0.1)
+
+
+def test_group_commit_plans_bundles_within_the_size_bound() -> None:
+    from gameplay_analytics.runtime.gateway.ingest import Outbound, plan_writes
+
+    class Job:
+        def __init__(self, *msgs: Outbound) -> None:
+            self.messages = list(msgs)
+
+    def ev(n: int) -> Outbound:
+        return Outbound(messages.EVENTS_SUBJECT, b'{"n":%d,"pad":"%s"}' % (n, b"x" * 81), f"id-{n}")
+
+    dlq = Outbound(messages.DLQ_SUBJECT, b"{}", "dlq-1")
+    jobs = [Job(ev(1)), Job(ev(2), dlq), Job(ev(3)), Job(ev(4))]
+    writes = plan_writes(jobs, max_bytes=350)
+    assert [(w.subject, w.msg_id.startswith("bundle-"), len(w.jobs)) for w in writes] == [
+        (messages.DLQ_SUBJECT, False, 1),
+        (messages.EVENTS_SUBJECT, True, 3),  # 3 x 97 bytes + separators fit in 350
+        (messages.EVENTS_SUBJECT, False, 1),  # alone: keeps its envelope's own id
+    ]
+    assert writes[2].msg_id == "id-4" and writes[2].payload == ev(4).payload
+    bundle = messages.split_events(writes[1].payload)
+    assert bundle == [ev(1).payload, ev(2).payload, ev(3).payload]
+    assert writes[1].jobs == jobs[:3] and writes[0].jobs == [jobs[1]]
+    again = plan_writes(jobs, max_bytes=350)
+    assert again[1].msg_id == writes[1].msg_id  # the same bundle twice is deduplicated

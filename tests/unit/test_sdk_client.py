@@ -207,12 +207,12 @@ def test_new_envelopes_wait_for_the_flush_interval_unless_one_is_full() -> None:
     client.track("session_start")
     assert len(client.poll(now=100.0)) == 1
     client.track("reconnect", attempt=1)  # lifecycle: never sampled out
-    assert client.poll(now=100.15) == []  # fewer, fuller envelopes: each is a durable write
-    assert len(client.poll(now=100.26)) == 1
+    assert client.poll(now=100.05) == []  # the protocol's 10 Hz
+    assert len(client.poll(now=100.11)) == 1
     client.max_events = 3
     for _ in range(3):
         client.track("session_end", reason="logout")
-    assert len(client.poll(now=100.40)) == 1  # a full envelope goes at once
+    assert len(client.poll(now=100.22)) == 1  # a full envelope goes at once (rate limit only)
 
 
 def test_rate_limited_is_retried_later() -> None:

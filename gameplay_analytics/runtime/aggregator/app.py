@@ -22,6 +22,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 
+from gameplay_analytics.contract import messages
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.privacy.geoip import GeoIP, open_geoip
 from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET
@@ -293,11 +294,11 @@ class Aggregator:
         COPY is fed from this thread too, and Postgres should not wait for a whole batch."""
         assert self._enricher is not None
         now_ms = int(time.time() * 1000)
-        prepared = []
+        enricher, prepared = self._enricher, []
         for m in msgs:
-            prepared.append(
-                self._enricher.prepare(m.data, stream_seq=m.metadata.sequence.stream, now_ms=now_ms)
-            )
+            seq = m.metadata.sequence.stream
+            for i, part in enumerate(messages.split_events(m.data)):
+                prepared.append(enricher.prepare(part, stream_seq=seq, now_ms=now_ms, part=i))
             await asyncio.sleep(0)
         return prepared
 

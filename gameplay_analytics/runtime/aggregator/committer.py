@@ -221,7 +221,7 @@ def _unstorable(p: PreparedMessage, err: BaseException) -> DlqItem:
         at=int(time.time() * 1000), analytics_player_id=p.analytics_player_id,
         client_guid=p.client_guid, schema_version=p.schema_version, stream_seq=p.stream_seq,
     )  # fmt: skip
-    return DlqItem(entry, f"aggregator-dlq-{p.stream_seq}")
+    return DlqItem(entry, p.dlq_id)
 
 
 def _profiles(prepared: Sequence[PreparedMessage]) -> list[ProfileUpdate]:

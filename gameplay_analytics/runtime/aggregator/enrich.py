@@ -135,6 +135,7 @@ class PreparedMessage:
     """What one message turns into; kept per message so a bad one can be isolated."""
 
     stream_seq: int
+    part: int = 0  # which batch of a bundled message (contract.messages.split_events)
     rows: list[EventRow] = dataclasses.field(default_factory=list)
     sessions: list[SessionUpdate] = dataclasses.field(default_factory=list)
     dlq: list[DlqItem] = dataclasses.field(default_factory=list)
@@ -143,6 +144,13 @@ class PreparedMessage:
     client_guid: str | None = None
     schema_version: str | None = None
     profile: ProfileUpdate | None = None
+
+    @property
+    def dlq_id(self) -> str:
+        """`Nats-Msg-Id` stem of this part's DLQ entries: one per stream message and part."""
+        if self.part == 0:
+            return f"aggregator-dlq-{self.stream_seq}"
+        return f"aggregator-dlq-{self.stream_seq}.{self.part}"
 
 
 class Enricher:
@@ -172,13 +180,16 @@ class Enricher:
         """Schema versions hot-reloaded from NATS KV (the operator's SchemaVersions)."""
         self._registry = registry
 
-    def prepare(self, data: bytes, *, stream_seq: int, now_ms: int) -> PreparedMessage:
-        """Rows, session updates, DLQ entries and guard drops of one message."""
-        out = PreparedMessage(stream_seq)
+    def prepare(
+        self, data: bytes, *, stream_seq: int, now_ms: int, part: int = 0
+    ) -> PreparedMessage:
+        """Rows, session updates, DLQ entries and guard drops of one batch (`part` of the
+        message at `stream_seq`)."""
+        out = PreparedMessage(stream_seq, part)
         try:
             batch = _batch_decoder.decode(data)
         except msgspec.MsgspecError as err:
-            out.dlq.append(_undecodable(data, stream_seq, now_ms, str(err)))
+            out.dlq.append(_undecodable(data, out, now_ms, str(err)))
             return out
         received_day = self._day(batch.received_at // _DAY_MS)
         out.client_guid, out.schema_version = batch.client_guid, batch.schema_version
@@ -330,7 +341,7 @@ class Enricher:
             schema_version=out.schema_version, payload_sha256=hashlib.sha256(data).hexdigest(),
             payload_bytes=len(data), stream_seq=out.stream_seq,
         )  # fmt: skip
-        return DlqItem(entry, f"aggregator-dlq-{out.stream_seq}")
+        return DlqItem(entry, out.dlq_id)
 
     @staticmethod
     def _rejected(
@@ -347,21 +358,21 @@ class Enricher:
             schema_version=out.schema_version, stream_seq=out.stream_seq,
             event={"seq": event.seq, "name": event.name, "ts": event.ts, "props": _props(event)},
         )  # fmt: skip
-        return DlqItem(entry, f"aggregator-dlq-{out.stream_seq}-{index}")
+        return DlqItem(entry, f"{out.dlq_id}-{index}")
 
 
 def _props(event: Any) -> Any:
     return msgspec.json.decode(event.props)
 
 
-def _undecodable(data: bytes, stream_seq: int, now_ms: int, detail: str) -> DlqItem:
+def _undecodable(data: bytes, out: PreparedMessage, now_ms: int, detail: str) -> DlqItem:
     # The payload may hold a raw UUID or IP: only its digest and size leave the stream.
     entry = DlqEntry(
         source="aggregator", reason="undecodable", detail=detail[:200], at=now_ms,
         payload_sha256=hashlib.sha256(data).hexdigest(), payload_bytes=len(data),
-        stream_seq=stream_seq,
+        stream_seq=out.stream_seq,
     )  # fmt: skip
-    return DlqItem(entry, f"aggregator-dlq-{stream_seq}")
+    return DlqItem(entry, out.dlq_id)
 
 
 def _session(

@@ -48,7 +48,10 @@ class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.worker = IngestWorker(
-            capacity=settings.queue_capacity, publish_timeout_s=settings.publish_timeout_s
+            capacity=settings.queue_capacity,
+            publish_timeout_s=settings.publish_timeout_s,
+            group_window_s=settings.group_window_s,
+            group_max_bytes=settings.group_max_bytes,
         )
         self._live = cold_start(
             default_config(

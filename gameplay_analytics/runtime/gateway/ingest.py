@@ -1,9 +1,13 @@
 """IngestWorker: the bounded queue between the sockets and JetStream, and its publisher.
 
-Publishes are pipelined (nats-py's `publish_async`, thousands in flight, acks settled by
-callbacks), never awaited one by one. An envelope's future resolves only once JetStream has
-acknowledged every message of it; past `publish_timeout_s` it fails, so no client waits forever
-on a server that went away, and the client's resend carries the same `Nats-Msg-Id`.
+Group commit: the publisher takes every envelope queued within `group_window_s` (and up to
+`group_max_bytes`) and writes their event batches as ONE JetStream message
+(`contract.messages.encode_bundle`), so that with `sync_interval: always` one fsync stores the
+envelopes of many sessions. DLQ entries stay one message each. Writes are pipelined (nats-py's
+`publish_async`, acks settled by callbacks), never awaited one by one. An envelope's future
+resolves only once JetStream has acknowledged every write it is part of; past
+`publish_timeout_s` it fails, so no client waits forever on a server that went away, and the
+client resends the envelope.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ import dataclasses
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from gameplay_analytics.contract import messages
 from gameplay_analytics.runtime.gateway import metrics
 
-__all__ = ["Backpressure", "IngestWorker", "Outbound", "PublishFailed"]
+__all__ = ["Backpressure", "IngestWorker", "Outbound", "PublishFailed", "Write", "plan_writes"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,7 @@ class PublishFailed(Exception):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outbound:
-    """One JetStream message: subject, payload and its `Nats-Msg-Id`."""
+    """One message of an envelope: subject, payload and its `Nats-Msg-Id`."""
 
     subject: str
     payload: bytes
@@ -57,8 +63,64 @@ class _Job:
     future: asyncio.Future[None]
     enqueued: float
     deadline: float
-    remaining: int
-    acks: list[asyncio.Future[Any]] = dataclasses.field(default_factory=list)
+    remaining: int = 0
+    writes: list[Write] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class Write:
+    """One JetStream message and the envelopes (jobs) waiting for its acknowledgement."""
+
+    subject: str
+    payload: bytes
+    msg_id: str
+    jobs: list[Any]
+    ack: asyncio.Future[Any] | None = None
+
+
+def plan_writes(jobs: Sequence[Any], *, max_bytes: int) -> list[Write]:
+    """The JetStream writes of some queued envelopes, in queue order. Pure.
+
+    Event batches are bundled up to `max_bytes` of payload per write (a batch larger than that
+    goes alone); any other message (DLQ entries) is a write of its own. `jobs` are anything
+    with a `messages: list[Outbound]`; each write lists the jobs it carries a part of.
+    """
+    writes: list[Write] = []
+    parts: list[bytes] = []
+    ids: list[str] = []
+    members: list[Any] = []
+    size = 0
+
+    def close_bundle() -> None:
+        nonlocal size
+        if parts:
+            writes.append(
+                Write(
+                    messages.EVENTS_SUBJECT,
+                    messages.encode_bundle(parts),
+                    messages.bundle_msg_id(ids),
+                    list(members),
+                )
+            )
+        parts.clear()
+        ids.clear()
+        members.clear()
+        size = 0
+
+    for job in jobs:
+        for message in job.messages:
+            if message.subject != messages.EVENTS_SUBJECT:
+                writes.append(Write(message.subject, message.payload, message.msg_id, [job]))
+                continue
+            if parts and size + len(message.payload) + 1 > max_bytes:
+                close_bundle()
+            parts.append(message.payload)
+            ids.append(message.msg_id)
+            size += len(message.payload) + 1
+            if not members or members[-1] is not job:
+                members.append(job)
+    close_bundle()
+    return writes
 
 
 class IngestWorker:
@@ -68,9 +130,18 @@ class IngestWorker:
     in flight, since both hold memory and both are what `queue_capacity` bounds.
     """
 
-    def __init__(self, *, capacity: int, publish_timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        publish_timeout_s: float,
+        group_window_s: float = 0.0,
+        group_max_bytes: int = 512 * 1024,
+    ) -> None:
         self.capacity = capacity
         self._timeout = publish_timeout_s
+        self._window = group_window_s
+        self._max_bytes = group_max_bytes
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._pending: set[_Job] = set()
         self._nc: Client | None = None
@@ -120,7 +191,6 @@ class IngestWorker:
             future=loop.create_future(),
             enqueued=now,
             deadline=now + self._timeout,
-            remaining=len(messages),
         )
         self.depth += events
         self._pending.add(job)
@@ -129,14 +199,19 @@ class IngestWorker:
         return job.future
 
     async def run(self) -> None:
-        """Publish queued envelopes until cancelled; a sweeper fails the ones past deadline."""
+        """Publish queued envelopes, group-committed, until cancelled; a sweeper fails the ones
+        past their deadline."""
         sweeper = asyncio.create_task(self._sweep(), name="ingest-sweeper")
         try:
             while True:
-                job = await self._queue.get()
-                if job.future.done():
-                    continue
-                await self._publish(job)
+                jobs = [await self._queue.get()]
+                # Let the window fill: every session whose frame is being handled now joins.
+                await asyncio.sleep(self._window)
+                while not self._queue.empty():
+                    jobs.append(self._queue.get_nowait())
+                live = [job for job in jobs if not job.future.done()]
+                if live:
+                    await self._publish(plan_writes(live, max_bytes=self._max_bytes))
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -155,44 +230,49 @@ class IngestWorker:
 
     # -- private ---------------------------------------------------------------------------
 
-    async def _publish(self, job: _Job) -> None:
+    async def _publish(self, writes: list[Write]) -> None:
         js = self._js
         assert js is not None, "attach() before run()"
-        for message in job.messages:
-            stall = job.deadline - time.monotonic()
+        for write in writes:
+            for job in write.jobs:
+                job.remaining += 1
+                job.writes.append(write)
+        metrics.GROUP_WRITES.inc(len(writes))
+        for write in writes:
+            jobs = [job for job in write.jobs if not job.future.done()]
+            if not jobs:  # every envelope in it timed out meanwhile
+                continue
+            stall = min(job.deadline for job in jobs) - time.monotonic()
             try:
                 if stall <= 0:
                     raise PublishFailed("no JetStream capacity before the deadline")
-                ack = await js.publish_async(
-                    message.subject,
-                    message.payload,
-                    wait_stall=stall,
-                    headers={_MSG_ID: message.msg_id},
+                write.ack = await js.publish_async(
+                    write.subject, write.payload, wait_stall=stall, headers={_MSG_ID: write.msg_id}
                 )
             except Exception as err:
                 log.warning("publish failed: %s", type(err).__name__)
-                self._finish(job, PublishFailed(type(err).__name__))
-                return
-            if job.future.done():  # timed out meanwhile: let this ack go
-                ack.cancel()
-                return
-            job.acks.append(ack)
-            ack.add_done_callback(functools.partial(self._on_ack, job))
+                for job in jobs:
+                    self._finish(job, PublishFailed(type(err).__name__))
+                continue
+            metrics.GROUP_ENVELOPES.observe(len(write.jobs))
+            write.ack.add_done_callback(functools.partial(self._on_ack, write))
 
-    def _on_ack(self, job: _Job, ack: asyncio.Future[Any]) -> None:
-        if job.future.done():
-            return
+    def _on_ack(self, write: Write, ack: asyncio.Future[Any]) -> None:
+        error: Exception | None = None
         if ack.cancelled():
-            self._finish(job, PublishFailed("cancelled"))
-            return
-        err = ack.exception()
-        if err is not None:
-            self._finish(job, PublishFailed(type(err).__name__))
-            return
-        job.remaining -= 1
-        if job.remaining == 0:
-            metrics.PUBLISH_LATENCY.observe(time.monotonic() - job.enqueued)
-            self._finish(job, None)
+            error = PublishFailed("cancelled")
+        elif (raised := ack.exception()) is not None:
+            error = PublishFailed(type(raised).__name__)
+        for job in write.jobs:
+            if job.future.done():
+                continue
+            if error is not None:
+                self._finish(job, error)
+                continue
+            job.remaining -= 1
+            if job.remaining == 0:
+                metrics.PUBLISH_LATENCY.observe(time.monotonic() - job.enqueued)
+                self._finish(job, None)
 
     def _finish(self, job: _Job, error: Exception | None) -> None:
         if job not in self._pending:
@@ -201,15 +281,15 @@ class IngestWorker:
         self.depth -= job.events
         if not self._pending:
             self._idle.set()
-        for ack in job.acks:
-            if not ack.done():
-                ack.cancel()  # releases nats-py's in-flight slot
-        if job.future.done():
-            return
-        if error is None:
-            job.future.set_result(None)
-        else:
-            job.future.set_exception(error)
+        if not job.future.done():
+            if error is None:
+                job.future.set_result(None)
+            else:
+                job.future.set_exception(error)
+        for write in job.writes:  # release nats-py's in-flight slot once nobody waits on it
+            ack = write.ack
+            if ack is not None and not ack.done() and all(j.future.done() for j in write.jobs):
+                ack.cancel()
 
     async def _sweep(self) -> None:
         while True:

@@ -16,6 +16,8 @@ from gameplay_analytics.contract.errors import DropReason
 __all__ = [
     "DROP",
     "ENVELOPES_REFUSED",
+    "GROUP_ENVELOPES",
+    "GROUP_WRITES",
     "PLAYERS_IN_COMBAT",
     "PUBLISH_LATENCY",
     "QUEUE_CAPACITY",
@@ -89,3 +91,13 @@ def count_rejected(rejected: Iterable[frames.Rejection]) -> None:
 def count_drops(drops: Mapping[DropReason, int]) -> None:
     for reason, count in drops.items():
         DROP.labels(reason).inc(count)
+
+
+GROUP_WRITES = Counter(
+    "analytics_group_writes_total", "JetStream writes of the ingest publisher (group commits)"
+)
+GROUP_ENVELOPES = Histogram(
+    "analytics_group_envelopes",
+    "Envelopes carried by one JetStream write (group commit)",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)

@@ -89,6 +89,19 @@ class GatewaySettings(NatsSettings):
     publish_max_inflight: int = Field(
         4000, ge=1, description="JetStream messages in flight on the connection (pipelining)"
     )
+    group_window_s: float = Field(
+        0.002,
+        ge=0,
+        le=0.1,
+        description="group commit: envelopes queued within this window share one JetStream "
+        "write (one fsync); 0 still groups whatever is queued at once",
+    )
+    group_max_bytes: int = Field(
+        512 * 1024,
+        ge=1024,
+        description="group commit: most payload bytes in one JetStream write (keep under the "
+        "NATS server's max_payload, 1 MiB by default)",
+    )
     retry_after_ms: int = Field(1000, ge=1, description="`retry_after_ms` sent with `backpressure`")
     drain_timeout_s: float = Field(
         15.0, gt=0, description="on SIGTERM, how long pending envelopes may take to be stored"
