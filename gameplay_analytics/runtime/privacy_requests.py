@@ -209,7 +209,7 @@ async def _find_stream(
             )
             if delete:
                 deleted = await stream_erasure.delete_messages(
-                    js, stream=stores.stream, sequences=[seq for seq, _ in hits]
+                    js, stream=stores.stream, sequences=[seq for seq, _ in hits], match=match
                 )
                 hits = hits[:deleted]  # the count is what the audit reports
             found[f"nats:{subject}"] = hits

@@ -19,6 +19,8 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from gameplay_analytics.contract import messages
+
 __all__ = ["PlayerMatch", "delete_messages", "find_messages"]
 
 _FETCH: Final = 2000
@@ -97,13 +99,39 @@ async def find_messages(
     return found
 
 
-async def delete_messages(js: JetStreamContext, *, stream: str, sequences: list[int]) -> int:
-    """Delete each sequence; one already gone (age, an earlier run) is not an error."""
+async def delete_messages(
+    js: JetStreamContext, *, stream: str, sequences: list[int], match: PlayerMatch | None = None
+) -> int:
+    """Delete each sequence; one already gone (age, an earlier run) is not an error.
+
+    With `match`, a group-committed bundle (`contract.messages`) that also carries other
+    players' batches is first published again without the player's, so that erasing one
+    player never takes the others' events out of the stream (the hot store's unique key keeps
+    them once, if the aggregator had already stored them).
+    """
     deleted = 0
     for seq in sequences:
         try:
+            if match is not None:
+                await _republish_others(js, stream, seq, match)
             if await js.delete_msg(stream, seq):
                 deleted += 1
         except nats.js.errors.NotFoundError:
             continue
     return deleted
+
+
+async def _republish_others(
+    js: JetStreamContext, stream: str, seq: int, match: PlayerMatch
+) -> None:
+    found = await js.get_msg(stream, seq)
+    data = found.data or b""
+    parts = messages.split_events(data)
+    if len(parts) < 2 or found.subject is None:
+        return
+    others = [part for part in parts if match(part) is None]
+    if others:
+        await js.publish(
+            found.subject, messages.encode_bundle(others),
+            headers={"Nats-Msg-Id": f"erasure-rest-{seq}"},
+        )  # fmt: skip
