@@ -25,12 +25,19 @@ export async function startStack() {
   });
   let stderr = "";
   proc.stderr.on("data", (chunk) => (stderr = (stderr + chunk).slice(-4000)));
-  const line = await new Promise((resolveLine, reject) => {
-    const timer = setTimeout(() => reject(new Error(`stack not ready in 120 s: ${stderr}`)), 120_000);
-    createInterface({ input: proc.stdout }).once("line", (l) => (clearTimeout(timer), resolveLine(l)));
-    proc.once("exit", (code) => (clearTimeout(timer), reject(new Error(`up exited ${code}: ${stderr}`))));
-  });
-  if (!line.startsWith("ready ")) throw new Error(`unexpected: ${line}\n${stderr}`);
+  let line;
+  try {
+    line = await new Promise((resolveLine, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stack not ready in 120 s: ${stderr}`)), 120_000);
+      createInterface({ input: proc.stdout }).once("line", (l) => (clearTimeout(timer), resolveLine(l)));
+      proc.once("exit", (code) => (clearTimeout(timer), reject(new Error(`up exited ${code}: ${stderr}`))));
+    });
+    if (!line.startsWith("ready ")) throw new Error(`unexpected: ${line}\n${stderr}`);
+  } catch (err) {
+    proc.kill("SIGTERM");
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const endpoints = JSON.parse(readFileSync(line.slice(6).trim(), "utf8"));
   return {
     endpoints,
