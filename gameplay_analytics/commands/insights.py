@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from gameplay_analytics.insights.core import Params
     from gameplay_analytics.insights.stores import Store
 
 __all__ = ["register"]
@@ -49,6 +50,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
         parser.add_argument("--plot", help="also write a chart here (.png or .svg)")
         parser.set_defaults(run=_run_metric)
+
+    report = metrics.add_parser("report", help="a static page with PNG/SVG charts in --out")
+    serve = metrics.add_parser("serve", help="the page, live, with slice pickers and dates")
+    for parser in (report, serve):
+        _store_options(parser)
+        parser.add_argument("--from", dest="date_from", type=_date, help="first day")
+        parser.add_argument("--to", dest="date_to", type=_date, help="last day")
+        parser.add_argument("--by", default="", help="slices: class,region,…")
+        parser.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
+    report.add_argument("--out", required=True, help="folder to write index.html and charts")
+    report.set_defaults(run=_run_report)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8050)
+    serve.set_defaults(run=_run_serve)
 
     query = sub.add_parser("query", help="SQL over the warm store with DuckDB")
     _one_line(query)
@@ -116,13 +131,7 @@ def _run_metric(args: argparse.Namespace) -> int:
     from gameplay_analytics.insights.stores import InsightsError
 
     try:
-        params = core.Params(
-            store=args.store,
-            date_from=args.date_from,
-            date_to=args.date_to,
-            by=tuple(d.strip() for d in args.by.split(",") if d.strip()),
-            window=args.window,
-        )
+        params = _params(args)
         store = open_store(args)
         try:
             result = core.compute(args.metric, store, params)
@@ -138,6 +147,66 @@ def _run_metric(args: argparse.Namespace) -> int:
     except InsightsError as err:
         return _refuse(str(err))
     sys.stdout.write(render.render_result(result, args.format))
+    return 0
+
+
+def _params(args: argparse.Namespace) -> Params:
+    from gameplay_analytics.insights import core
+
+    return core.Params(
+        store=args.store,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        by=tuple(d.strip() for d in args.by.split(",") if d.strip()),
+        window=args.window,
+    )
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from gameplay_analytics.insights import core, page, plot
+    from gameplay_analytics.insights.stores import InsightsError
+
+    out = Path(args.out)
+    try:
+        params = _params(args)
+        store = open_store(args)
+        try:
+            results = [core.compute(m, store, params) for m in page.PAGE_METRICS]
+        finally:
+            store.close()
+        out.mkdir(parents=True, exist_ok=True)
+        charts = {}
+        for result in results:
+            for suffix in (".png", ".svg"):
+                plot.plot_result(result, out / f"{result.metric}{suffix}")
+            charts[result.metric] = f"{result.metric}.png"
+            (out / f"{result.metric}.json").write_text(
+                json.dumps(result.as_json(), ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+        html = page.render_page(results, params=params, charts=charts, live=False)
+        (out / "index.html").write_text(html, encoding="utf-8")
+    except OSError as err:
+        return _refuse(f"cannot write the report to {out}: {err}")
+    except InsightsError as err:
+        return _refuse(str(err))
+    print(f"report: {out / 'index.html'}")
+    return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gameplay_analytics.insights import server
+    from gameplay_analytics.insights.stores import InsightsError
+
+    try:
+        _params(args)  # refuse bad defaults before serving
+        open_store(args).close()  # and an unreachable or missing store
+    except InsightsError as err:
+        return _refuse(str(err))
+    app = server.build_app(lambda: open_store(args), store_name=args.store)
+    print(f"serving http://{args.host}:{args.port}/", flush=True)
+    web.run_app(app, host=args.host, port=args.port, print=None)
     return 0
 
 

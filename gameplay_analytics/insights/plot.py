@@ -6,12 +6,13 @@ the metric's headline measure, with its interval as an error bar where it has on
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Final
 
 from gameplay_analytics.insights.core import Result
 
-__all__ = ["HEADLINE", "plot_result"]
+__all__ = ["HEADLINE", "plot_result", "svg_of"]
 
 HEADLINE: Final = {
     # metric: (x label key, y measure, low, high, y axis label)
@@ -26,6 +27,17 @@ HEADLINE: Final = {
 
 def plot_result(result: Result, path: Path) -> None:
     """Write the chart of `result` to `path` (the suffix picks PNG or SVG)."""
+    _draw(result, path)
+
+
+def svg_of(result: Result) -> str:
+    """The chart of `result` as SVG text, to inline in a page."""
+    buffer = io.BytesIO()
+    _draw(result, buffer, fmt="svg")
+    return buffer.getvalue().decode("utf-8")
+
+
+def _draw(result: Result, target: Path | io.BytesIO, *, fmt: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,7 +82,7 @@ def plot_result(result: Result, path: Path) -> None:
         if not result.rows:
             ax.text(0.5, 0.5, "no rows", ha="center", va="center", transform=ax.transAxes)
         fig.tight_layout()
-        fig.savefig(path)
+        fig.savefig(target, format=fmt)
     finally:
         plt.close(fig)
 
