@@ -51,7 +51,10 @@ async def test_small_load_run_reconciles_exactly_and_reports(tmp_path: Path) -> 
         assert report.latency.column == "stored_at"
         assert report.latency.events == rec.stored
         assert 0 < report.latency.p50_ms <= report.latency.p95_ms <= report.latency.p99_ms
-        assert report.delta("received") == rec.stored
+        # Received counts resends too (an envelope stored before its ack was lost comes back
+        # after a reconnect); every stored event was received at least once.
+        received = report.delta("received")
+        assert received is not None and rec.stored <= received
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
         # The privacy scan after the load suite: no UUID outside the id columns, no IP, no

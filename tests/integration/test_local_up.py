@@ -62,9 +62,12 @@ def test_up_reports_which_part_failed_and_leaves_nothing(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "gateway did not become ready" in result.stderr
     time.sleep(0.5)
+    # Only processes of this stack: their command lines name its data dir (other tests or
+    # tools on the machine may start their own nats-server or postgres meanwhile).
     leftovers = [
-        p.name() for p in psutil.process_iter()
-        if p.pid not in before and p.name() in ("nats-server", "postgres")
+        p.name() for p in psutil.process_iter(["name", "cmdline"])
+        if p.pid not in before and p.info["name"] in ("nats-server", "postgres")
+        and str(tmp_path) in " ".join(p.info["cmdline"] or ())
     ]  # fmt: skip
     assert leftovers == []
 
