@@ -112,9 +112,12 @@ class NatsServer(ManagedProcess):
     monitor_port: int = 0
     sync_always: bool = True
 
-    def __init__(self, data_dir: Path, *, port: int = 0, sync_always: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int = 0, sync_always: bool = True, auth_config: str = ""
+    ) -> None:
         super().__init__("nats-server", data_dir / "nats-server.log")
         self.data_dir = data_dir
+        self.auth_config = auth_config  # nats.conf text: an authorization or operator block
         self.port = port or free_port()
         self.monitor_port = free_port()
         self.sync_always = sync_always
@@ -136,6 +139,7 @@ class NatsServer(ManagedProcess):
             f'listen: "127.0.0.1:{self.port}"\nhttp: "127.0.0.1:{self.monitor_port}"\n'
             f"max_payload: 8MB\n"
             f'jetstream {{\n  store_dir: "{self.data_dir / "jetstream"}"\n  {sync}\n}}\n'
+            f"{self.auth_config}\n"
         )
         proc = self._spawn([binary, "-c", str(conf)])
         deadline = time.monotonic() + _START_TIMEOUT_S
