@@ -174,6 +174,7 @@ KINDS: tuple[CrdKind, ...] = (
                 "jsonPath": ".status.heartbeat.rate",
                 "priority": 1,
             },
+            {"name": "WarmStore", "type": "string", "jsonPath": ".status.warmStore"},
             {"name": "Stream", "type": "string", "jsonPath": ".status.nats.stream", "priority": 1},
             _AGE,
         ],
@@ -186,6 +187,10 @@ KINDS: tuple[CrdKind, ...] = (
                 "properties": {"reason": {"type": "string"}, "message": {"type": "string"}},
             },
             nats=_NATS_STATUS,
+            warmStore={
+                "type": "string",
+                "description": "where the aggregators export Parquet, or why it is off",
+            },
             samplingVersion={"type": "string"},
             heartbeat=_HEARTBEAT_STATUS,
             loadSignals={"type": "object", "x-kubernetes-preserve-unknown-fields": True},

@@ -46,6 +46,7 @@ __all__ = [
     "SchemaVersionSpec",
     "SecretKeyRef",
     "TierRatesForm",
+    "WarmVolumeSpec",
 ]
 
 GROUP = "analytics.gameplay.dev"
@@ -315,7 +316,22 @@ class MonitoringSpec(_Spec):
     )
 
 
+class WarmVolumeSpec(_Spec):
+    claim_name: str = Field(
+        min_length=1, max_length=253, description="PVC the aggregators write Parquet to"
+    )
+
+
 class AnalyticsPipelineSpec(_Spec):
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            (
+                "!(has(self.objectStore) && has(self.warmVolume))",
+                "set objectStore or warmVolume for the warm store, not both",
+            )
+        )
+    )
+
     image: str | None = Field(
         default=None,
         min_length=1,
@@ -324,7 +340,14 @@ class AnalyticsPipelineSpec(_Spec):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     nats: NatsSpec = Field(default_factory=NatsSpec)
     postgres: PostgresSpec = Field(default_factory=PostgresSpec)
-    object_store: ObjectStoreSpec = Field(default_factory=ObjectStoreSpec)
+    object_store: ObjectStoreSpec | None = Field(
+        default=None,
+        description="the warm store on an S3 API; with neither this nor warmVolume the "
+        "Parquet export is off and the hot retention drops days unexported",
+    )
+    warm_volume: WarmVolumeSpec | None = Field(
+        default=None, description="or the warm store on a volume (a PVC every aggregator mounts)"
+    )
     gateway: GatewaySpec = Field(default_factory=GatewaySpec)
     aggregator: AggregatorSpec = Field(default_factory=AggregatorSpec)
     retention: RetentionSpec = Field(default_factory=RetentionSpec)

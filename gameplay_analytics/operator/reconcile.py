@@ -51,6 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+WARM_STORE_OFF = "off: no objectStore or warmVolume, hot retention drops days unexported"
 MONITORING_CRDS = (
     "servicemonitors.monitoring.coreos.com",
     "prometheusrules.monitoring.coreos.com",
@@ -140,6 +141,7 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
         extra={
             "samplingVersion": state.rules.version,
             "gateway": {"endpoint": gateway_endpoint(pipeline)},
+            "warmStore": workloads.warehouse_root(pipeline) or WARM_STORE_OFF,
             "nats": {
                 "stream": names.stream,
                 "eventsSubject": names.events_subject,

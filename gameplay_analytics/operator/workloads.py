@@ -24,38 +24,54 @@ from gameplay_analytics.operator.naming import (
     selector_labels,
 )
 
-__all__ = ["aggregator_deployment", "gateway_deployment", "runtime_config", "secret_refs"]
+__all__ = [
+    "aggregator_deployment",
+    "gateway_deployment",
+    "runtime_config",
+    "secret_refs",
+    "warehouse_root",
+]
 
 ENV_PREFIX = "GAMEPLAY_ANALYTICS_"
 RUN_AS_USER = 10001
 CONFIG_MOUNT = "/etc/gameplay-analytics"
 GEOIP_MOUNT = "/var/lib/geoip"
 NATS_CREDS_MOUNT = "/var/run/secrets/nats"
+WAREHOUSE_MOUNT = "/var/lib/gameplay-analytics/warehouse"
 DEFAULT_GATEWAY_REPLICAS = 2
 
 
 def runtime_config(pipeline: Pipeline) -> dict[str, str]:
     """Non-secret settings shared by gateway and aggregator, as env var values."""
     spec = pipeline.spec
-    store = spec.object_store
-    root = f"s3://{store.bucket}/{store.prefix.strip('/')}".rstrip("/")
     data = {
         "NATS_URL": spec.nats.url,
         "QUEUE_CAPACITY": str(spec.gateway.queue_capacity),
         "SHARD": spec.gateway.shard,
         "BATCH_SIZE": str(spec.aggregator.batch_size),
-        "WAREHOUSE_ROOT": root,
         "HOT_RETENTION_HOURS": str(spec.retention.hot_hours),
         "WARM_RETENTION_DAYS": str(spec.retention.warm_days),
     }
-    if store.endpoint:
-        data["S3_ENDPOINT"] = store.endpoint
+    root = warehouse_root(pipeline)
+    if root is not None:
+        data["WAREHOUSE_ROOT"] = root
+    if spec.object_store is not None and spec.object_store.endpoint:
+        data["S3_ENDPOINT"] = spec.object_store.endpoint
     if spec.privacy.geoip is not None:
         data["GEOIP_DB"] = f"{GEOIP_MOUNT}/{spec.privacy.geoip.file}"
     if spec.nats.credentials_secret_ref is not None:
         data["NATS_CREDS"] = f"{NATS_CREDS_MOUNT}/{spec.nats.credentials_secret_ref.key}"
     data.update(nats_names(pipeline).env())
     return data
+
+
+def warehouse_root(pipeline: Pipeline) -> str | None:
+    """Where the aggregators export Parquet: s3://bucket/prefix, the warm volume's mount, or
+    None (export off)."""
+    store = pipeline.spec.object_store
+    if store is not None:
+        return f"s3://{store.bucket}/{store.prefix.strip('/')}".rstrip("/")
+    return WAREHOUSE_MOUNT if pipeline.spec.warm_volume is not None else None
 
 
 def secret_refs(pipeline: Pipeline, component: str) -> list[str]:
@@ -65,7 +81,9 @@ def secret_refs(pipeline: Pipeline, component: str) -> list[str]:
     if component == "gateway":
         refs.append(spec.gateway.jwt_secret_ref.name)
     else:
-        refs += [spec.postgres.dsn_secret_ref.name, spec.object_store.credentials_secret_ref.name]
+        refs.append(spec.postgres.dsn_secret_ref.name)
+        if spec.object_store is not None:
+            refs.append(spec.object_store.credentials_secret_ref.name)
     if spec.nats.credentials_secret_ref is not None:
         refs.append(spec.nats.credentials_secret_ref.name)
     return sorted(set(refs))
@@ -141,7 +159,6 @@ def aggregator_deployment(
     spec = pipeline.spec
     aggregator = spec.aggregator
     runtime = runtime_config(pipeline)
-    credentials = spec.object_store.credentials_secret_ref.name
     keys = [
         *_nats_keys(with_consumer=True),
         "WAREHOUSE_ROOT",
@@ -160,8 +177,7 @@ def aggregator_deployment(
             spec.postgres.dsn_secret_ref.name,
             spec.postgres.dsn_secret_ref.key,
         ),
-        _from_secret("AWS_ACCESS_KEY_ID", credentials, "AWS_ACCESS_KEY_ID"),
-        _from_secret("AWS_SECRET_ACCESS_KEY", credentials, "AWS_SECRET_ACCESS_KEY"),
+        *_object_store_credentials(pipeline),
         _salt(pipeline),
         *_config_files(breaker=False),
     ]
@@ -175,8 +191,19 @@ def aggregator_deployment(
         resources=aggregator.resources.model_dump(exclude_none=True),
         config_hash=config_hash,
         secrets_hash=secrets_hash,
-        geoip=True,
+        aggregator=True,
     )
+
+
+def _object_store_credentials(pipeline: Pipeline) -> list[dict[str, Any]]:
+    store = pipeline.spec.object_store
+    if store is None:
+        return []
+    name = store.credentials_secret_ref.name
+    return [
+        _from_secret("AWS_ACCESS_KEY_ID", name, "AWS_ACCESS_KEY_ID"),
+        _from_secret("AWS_SECRET_ACCESS_KEY", name, "AWS_SECRET_ACCESS_KEY"),
+    ]
 
 
 def _salt(pipeline: Pipeline) -> dict[str, Any]:
@@ -206,7 +233,7 @@ def _deployment(
     resources: dict[str, Any],
     config_hash: str,
     secrets_hash: str,
-    geoip: bool = False,
+    aggregator: bool = False,  # its own volumes: GeoIP and the warm volume
 ) -> dict[str, Any]:
     spec = pipeline.spec
     names = object_names(pipeline.name)
@@ -223,7 +250,7 @@ def _deployment(
         mounts.append({"name": "nats-creds", "mountPath": NATS_CREDS_MOUNT, "readOnly": True})
         volumes.append({"name": "nats-creds", "secret": {"secretName": creds.name}})
     geo = spec.privacy.geoip
-    if geoip and geo is not None:
+    if aggregator and geo is not None:
         mounts.append({"name": "geoip", "mountPath": GEOIP_MOUNT, "readOnly": True})
         source: dict[str, Any] = (
             {"persistentVolumeClaim": {"claimName": geo.claim_name, "readOnly": True}}
@@ -231,6 +258,12 @@ def _deployment(
             else {"configMap": {"name": geo.config_map_name}}
         )
         volumes.append({"name": "geoip", **source})
+    warm = spec.warm_volume
+    if aggregator and warm is not None:
+        mounts.append({"name": "warehouse", "mountPath": WAREHOUSE_MOUNT})
+        volumes.append(
+            {"name": "warehouse", "persistentVolumeClaim": {"claimName": warm.claim_name}}
+        )
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10}
     container = {
         "name": component,

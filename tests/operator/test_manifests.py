@@ -167,9 +167,29 @@ def test_aggregator_environment_follows_the_runtime_contract() -> None:
 
 def test_minimal_config_has_no_optional_keys() -> None:
     config = by_kind(render({}))["ConfigMap", "p-config"]["data"]
-    assert config["WAREHOUSE_ROOT"] == "s3://gameplay-analytics"
-    assert not {"S3_ENDPOINT", "GEOIP_DB", "NATS_CREDS"} & config.keys()
-    assert "GAMEPLAY_ANALYTICS_GEOIP_DB" not in env(container(render({}), "p-aggregator"))
+    assert not {"WAREHOUSE_ROOT", "S3_ENDPOINT", "GEOIP_DB", "NATS_CREDS"} & config.keys()
+    aggregator = env(container(render({}), "p-aggregator"))
+    assert "GAMEPLAY_ANALYTICS_GEOIP_DB" not in aggregator
+    # No object store: no export and no AWS Secret to require (a missing one would stop the pod).
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & aggregator.keys()
+
+
+def test_the_warm_store_can_be_a_volume_and_not_both() -> None:
+    objects = render({"warmVolume": {"claimName": "warehouse"}})
+    config = by_kind(objects)["ConfigMap", "p-config"]["data"]
+    assert config["WAREHOUSE_ROOT"] == "/var/lib/gameplay-analytics/warehouse"
+    pod = by_kind(objects)["Deployment", "p-aggregator"]["spec"]["template"]["spec"]
+    assert {"name": "warehouse", "persistentVolumeClaim": {"claimName": "warehouse"}} in pod[
+        "volumes"
+    ]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "warehouse", "mountPath": "/var/lib/gameplay-analytics/warehouse"} in mounts
+    gateway = by_kind(objects)["Deployment", "p-gateway"]["spec"]["template"]["spec"]
+    assert all(v["name"] != "warehouse" for v in gateway["volumes"])
+    with pytest.raises(ValueError, match="objectStore or warmVolume"):
+        AnalyticsPipelineSpec.model_validate(
+            {"objectStore": {"bucket": "abc"}, "warmVolume": {"claimName": "w"}}
+        )
 
 
 @pytest.mark.parametrize("component", ["p-gateway", "p-aggregator"])

@@ -51,6 +51,7 @@ async def test_two_pipelines_get_their_own_names_and_a_colliding_one_is_refused(
         "configBucket": P1.config_bucket,
         "consumer": "aggregator",
     }
+    assert status["warmStore"].startswith("off: no objectStore or warmVolume")
     p2 = PipelineNames.for_pipeline("default", "p2")
     found = await streams(nats_url)
     assert found[P1.stream] == P1.subjects() and found[p2.stream] == p2.subjects()
