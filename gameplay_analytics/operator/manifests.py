@@ -69,11 +69,13 @@ def desired_objects(
     *,
     monitoring: bool = False,
     secrets: Mapping[str, Mapping[str, str] | None] | None = None,
+    config_maps: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every object the pipeline owns, in apply order (config first, then workloads).
 
     `monitoring` says whether the monitoring.coreos.com CRDs exist; only then (and when the
-    spec asks for it) are a ServiceMonitor and a PrometheusRule included. `secrets` holds the
+    spec asks for it) are a ServiceMonitor and a PrometheusRule included. `secrets` (and
+    `config_maps`: those of `workloads.config_map_refs`, e.g. a GeoIP database) holds the
     data of the Secrets named by `workloads.secret_refs` (None: absent), hashed into each pod
     template so that a rotation rolls the pods that read it. Owner references are the
     caller's: they need the owner's uid, which a pure function has no business with.
@@ -83,8 +85,12 @@ def desired_objects(
     runtime = workloads.runtime_config(pipeline)
 
     def _secrets_hash(component: str) -> str:
+        read = {n: (secrets or {}).get(n) for n in workloads.secret_refs(pipeline, component)}
+        mounted = workloads.config_map_refs(pipeline, component)
+        if not mounted:  # (the digest of Secrets alone stays what it was)
+            return digest(read)
         return digest(
-            {n: (secrets or {}).get(n) for n in workloads.secret_refs(pipeline, component)}
+            {"secrets": read, "configMaps": {n: (config_maps or {}).get(n) for n in mounted}}
         )
 
     objects = [

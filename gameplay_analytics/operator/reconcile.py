@@ -100,9 +100,21 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
         for component in ("gateway", "aggregator")
         for name in workloads.secret_refs(pipeline, component)
     }
+    config_maps = {
+        name: await _config_map_data(pipeline.namespace, name)
+        for component in ("gateway", "aggregator")
+        for name in workloads.config_map_refs(pipeline, component)
+    }
     outcomes: dict[str, str] = {}
     reconciled = status_decision.Reconciled(body["metadata"].get("generation"), problem)
-    wanted = desired_objects(pipeline, state, schemas, monitoring=monitoring, secrets=secrets)
+    wanted = desired_objects(
+        pipeline,
+        state,
+        schemas,
+        monitoring=monitoring,
+        secrets=secrets,
+        config_maps=config_maps,
+    )
     for obj in wanted:
         obj["metadata"]["ownerReferences"] = [owner_reference(body)]
         key = f"{obj['kind']}/{obj['metadata']['name']}"
@@ -188,6 +200,14 @@ async def _secret_data(namespace: str, name: str) -> dict[str, str] | None:
     """A Secret's data (for the pod templates' digest), or None when it does not exist."""
     secret = await kube.get(kind="Secret", namespace=namespace, name=name)
     return None if secret is None else dict(secret.get("data") or {})
+
+
+async def _config_map_data(namespace: str, name: str) -> dict[str, Any] | None:
+    """A mounted ConfigMap's content (for the pod template's digest), or None when absent."""
+    found = await kube.get(kind="ConfigMap", namespace=namespace, name=name)
+    if found is None:
+        return None
+    return {"data": found.get("data") or {}, "binaryData": found.get("binaryData") or {}}
 
 
 async def _delete_owned(kind: str, namespace: str, name: str, *, owner_uid: str) -> bool:

@@ -26,6 +26,7 @@ from gameplay_analytics.operator.naming import (
 
 __all__ = [
     "aggregator_deployment",
+    "config_map_refs",
     "gateway_deployment",
     "runtime_config",
     "secret_refs",
@@ -87,6 +88,14 @@ def secret_refs(pipeline: Pipeline, component: str) -> list[str]:
     if spec.nats.credentials_secret_ref is not None:
         refs.append(spec.nats.credentials_secret_ref.name)
     return sorted(set(refs))
+
+
+def config_map_refs(pipeline: Pipeline, component: str) -> list[str]:
+    """The user's ConfigMaps a component's pods mount (not ours: those are hashed already)."""
+    geo = pipeline.spec.privacy.geoip
+    if component == "aggregator" and geo is not None and geo.config_map_name:
+        return [geo.config_map_name]
+    return []
 
 
 def _nats_keys(*, with_consumer: bool) -> list[str]:

@@ -380,3 +380,19 @@ def test_objects_no_longer_wanted_are_named_for_pruning() -> None:
         ("ServiceMonitor", "p"),
         ("PrometheusRule", "p"),
     ]
+
+
+def test_a_changed_geoip_configmap_rolls_the_aggregators() -> None:
+    spec = {"privacy": {"geoip": {"configMapName": "geoip"}}}
+    pipeline = Pipeline("p", "games", AnalyticsPipelineSpec.model_validate(spec))
+
+    def annotation(content: dict[str, Any] | None, name: str) -> str:
+        objects = desired_objects(
+            pipeline, policy.sampling_state(None), SCHEMAS, config_maps={"geoip": content}
+        )
+        template = by_kind(objects)["Deployment", name]["spec"]["template"]
+        return str(template["metadata"]["annotations"][manifests.SECRETS_HASH_ANNOTATION])
+
+    old, new = {"binaryData": {"db": "AAAA"}}, {"binaryData": {"db": "BBBB"}}
+    assert annotation(old, "p-aggregator") != annotation(new, "p-aggregator")
+    assert annotation(old, "p-gateway") == annotation(new, "p-gateway")
