@@ -57,6 +57,7 @@ def _request(kind: str) -> Any:
                 **stores.endpoints(args), event_messages=args.event_messages
             )
             salts = stores.salt_book(args, f"privacy {kind}")
+            profile_secret = stores.profile_secret(args, f"privacy {kind}")
         except (stores.Refused, ValueError) as err:
             print(f"privacy {kind}: {err}", file=sys.stderr)
             return 2
@@ -65,7 +66,7 @@ def _request(kind: str) -> Any:
             result = asyncio.run(
                 act(
                     player, stores=where, pseudonymiser=Pseudonymiser(salts),
-                    now=dt.datetime.now(dt.UTC),
+                    now=dt.datetime.now(dt.UTC), profile_secret=profile_secret,
                 )
             )  # fmt: skip
         except (OSError, TimeoutError) as err:

@@ -14,7 +14,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV", "Refused", "add_salt_option", "add_store_options", "endpoints", "salt_book"]
+__all__ = [
+    "ENV",
+    "Refused",
+    "add_salt_option",
+    "add_store_options",
+    "endpoints",
+    "profile_secret",
+    "salt_book",
+]
 
 ENV = "GAMEPLAY_ANALYTICS_"
 
@@ -54,6 +62,11 @@ def add_salt_option(cmd: argparse.ArgumentParser) -> None:
         "--salt-secret-file",
         default=os.environ.get(f"{ENV}SALT_SECRET_FILE"),
         help="the aggregator's salt secret file (else GAMEPLAY_ANALYTICS_SALT_SECRET)",
+    )
+    cmd.add_argument(
+        "--profile-secret-file",
+        help="the onboarding profile's key secret, in a file "
+        "(else GAMEPLAY_ANALYTICS_PROFILE_SECRET)",
     )
 
 
@@ -96,3 +109,23 @@ def salt_book(args: argparse.Namespace, command: str) -> Any:
     if book.development:
         print(f"{command}: no salt secret given: using the development salt", file=sys.stderr)
     return book
+
+
+def profile_secret(args: argparse.Namespace, command: str) -> str:
+    """The onboarding profile's key secret, as the aggregator has it (its development default
+    when unset, said on stderr)."""
+    import sys
+
+    from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET
+
+    if args.profile_secret_file:
+        try:
+            secret = Path(args.profile_secret_file).read_text().strip()
+        except OSError as err:
+            raise Refused(f"cannot read --profile-secret-file: {err.strerror}") from None
+    else:
+        secret = os.environ.get(f"{ENV}PROFILE_SECRET", "").strip()
+    if not secret:
+        print(f"{command}: no profile secret given: using the development one", file=sys.stderr)
+        return DEVELOPMENT_PROFILE_SECRET
+    return secret

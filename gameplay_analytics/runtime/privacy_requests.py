@@ -24,6 +24,7 @@ import asyncpg
 import nats
 
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM
+from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET, profile_key
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, month_of, months_between
 from gameplay_analytics.runtime import stream_erasure
 from gameplay_analytics.runtime.storage import (
@@ -83,7 +84,12 @@ def request_months(
 
 
 async def erase_player(
-    player_uuid: str, *, stores: PrivacyStores, pseudonymiser: Pseudonymiser, now: dt.datetime
+    player_uuid: str,
+    *,
+    stores: PrivacyStores,
+    pseudonymiser: Pseudonymiser,
+    now: dt.datetime,
+    profile_secret: str = DEVELOPMENT_PROFILE_SECRET,
 ) -> RequestResult:
     """Remove the player from every store and write the audit row."""
     request_id = uuid.uuid4()
@@ -94,7 +100,10 @@ async def erase_player(
         await schema.migrate(conn)
         ids = await _player_ids(conn, root, player_uuid, stores, pseudonymiser, now)
         async with maintenance.exclusive(conn):
-            hot = await erasure.erase_hot(conn, ids, request_id=request_id)
+            hot = await erasure.erase_hot(
+                conn, ids, request_id=request_id,
+                profile_key=profile_key(player_uuid, profile_secret),
+            )  # fmt: skip
             counts.update({f"hot:{table}": n for table, n in hot.items()})
             if root is not None:
                 warm = await asyncio.to_thread(warm_erasure.erase_warm, root, ids)
@@ -112,7 +121,12 @@ async def erase_player(
 
 
 async def access_player(
-    player_uuid: str, *, stores: PrivacyStores, pseudonymiser: Pseudonymiser, now: dt.datetime
+    player_uuid: str,
+    *,
+    stores: PrivacyStores,
+    pseudonymiser: Pseudonymiser,
+    now: dt.datetime,
+    profile_secret: str = DEVELOPMENT_PROFILE_SECRET,
 ) -> RequestResult:
     """Everything stored about the player, per store, and the audit row."""
     request_id = uuid.uuid4()
@@ -122,7 +136,9 @@ async def access_player(
     try:
         await schema.migrate(conn)
         ids = await _player_ids(conn, root, player_uuid, stores, pseudonymiser, now)
-        hot = await erasure.access_hot(conn, ids)
+        hot = await erasure.access_hot(
+            conn, ids, profile_key=profile_key(player_uuid, profile_secret)
+        )
         records.update({f"hot:{table}": rows for table, rows in hot.items()})
         if root is not None:
             warm = await asyncio.to_thread(warm_erasure.access_warm, root, ids)

@@ -24,6 +24,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM
+from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET, profile_key
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
 from gameplay_analytics.runtime import stream_erasure
 from gameplay_analytics.runtime.aggregator import Aggregator
@@ -148,6 +149,7 @@ async def test_erase_removes_one_player_from_every_store(
         assert access.returncode == 0, access.stderr
         report = json.loads(access.stdout)
         assert report["rows_by_store"]["hot:analytics_events"] == 3
+        assert report["rows_by_store"]["hot:analytics_player_profile"] == 1
         assert report["rows_by_store"]["warm:gameplay"] == 4
         assert report["rows_by_store"]["nats:analytics.dlq"] >= 1
         assert report["rows_by_store"]["nats:analytics.events"] >= 3
@@ -171,6 +173,8 @@ async def test_erase_removes_one_player_from_every_store(
         await wait_for(lambda: _has(database, ids_k, 4))  # 3 today + 1 late
         assert sum((await _hot_counts(database, ids_e)).values()) == 0
         assert not await _dlq_has(js, erased, ids_e)  # its refused event is not dead-lettered
+        assert await _profiles(database, erased) == 0  # nor its onboarding profile upserted
+        assert await _profiles(database, kept) == 1
 
     conn = await asyncpg.connect(database)
     try:
@@ -205,7 +209,7 @@ async def test_erasure_waits_for_a_batch_being_written(database: str) -> None:
         row = _row(player_id)
         tx = conn.transaction()
         await tx.start()
-        kept, _ = await erasure.without_erased(conn, [row], [])
+        kept, _, _ = await erasure.without_erased(conn, [row], [])
         assert kept == [row]
         erase = asyncio.create_task(erasure.erase_hot(eraser, {player_id}, request_id=uuid.uuid4()))
         await wait_for(lambda: _waiting_on_lock(conn))
@@ -233,6 +237,18 @@ def _row(player_id: str) -> hot.EventRow:
         geo_region=None, envelope_id=None, stream_seq=None,
     )  # fmt: skip
     return tuple(values[c] for c in storage.EVENT_COLUMNS)
+
+
+async def _profiles(dsn: str, player: str) -> int:
+    key = profile_key(player, DEVELOPMENT_PROFILE_SECRET)
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM analytics_player_profile WHERE profile_key = $1", key
+        )
+    finally:
+        await conn.close()
+    return int(found)
 
 
 async def _waiting_on_lock(conn: asyncpg.Connection) -> bool:

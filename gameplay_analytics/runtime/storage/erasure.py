@@ -24,16 +24,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
 
+from gameplay_analytics.runtime.storage import profile
 from gameplay_analytics.runtime.storage.schema import (
     ERASURES_GENERATION_TABLE,
     ERASURES_TABLE,
     EVENTS_TABLE,
     PRIVACY_AUDIT_TABLE,
+    PROFILE_TABLE,
     SESSIONS_TABLE,
 )
 
 if TYPE_CHECKING:  # hot.py calls `without_erased`: types only, no import cycle
     from gameplay_analytics.runtime.storage.hot import EventRow, SessionUpdate
+    from gameplay_analytics.runtime.storage.profile import ProfileUpdate
 
 __all__ = [
     "PLAYER_TABLES",
@@ -47,31 +50,38 @@ __all__ = [
 ]
 
 PLAYER_TABLES: Final = (EVENTS_TABLE, SESSIONS_TABLE)
-"""Every hot table keyed by `analytics_player_id`; a per-player table joins this list."""
+"""Every hot table keyed by `analytics_player_id`; the onboarding profile (keyed by its own
+`profile_key`) is erased and read alongside."""
 
 
 async def without_erased(
-    conn: asyncpg.Connection, rows: Sequence[EventRow], sessions: list[SessionUpdate]
-) -> tuple[Sequence[EventRow], list[SessionUpdate]]:
-    """The batch minus any row or session of an erased player. Call it first inside the
-    writing transaction: the lock its read holds is what an erasure waits for."""
+    conn: asyncpg.Connection,
+    rows: Sequence[EventRow],
+    sessions: list[SessionUpdate],
+    profiles: Sequence[ProfileUpdate] = (),
+) -> tuple[Sequence[EventRow], list[SessionUpdate], Sequence[ProfileUpdate]]:
+    """The batch minus any row, session or onboarding profile of an erased player. Call it
+    first inside the writing transaction: the lock its read holds is what an erasure waits
+    for."""
     marker = await conn.fetchrow(f"SELECT epoch, generation FROM {ERASURES_GENERATION_TABLE}")
     if marker is None:  # the row is made by the migration; without it nothing was erased
-        return rows, sessions
+        return rows, sessions, profiles
     cached = _tombstones.get(marker["epoch"])
     if cached is None or cached[0] != marker["generation"]:
         found = await conn.fetch(f"SELECT pseudonym_sha256 FROM {ERASURES_TABLE}")
         cached = (marker["generation"], frozenset(r[0] for r in found))
         _tombstones[marker["epoch"]] = cached
     if not cached[1]:
-        return rows, sessions
+        return rows, sessions, profiles
     ids = {row[0] for row in rows} | {s.analytics_player_id for s in sessions}
+    ids |= {p.key for p in profiles}
     erased = {i for i in ids if tombstone_key(i) in cached[1]}
     if not erased:
-        return rows, sessions
+        return rows, sessions, profiles
     return (
         [row for row in rows if row[0] not in erased],
         [s for s in sessions if s.analytics_player_id not in erased],
+        [p for p in profiles if p.key not in erased],
     )
 
 
@@ -98,18 +108,24 @@ async def erased_among(conn: asyncpg.Connection, player_ids: Collection[str]) ->
 
 
 async def erase_hot(
-    conn: asyncpg.Connection, player_ids: Collection[str], *, request_id: uuid.UUID
+    conn: asyncpg.Connection,
+    player_ids: Collection[str],
+    *,
+    request_id: uuid.UUID,
+    profile_key: str | None = None,
 ) -> dict[str, int]:
-    """Tombstone the pseudonyms and delete their rows from every player table, in one
-    transaction; returns {table: rows deleted}. A second run deletes nothing."""
+    """Tombstone the pseudonyms (and the onboarding profile's key) and delete their rows from
+    every player table, in one transaction; returns {table: rows deleted}. A second run
+    deletes nothing."""
     ids = sorted(player_ids)
+    keys = [*ids, profile_key] if profile_key else ids
     deleted: dict[str, int] = {}
     async with conn.transaction():
         await _bump_generation(conn)  # waits for every batch that read the old tombstones
         await conn.execute(
             f"INSERT INTO {ERASURES_TABLE} (pseudonym_sha256, request_id) "
             "SELECT unnest($1::text[]), $2 ON CONFLICT (pseudonym_sha256) DO NOTHING",
-            sorted(tombstone_key(i) for i in ids),
+            sorted(tombstone_key(k) for k in keys),
             request_id,
         )
         for table in PLAYER_TABLES:
@@ -117,13 +133,16 @@ async def erase_hot(
                 f"DELETE FROM {table} WHERE analytics_player_id = ANY($1::text[])", ids
             )
             deleted[table] = int(status.rsplit(" ", 1)[-1])
+        if profile_key is not None:
+            deleted[PROFILE_TABLE] = await profile.erase_profile(conn, profile_key)
     return deleted
 
 
 async def access_hot(
-    conn: asyncpg.Connection, player_ids: Collection[str]
+    conn: asyncpg.Connection, player_ids: Collection[str], *, profile_key: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every row of the pseudonyms in each player table, as JSON-ready dicts."""
+    """Every row of the pseudonyms in each player table, and the onboarding profile, as
+    JSON-ready dicts."""
     found: dict[str, list[dict[str, Any]]] = {}
     for table in PLAYER_TABLES:
         records = await conn.fetch(
@@ -132,6 +151,12 @@ async def access_hot(
             sorted(player_ids),
         )
         found[table] = [json.loads(r["doc"]) for r in records]
+    if profile_key is not None:
+        records = await conn.fetch(
+            f"SELECT to_jsonb(t)::text AS doc FROM {PROFILE_TABLE} t WHERE profile_key = $1",
+            profile_key,
+        )
+        found[PROFILE_TABLE] = [json.loads(r["doc"]) for r in records]
     return found
 
 

@@ -110,12 +110,14 @@ async def write_batch(
     The players' onboarding profiles (`profile.upsert_profiles`) commit with their events.
 
     A key repeated inside the batch also fails the COPY, so the slow path covers both kinds
-    of duplicate without a per-row check in Python on the fast path. Rows and sessions of
-    an erased player (`erasure.without_erased`) are dropped, counted nowhere.
+    of duplicate without a per-row check in Python on the fast path. Rows, sessions and the
+    profile of an erased player (`erasure.without_erased`) are dropped, counted nowhere.
     """
     slow = False
     async with conn.transaction():
-        rows, kept = await erasure.without_erased(conn, rows, list(sessions))  # first: see there
+        rows, kept, profiles = await erasure.without_erased(  # first: see there
+            conn, rows, list(sessions), profiles
+        )
         inserted = len(rows)
         if rows:
             try:
