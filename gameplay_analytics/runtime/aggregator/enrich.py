@@ -71,21 +71,24 @@ class _Personal:
     identifier field can hold either): they are replaced before anything is stored, so the
     hot and warm stores never hold them, whatever the client sends. One lower-cased search
     of all the message's props comes first: almost no message holds either, and then no
-    event pays for the regex."""
+    event pays for the regex, nor the message for compiling it (each player needs its own,
+    and compiling costs more than the rest of a 20-event envelope)."""
 
-    __slots__ = ("_pattern", "found")
+    __slots__ = ("_pattern",)
 
     def __init__(self, player_uuid: str, client_ip: str | None, events: list[Any]) -> None:
-        needles = [re.escape(player_uuid)]
-        if client_ip:
-            needles.append(r"(?<![0-9A-Fa-f.:])" + re.escape(client_ip) + r"(?![0-9A-Fa-f.:])")
-        self._pattern = re.compile("|".join(needles), re.IGNORECASE)
         everything = b"\x00".join(bytes(e.props) for e in events).lower()
-        self.found = any(n.lower().encode() in everything for n in (player_uuid, client_ip) if n)
+        found = any(n.lower().encode() in everything for n in (player_uuid, client_ip) if n)
+        self._pattern: re.Pattern[str] | None = None
+        if found:
+            needles = [re.escape(player_uuid)]
+            if client_ip:
+                needles.append(r"(?<![0-9A-Fa-f.:])" + re.escape(client_ip) + r"(?![0-9A-Fa-f.:])")
+            self._pattern = re.compile("|".join(needles), re.IGNORECASE)
 
     def redact(self, props: msgspec.Raw) -> str:
         text = bytes(props).decode()
-        return self._pattern.sub(_REDACTED, text) if self.found else text
+        return text if self._pattern is None else self._pattern.sub(_REDACTED, text)
 
 
 _SPECS: Final = {name: (spec, spec.category.value) for name, spec in EVENTS.items()}
