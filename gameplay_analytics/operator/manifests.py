@@ -107,12 +107,13 @@ def desired_objects(
             pipeline, config_hash=digest(runtime), secrets_hash=_secrets_hash("gateway")
         ),
         auxiliary.service(pipeline, "gateway", spec.gateway.port, spec.gateway.metrics_port),
-        auxiliary.pdb(pipeline, "gateway"),
+        *([auxiliary.pdb(pipeline, "gateway")] if spec.gateway.replicas != 0 else []),
         workloads.aggregator_deployment(
             pipeline, config_hash=digest(runtime), secrets_hash=_secrets_hash("aggregator")
         ),
         auxiliary.service(pipeline, "aggregator", None, spec.aggregator.metrics_port),
-        auxiliary.pdb(pipeline, "aggregator"),
+        # A component scaled to zero has nothing to protect: its PDB goes (pruned).
+        *([auxiliary.pdb(pipeline, "aggregator")] if spec.aggregator.replicas != 0 else []),
     ]
     if spec.gateway.autoscaling is not None:
         objects.append(auxiliary.hpa(pipeline))

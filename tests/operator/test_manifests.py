@@ -380,6 +380,12 @@ def test_objects_no_longer_wanted_are_named_for_pruning() -> None:
         ("ServiceMonitor", "p"),
         ("PrometheusRule", "p"),
     ]
+    idle = Pipeline(
+        "p", "games", AnalyticsPipelineSpec.model_validate({"aggregator": {"replicas": 0}})
+    )
+    assert ("PodDisruptionBudget", "p-aggregator") in manifests.prunable_objects(
+        idle, desired_objects(idle, state, SCHEMAS)
+    )
 
 
 def test_a_changed_geoip_configmap_rolls_the_aggregators() -> None:

@@ -88,17 +88,21 @@ async def test_every_request_the_operator_makes_is_in_the_rbac_table(
     )
     await k8s.delete("/api/v1/namespaces/default/services/p1-gateway")
     await until(lambda: k8s.get_obj("v1/services", "default", "p1-gateway"), within=15)
-    # Back to fixed replicas: the HPA would fight them, so it is pruned.
+    # Back to fixed replicas: the HPA would fight them, so it is pruned; an aggregator scaled
+    # to zero has no PDB to keep.
     await k8s.patch(
         cr_url("analyticspipelines", "p1"),
-        json={"spec": {"gateway": {"autoscaling": None, "replicas": 2}}},
+        json={
+            "spec": {"gateway": {"autoscaling": None, "replicas": 2}, "aggregator": {"replicas": 0}}
+        },
         headers={"Content-Type": "application/merge-patch+json"},
     )
     await until(
         lambda: (
             k8s.get_obj("autoscaling/v2/horizontalpodautoscalers", "default", "p1-gateway") is None
+            and k8s.get_obj("policy/v1/poddisruptionbudgets", "default", "p1-aggregator") is None
         ),
-        within=15,
+        within=30,
     )
     ours = {cr_url(p) for p in ("schemaversions", "samplingpolicies", "analyticspipelines")}
     ours.add(cr_url("analyticspipelines", "p1"))
@@ -119,6 +123,7 @@ async def test_every_request_the_operator_makes_is_in_the_rbac_table(
         "create apps/deployments",
         "create autoscaling/horizontalpodautoscalers",
         "delete autoscaling/horizontalpodautoscalers",
+        "delete policy/poddisruptionbudgets",
         "create core/services",
         "get core/configmaps",
         "patch analytics.gameplay.dev/analyticspipelines/status",
