@@ -163,7 +163,7 @@ def _params(args: argparse.Namespace) -> Params:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from gameplay_analytics.insights import core, page, plot
+    from gameplay_analytics.insights import report
     from gameplay_analytics.insights.stores import InsightsError
 
     out = Path(args.out)
@@ -171,25 +171,14 @@ def _run_report(args: argparse.Namespace) -> int:
         params = _params(args)
         store = open_store(args)
         try:
-            results = [core.compute(m, store, params) for m in page.PAGE_METRICS]
+            index = report.write_report(store, params, out)
         finally:
             store.close()
-        out.mkdir(parents=True, exist_ok=True)
-        charts = {}
-        for result in results:
-            for suffix in (".png", ".svg"):
-                plot.plot_result(result, out / f"{result.metric}{suffix}")
-            charts[result.metric] = f"{result.metric}.png"
-            (out / f"{result.metric}.json").write_text(
-                json.dumps(result.as_json(), ensure_ascii=False) + "\n", encoding="utf-8"
-            )
-        html = page.render_page(results, params=params, charts=charts, live=False)
-        (out / "index.html").write_text(html, encoding="utf-8")
     except OSError as err:
         return _refuse(f"cannot write the report to {out}: {err}")
     except InsightsError as err:
         return _refuse(str(err))
-    print(f"report: {out / 'index.html'}")
+    print(f"report: {index}")
     return 0
 
 

@@ -136,10 +136,11 @@ async def _player(
     start_delay = rng.uniform(0, profile.ramp_s)
     quits_after = rng.uniform(2.0, 15.0) if rng.random() < profile.early_quit_share else None
     acks: list[Acked] = []
+    character = PlayerProfile.draw(index + profile.seed * 1_000_003)
     client = AnalyticsClient(
         player_uuid=player,
         client_guid=guid,
-        token=lambda: issue_token(player, secret=secret, ttl_s=3600),
+        token=lambda: issue_token(player, secret=secret, ttl_s=3600, region=character.region),
         state_dir=state_dir / guid,
         build="2026.11.1+demo",
         platform=rng.choice(("win64", "linux64", "macos", "ps5")),
@@ -148,7 +149,6 @@ async def _player(
     )
     record = PlayerRecord(player, guid, opted_out, client.stats, acks)
     records.append(record)
-    character = PlayerProfile.draw(index + profile.seed * 1_000_003)
     loop = asyncio.get_running_loop()
     await asyncio.sleep(start_delay)
     end = loop.time() + profile.seconds

@@ -12,11 +12,21 @@ from dataclasses import dataclass
 
 from gameplay_analytics.sdk import AnalyticsClient
 
-__all__ = ["CLASSES", "PLAYSTYLES", "STEADY_EVENTS", "EventMix", "PlayerProfile", "play_session",
-           "play_steady"]  # fmt: skip
+__all__ = ["CLASSES", "PLAYSTYLES", "REGIONS", "STEADY_EVENTS", "EventMix", "PlayerProfile",
+           "play_session", "play_steady"]  # fmt: skip
 
 CLASSES = ("warrior", "ranger", "arcane_mage", "cleric", "rogue")
-PLAYSTYLES = ("explorer", "achiever", "socialiser", "competitor")
+# The playstyles insights derives from the event mix (insights.definitions.PLAYSTYLE_RULE):
+# each synthetic player leans to one, so the demo's slices by playstyle differ.
+PLAYSTYLES = ("fighter", "explorer", "crafter", "socialiser")
+REGIONS = ("eu-west", "us-east", "ap-southeast")
+# Multipliers of (combat, progression, social) in a player's EventMix, per playstyle.
+_STYLE_MIX = {
+    "fighter": (1.8, 0.5, 0.4),
+    "explorer": (0.35, 2.0, 0.6),
+    "crafter": (0.35, 2.0, 0.5),
+    "socialiser": (0.35, 0.6, 4.0),
+}
 _NOVICE_FIGHTS = 4
 _NOVICE_ODDS = 0.3
 _TIERS = ("normal", "normal", "normal", "normal", "elite", "elite", "boss")
@@ -63,6 +73,7 @@ class PlayerProfile:
     playstyle: str
     skill: float  # chance to win an encounter
     tutorial_s: float  # a new player's time before the first fight (onboarding runs)
+    region: str = REGIONS[0]  # the game region the login service puts in the token
 
     @classmethod
     def draw(cls, seed: int) -> PlayerProfile:
@@ -74,6 +85,17 @@ class PlayerProfile:
             playstyle=rng.choice(PLAYSTYLES),
             skill=rng.uniform(0.35, 0.9),
             tutorial_s=rng.uniform(2.0, 30.0),
+            region=rng.choice(REGIONS),
+        )
+
+    def styled(self, mix: EventMix) -> EventMix:
+        """`mix` leaning to this player's playstyle."""
+        combat, progression, social = _STYLE_MIX.get(self.playstyle, (1.0, 1.0, 1.0))
+        return EventMix(
+            combat=mix.combat * combat,
+            progression=mix.progression * progression,
+            social=mix.social * social,
+            snapshot=mix.snapshot,
         )
 
 
@@ -91,6 +113,7 @@ async def play_session(
     spends `profile.tutorial_s` on progression before the first fight (the onboarding funnel
     then has something to measure)."""
     rng = random.Random(profile.seed ^ 0x5EED)
+    mix = profile.styled(mix)
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     fights_from = loop.time() + (profile.tutorial_s if tutorial else 0.0)
@@ -109,14 +132,14 @@ async def play_session(
             next_tick = now + 1.0
         roll = rng.random() * mix.total
         if roll < mix.combat and now < fights_from:
-            _progress(client, rng)
+            _progress(client, rng, profile.playstyle)
         elif roll < mix.combat:
             # A new player's first fights are hard: the funnel's last step has a drop too.
             novice = tutorial and fights < _NOVICE_FIGHTS
             await _encounter(client, profile, rng, pace, odds=_NOVICE_ODDS if novice else 1.0)
             fights += 1
         elif roll < mix.combat + mix.progression:
-            _progress(client, rng)
+            _progress(client, rng, profile.playstyle)
         elif roll < mix.combat + mix.progression + mix.social:
             _socialise(client, rng)
         else:
@@ -148,14 +171,18 @@ async def _encounter(
         client.track("death", tier=tier)
     client.track("encounter_end", encounter_id=encounter, tier=tier, outcome=outcome)
     if outcome == "win":
-        client.track("xp_gain", amount=rng.randint(20, 400), source=f"kill:{tier}")
+        client.track("xp_gain", amount=rng.randint(20, 400), source="combat")
         if rng.random() < 0.4:
             client.track("loot_drop", item_id=f"item_{rng.randint(1, 300)}",
                          rarity=rng.choice(_RARITIES))  # fmt: skip
 
 
-def _progress(client: AnalyticsClient, rng: random.Random) -> None:
+def _progress(client: AnalyticsClient, rng: random.Random, style: str = "") -> None:
     choice = rng.random()
+    if style == "crafter" and choice < 0.5:
+        client.track("craft_result", recipe_id=f"recipe_{rng.randint(1, 50)}",
+                     success=rng.random() < 0.7)  # fmt: skip
+        return
     if choice < 0.4:
         client.track("xp_gain", amount=rng.randint(5, 150), source="quest")
     elif choice < 0.65:

@@ -17,7 +17,7 @@ from typing import TextIO
 
 import asyncpg
 
-from gameplay_analytics.insights import core, definitions, render, stores, warehouse
+from gameplay_analytics.insights import core, definitions, render, report, stores, warehouse
 from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
 from gameplay_analytics.loadgen.observe import metric_totals
 from gameplay_analytics.local.stack import LocalStack, StackConfig
@@ -155,6 +155,8 @@ async def _report(stack: LocalStack, result: LoadResult, out: TextIO) -> DemoOut
         )
     for metric in _DEMO_METRICS:
         w("\n" + await asyncio.to_thread(_metric_table, stack.postgres.dsn, metric))
+    index = await asyncio.to_thread(_write_report, stack)
+    w(f"\nreport page: {index}\n")
     w("\nwarm store\n")
     for day in exported:
         w(f"  {day.path}  {day.rows:,} rows, {day.bytes / 1024:,.0f} KiB (zstd Parquet)\n")
@@ -185,6 +187,18 @@ def _metric_table(dsn: str, metric: str) -> str:
     except stores.InsightsError as err:
         return f"{metric}: {err}\n"
     return render.render_result(result, "table")
+
+
+def _write_report(stack: LocalStack) -> str:
+    """The sprint-review page of the demo's hot store, next to its data."""
+    store = stores.HotStore(stack.postgres.dsn)
+    try:
+        params = core.Params(store=store.name, by=("playstyle",))
+        return str(report.write_report(store, params, stack.warehouse_root.parent / "report"))
+    except (stores.InsightsError, OSError) as err:
+        return f"not written ({err})"
+    finally:
+        store.close()
 
 
 async def _export(stack: LocalStack, days: list[dt.date]) -> list[ExportedDay]:
