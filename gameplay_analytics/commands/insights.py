@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from gameplay_analytics.commands import parity
+
 if TYPE_CHECKING:
     from gameplay_analytics.insights.core import Params
     from gameplay_analytics.insights.stores import Store
@@ -51,6 +53,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         parser.add_argument("--plot", help="also write a chart here (.png or .svg)")
         parser.set_defaults(run=_run_metric)
 
+    parity.register(metrics, _store_options, _date)
     report = metrics.add_parser("report", help="a static page with PNG/SVG charts in --out")
     serve = metrics.add_parser("serve", help="the page, live, with slice pickers and dates")
     for parser in (report, serve):

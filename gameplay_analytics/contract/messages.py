@@ -25,6 +25,9 @@ __all__ = [
     "KV_SAMPLING_KEY",
     "KV_SCHEMAS_KEY",
     "SESSIONS_BUCKET",
+    "SOURCES",
+    "SOURCE_CLIENT",
+    "SOURCE_SERVER",
     "STREAM",
     "DlqEntry",
     "EventBatch",
@@ -64,6 +67,14 @@ class PublishedEvent(msgspec.Struct, omit_defaults=True):
     cohort: str = ""
 
 
+SOURCE_CLIENT = "client"
+SOURCE_SERVER = "server"
+SOURCES = (SOURCE_CLIENT, SOURCE_SERVER)
+"""Who emitted a batch's events (PROTOCOL.md §2 `source`): a player's client (the SDKs,
+embedded ingest, the relay's player frames) or a game server's simulation (`ServerEmitter`
+through a relay opened with `source: server`). Older gateways send none: `client`."""
+
+
 class EventBatch(msgspec.Struct, omit_defaults=True):
     """The events of one envelope and the session metadata the gateway observed.
 
@@ -86,6 +97,7 @@ class EventBatch(msgspec.Struct, omit_defaults=True):
     latency_bucket: str | None = None
     consent_social: bool = True
     envelope_id: int | None = None
+    source: str = SOURCE_CLIENT
 
 
 class DlqEntry(msgspec.Struct, omit_defaults=True):

@@ -171,6 +171,7 @@ def stored_rows(players: Iterable[Player], rules: CompiledRules) -> list[tuple[A
                 schema_version="1.0.0", sample_rate=rate, build=p.build, platform=p.platform,
                 shard=None, region=p.region, country="GB", latency_bucket="lt50",
                 props=json.dumps(props), geo_region=None, envelope_id=seq, stream_seq=seq,
+                source="client",
             )  # fmt: skip
             rows.append(tuple(values[c] for c in storage.EVENT_COLUMNS))
     return rows

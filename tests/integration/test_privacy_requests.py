@@ -234,7 +234,7 @@ def _row(player_id: str) -> hot.EventRow:
         category="progression", event_ts=NOW, event_day=NOW.date(), received_at=NOW,
         session_id="s", schema_version="1.0.0", sample_rate=1.0, build=None, platform=None,
         shard=None, region=None, country=None, latency_bucket=None, props="{}",
-        geo_region=None, envelope_id=None, stream_seq=None,
+        geo_region=None, envelope_id=None, stream_seq=None, source="client",
     )  # fmt: skip
     return tuple(values[c] for c in storage.EVENT_COLUMNS)
 

@@ -60,6 +60,7 @@ async def _store_event(dsn: str, *, props: dict[str, object], platform: str) -> 
             session_id=str(uuid.uuid4()), schema_version="1.0.0", sample_rate=1.0, build=None,
             platform=platform, shard=None, region=None, country=None, latency_bucket=None,
             props=json.dumps(props), geo_region=None, envelope_id=None, stream_seq=None,
+            source="client",
         )  # fmt: skip
         await storage.write_batch(conn, [tuple(values[c] for c in storage.EVENT_COLUMNS)])
     finally:

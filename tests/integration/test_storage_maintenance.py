@@ -40,7 +40,7 @@ def row(seq: int, day: dt.date, **over: Any) -> hot.EventRow:
         event_day=day, received_at=at(day, 10), session_id="s", schema_version="1.0.0",
         sample_rate=0.3, build="b", platform="win64", shard=None, region="eu", country="GB",
         latency_bucket="lt50", props='{"amount": 1, "source": "q"}', geo_region=None,
-        envelope_id=seq, stream_seq=seq,
+        envelope_id=seq, stream_seq=seq, source="client",
     )  # fmt: skip
     values.update(over)
     return tuple(values[c] for c in storage.EVENT_COLUMNS)

@@ -69,7 +69,7 @@ def _row(i: int) -> hot.EventRow:
         schema_version="1.0.0", sample_rate=0.3, build=None if i % 3 else "b1",
         platform="" if i % 7 == 0 else "win64", shard=None, region="eu-west",
         country="GB" if i % 2 else None, latency_bucket="lt50", props=json.dumps(props),
-        geo_region=None, envelope_id=i // 10, stream_seq=i,
+        geo_region=None, envelope_id=i // 10, stream_seq=i, source="client",
     )  # fmt: skip
     return tuple(values[c] for c in storage.EVENT_COLUMNS)
 

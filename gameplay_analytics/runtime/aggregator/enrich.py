@@ -18,7 +18,7 @@ from typing import Any, Final
 import msgspec
 
 from gameplay_analytics.contract.errors import RejectCode
-from gameplay_analytics.contract.messages import DlqEntry, EventBatch
+from gameplay_analytics.contract.messages import SOURCE_CLIENT, SOURCES, DlqEntry, EventBatch
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.contract.taxonomy import EVENTS, Category
 from gameplay_analytics.privacy.geoip import GeoIP, Location
@@ -204,6 +204,12 @@ class Enricher:
         except ValueError as err:
             out.dlq.append(self._whole(out, data, now_ms, "invalid_message", str(err)))
             return out
+        source = batch.source
+        if source not in SOURCES:
+            why = f"source {source[:32]!r} is not one of {list(SOURCES)}"
+            out.dlq.append(self._whole(out, data, now_ms, "invalid_message", why))
+            return out
+        client = source == SOURCE_CLIENT  # sessions and the profile follow the client only
         validator = self._registry.validator(batch.schema_version)
         if validator is None:
             why = f"schema version {batch.schema_version!r} is not accepted"
@@ -279,9 +285,12 @@ class Enricher:
                     geo_region,
                     envelope,
                     stream_seq,
+                    source,
                 )
             )
             props = None
+            if not client:
+                continue
             if name in _LIFECYCLE and spec.category is Category.SESSION:
                 props = msgspec.json.decode(event.props)
                 out.sessions.append(

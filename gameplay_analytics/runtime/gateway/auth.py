@@ -35,6 +35,9 @@ class Principal:
     player_uuid: str
     shard: str | None = None
     region: str | None = None
+    source: str = "client"
+    """`server` only for a game server's own events, vouched for by its relay service token
+    (relay.py, `relay_hello.source`); never from a player's token."""
 
 
 def verify_token(token: str, *, secret: str, leeway_s: float = 0.0) -> Principal:

@@ -38,6 +38,7 @@ class SessionContext:
     platform: str | None = None
     events_subject: str = messages.EVENTS_SUBJECT  # the pipeline's (GatewaySettings)
     dlq_subject: str = messages.DLQ_SUBJECT
+    source: str = messages.SOURCE_CLIENT
 
 
 def accept_hello(
@@ -72,6 +73,7 @@ def accept_hello(
         platform=hello.platform or None,
         events_subject=settings.events_subject,
         dlq_subject=settings.dlq_subject,
+        source=principal.source,
     )
 
 

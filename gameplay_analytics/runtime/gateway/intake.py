@@ -152,6 +152,7 @@ def event_batch(
         latency_bucket=latency,
         consent_social=ctx.consent.social,
         envelope_id=envelope_id,
+        source=ctx.source,
     )
 
 

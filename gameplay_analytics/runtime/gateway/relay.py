@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from websockets.asyncio.server import ServerConnection
@@ -41,6 +41,9 @@ _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 class RelayHello(msgspec.Struct, tag_field="type", tag="relay_hello"):
     version: int
     token: Annotated[str, msgspec.Meta(max_length=8192)]
+    source: Literal["client", "server"] = "client"
+    """`server`: every conn carries the game server's own events (`ServerEmitter`), stored
+    with `source = server`; `client` (the default): its players' frames."""
 
 
 class RelayFrame(msgspec.Struct, tag_field="type", tag="relay"):
@@ -70,7 +73,7 @@ async def serve_relay(ws: ServerConnection, hub: Hub) -> None:
         await ws.close(CloseCode.UNAUTHORIZED, "relay is not enabled")
         return
     try:
-        service = await _handshake(ws, secret.get_secret_value(), hub)
+        service, source = await _handshake(ws, secret.get_secret_value(), hub)
     except ProtocolError as err:
         await _send_error(ws, err.code, err.detail)
         await ws.close(CloseCode.UNAUTHORIZED, err.detail[:120])
@@ -82,12 +85,12 @@ async def serve_relay(ws: ServerConnection, hub: Hub) -> None:
     await ws.send(
         json.dumps({"type": "relay_welcome", "version": RELAY_VERSION, "service": service})
     )
-    log.info("relay open for service %s", service)
+    log.info("relay open for service %s (source %s)", service, source)
     conns: dict[str, _Conn] = {}
     try:
         async for data in ws:
             try:
-                _dispatch(ws, hub, conns, _decode(data))
+                _dispatch(ws, hub, conns, _decode(data), source)
             except (msgspec.DecodeError, msgspec.ValidationError) as err:
                 await _send_error(
                     ws, ErrorCode.BAD_REQUEST, f"relay frame: {frames.decode_detail(err)}"
@@ -104,7 +107,7 @@ async def serve_relay(ws: ServerConnection, hub: Hub) -> None:
             await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT_S)
 
 
-async def _handshake(ws: ServerConnection, secret: str, hub: Hub) -> str:
+async def _handshake(ws: ServerConnection, secret: str, hub: Hub) -> tuple[str, str]:
     data = await asyncio.wait_for(ws.recv(decode=False), hub.settings.hello_timeout_s)
     try:
         hello = _decode(data)
@@ -116,7 +119,10 @@ async def _handshake(ws: ServerConnection, secret: str, hub: Hub) -> str:
         raise ProtocolError(
             ErrorCode.UNAUTHORIZED, f"relay version {hello.version} unknown; this gateway speaks 1"
         )
-    return auth.verify_service_token(hello.token, secret=secret, leeway_s=hub.settings.jwt_leeway_s)
+    service = auth.verify_service_token(
+        hello.token, secret=secret, leeway_s=hub.settings.jwt_leeway_s
+    )
+    return service, hello.source
 
 
 def _dispatch(
@@ -124,6 +130,7 @@ def _dispatch(
     hub: Hub,
     conns: dict[str, _Conn],
     frame: RelayHello | RelayFrame | RelayClose,
+    source: str,
 ) -> None:
     if isinstance(frame, RelayHello):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "relay_hello: the relay already has one")
@@ -137,20 +144,25 @@ def _dispatch(
     if conn is None:
         if len(conns) >= MAX_CONNS:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"more than {MAX_CONNS} open conns")
-        conn = conns[frame.conn] = _open(ws, hub, conns, frame.conn, player)
+        conn = conns[frame.conn] = _open(ws, hub, conns, frame.conn, player, source)
     elif conn.player != player:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"conn {frame.conn}: another player's")
     conn.channel.offer(frame.frame)  # frames that are not analytics (input) are ignored
 
 
 def _open(
-    ws: ServerConnection, hub: Hub, conns: dict[str, _Conn], conn_id: str, player: str
+    ws: ServerConnection,
+    hub: Hub,
+    conns: dict[str, _Conn],
+    conn_id: str,
+    player: str,
+    source: str,
 ) -> _Conn:
     async def send(text: str) -> None:
         await ws.send(json.dumps({"type": "relay", "conn": conn_id, "frame": text}))
 
     channel = AnalyticsChannel(send)
-    session = Session(channel, hub, player=auth.Principal(player_uuid=player))
+    session = Session(channel, hub, player=auth.Principal(player_uuid=player, source=source))
     task = asyncio.create_task(session.serve(), name=f"relay-session-{conn_id}")
 
     def ended(_: asyncio.Task[None]) -> None:

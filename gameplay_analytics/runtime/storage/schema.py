@@ -41,8 +41,8 @@ ERASURES_TABLE: Final = "analytics_privacy_erasures"
 ERASURES_GENERATION_TABLE: Final = "analytics_privacy_erasures_generation"
 
 # The order rows are COPied in; `stored_at` is left to its default. The first eighteen are
-# PROTOCOL.md §3's columns, the last three are extras (`geo_region` is the GeoIP subdivision,
-# `region` stays the game region the gateway reported).
+# PROTOCOL.md §3's columns, then extras (`geo_region` is the GeoIP subdivision, `region`
+# stays the game region the gateway reported; `source` is `client` or `server`, migration 6).
 EVENT_COLUMNS: Final = (
     "analytics_player_id",
     "client_guid",
@@ -65,6 +65,7 @@ EVENT_COLUMNS: Final = (
     "geo_region",
     "envelope_id",
     "stream_seq",
+    "source",
 )
 
 PROFILE_TABLE: Final = "analytics_player_profile"
@@ -205,6 +206,13 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         );
         CREATE INDEX IF NOT EXISTS analytics_player_profile_activation
             ON {PROFILE_TABLE} (activation_day);
+        """,
+    ),
+    (
+        6,
+        f"""
+        ALTER TABLE {EVENTS_TABLE}
+            ADD COLUMN IF NOT EXISTS source text NOT NULL DEFAULT 'client';
         """,
     ),
 )

@@ -76,6 +76,7 @@ WARM_SCHEMA = pa.schema(
         ("envelope_id", pa.int64()),
         ("stream_seq", pa.int64()),
         ("stored_at", _TS),
+        ("source", pa.string()),  # `client` | `server`; null in files written before it
     ]
 )
 """The Parquet columns: the hot store's names, timestamps as UTC microseconds."""
