@@ -1,0 +1,111 @@
+"""Server-side emission through the real stack: a game server's `ServerEmitter` (over the
+relay, `source: server`) and the players' SDK clients emit the same combat events; some client
+events are withheld (lost); `insights parity` shows exactly that gap, per event per day.
+Server rows carry the player's own pseudonym, a sequence space of their own, `source=server`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from gameplay_analytics.runtime.aggregator import Aggregator
+from gameplay_analytics.runtime.gateway.auth import issue_service_token
+from gameplay_analytics.sdk import WebSocketConnector
+from gameplay_analytics.sdk.server import ServerEmitter, server_client_guid
+from tests.integration.test_aggregator_support import (  # noqa: F401 (fixtures)
+    count_rows,
+    database,
+    js,
+    running,
+    settings,
+    wait_for,
+)
+from tests.integration.test_gateway_e2e import new_client, running_gateway
+from tests.integration.test_relay import RELAY_SECRET, relay_url
+
+pytestmark = pytest.mark.integration
+
+FIGHTS = {"a": 10, "b": 6}  # encounters per player
+WITHHELD = {"a": 3, "b": 0}  # encounter_end events the client never sends (lost)
+
+
+async def test_parity_report_shows_exactly_the_missing_client_events(
+    nats_url: str, database: str, js: object, tmp_path: Path
+) -> None:
+    players = {k: str(uuid.uuid4()) for k in FIGHTS}
+    instance = uuid.uuid4()
+    agg = Aggregator(settings(nats_url, database))
+    async with running(agg), running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw:
+        emitter = ServerEmitter(
+            relay_url(gw.url),
+            service_token=lambda: issue_service_token("sim-eu-1", secret=RELAY_SECRET),
+            instance_guid=instance,
+            state_dir=tmp_path / "server",
+            flush_interval_s=0.05,
+        )
+        emitter.start()
+        connectors = []
+        for key, player in players.items():
+            client = new_client(gw, player_uuid=player, flush_interval_s=0.05)
+            connector = WebSocketConnector(client, gw.url)
+            connector.start()
+            connectors.append(connector)
+            client.track("skill_rank_up", skill="fire", rank=1)  # a client-only event
+            for i in range(FIGHTS[key]):
+                enc = f"enc_{key}_{i}"
+                for side in (client, emitter.client(player)):
+                    side.track("engage_enemy", enemy_id=f"orc_{i}", tier="boss")
+                emitter.track(player, "encounter_end", encounter_id=enc, tier="boss", outcome="win")
+                if i >= WITHHELD[key]:
+                    client.track("encounter_end", encounter_id=enc, tier="boss", outcome="win")
+        assert all([await c.stop(flush_timeout_s=30) for c in connectors])
+        assert await emitter.stop(flush_timeout_s=30)
+        expected = 2 * 2 * sum(FIGHTS.values()) - sum(WITHHELD.values()) + len(players)
+
+        async def all_stored() -> bool:
+            return await count_rows(database) >= expected
+
+        await wait_for(all_stored, within=60)
+    assert await count_rows(database) == expected
+
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch(
+            "SELECT source, client_guid::text AS guid, analytics_player_id AS pid, event_name,"
+            " count(*) AS n FROM analytics_events GROUP BY 1, 2, 3, 4"
+        )
+    finally:
+        await conn.close()
+    server_guids = {server_client_guid(instance, p) for p in players.values()}
+    by_source: dict[str, set[str]] = {}
+    for r in rows:
+        by_source.setdefault(r["source"], set()).add(r["pid"])
+        assert (r["guid"] in server_guids) == (r["source"] == "server")
+    assert by_source["server"] == by_source["client"]  # the same pseudonyms on both sides
+    assert len(by_source["client"]) == len(players)
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gameplay_analytics.cli", "insights", "parity",
+         "--dsn", database, "--format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    total, lost = sum(FIGHTS.values()), sum(WITHHELD.values())
+    assert report["metric"] == "parity"
+    assert report["rows"] == [
+        {"day": today, "event": "encounter_end", "client": total - lost, "server": total,
+         "missing_client": lost, "client_share": round((total - lost) / total, 6)},
+        {"day": today, "event": "engage_enemy", "client": total, "server": total,
+         "missing_client": 0, "client_share": 1.0},
+    ]  # fmt: skip
