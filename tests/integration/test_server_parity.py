@@ -20,7 +20,7 @@ from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway.auth import issue_service_token
 from gameplay_analytics.sdk import WebSocketConnector
 from gameplay_analytics.sdk.server import ServerEmitter, server_client_guid
-from tests.integration.test_aggregator_support import (  # noqa: F401 (fixtures)
+from tests.integration.test_aggregator_support import (
     count_rows,
     database,
     js,
@@ -32,6 +32,7 @@ from tests.integration.test_gateway_e2e import new_client, running_gateway
 from tests.integration.test_relay import RELAY_SECRET, relay_url
 
 pytestmark = pytest.mark.integration
+__all__ = ["database", "js"]  # fixtures used here
 
 FIGHTS = {"a": 10, "b": 6}  # encounters per player
 WITHHELD = {"a": 3, "b": 0}  # encounter_end events the client never sends (lost)
