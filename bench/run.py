@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MODULES = [
     "contract_bench", "sdk_bench", "gateway_bench", "aggregator_bench", "e2e_bench",
-    "retention_bench",
+    "retention_bench", "overload_bench",
 ]  # fmt: skip
 
 

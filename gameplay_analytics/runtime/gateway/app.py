@@ -52,6 +52,7 @@ class Gateway:
             publish_timeout_s=settings.publish_timeout_s,
             group_window_s=settings.group_window_s,
             group_max_bytes=settings.group_max_bytes,
+            max_writes=settings.group_max_writes,
         )
         self._live = cold_start(
             default_config(

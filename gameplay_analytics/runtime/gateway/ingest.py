@@ -1,7 +1,8 @@
 """IngestWorker: the bounded queue between the sockets and JetStream, and its publisher.
 
-Group commit: the publisher takes every envelope queued within `group_window_s` (and up to
-`group_max_bytes`) and writes their event batches as ONE JetStream message
+Group commit: the publisher takes every envelope queued within `group_window_s`, or while
+`group_max_writes` earlier writes await their acknowledgement, and writes their event batches
+(up to `group_max_bytes`) as ONE JetStream message
 (`contract.messages.encode_bundle`), so that with `sync_interval: always` one fsync stores the
 envelopes of many sessions. DLQ entries stay one message each. Writes are pipelined (nats-py's
 `publish_async`, acks settled by callbacks), never awaited one by one. An envelope's future
@@ -13,6 +14,7 @@ client resends the envelope.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -32,6 +34,7 @@ __all__ = ["Backpressure", "IngestWorker", "Outbound", "PublishFailed", "Write",
 log = logging.getLogger(__name__)
 
 _SWEEP_S = 0.1
+_FULL = "ingest queue full"
 _MSG_ID = "Nats-Msg-Id"
 
 
@@ -137,6 +140,7 @@ class IngestWorker:
         publish_timeout_s: float,
         group_window_s: float = 0.0,
         group_max_bytes: int = 512 * 1024,
+        max_writes: int = 4,
     ) -> None:
         self.capacity = capacity
         self._timeout = publish_timeout_s
@@ -150,6 +154,11 @@ class IngestWorker:
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._max_writes = max_writes
+        self._writes = 0  # JetStream writes not yet acknowledged
+        self._write_room = asyncio.Event()
+        self._write_room.set()
 
     def attach(self, nc: Client, js: JetStreamContext) -> None:
         self._nc, self._js = nc, js
@@ -170,17 +179,41 @@ class IngestWorker:
         if not self.connected:
             return "event store unavailable"
         if self.depth and self.depth + events > self.capacity:
-            return "ingest queue full"
+            return _FULL
         return None
+
+    async def admit(self, wait_s: float) -> str | None:
+        """Admission of one more envelope, before any of it is parsed: None when there is room
+        now or within `wait_s` (FIFO among waiting sessions), else why not.
+
+        A session waits here instead of reading its next frame, so that under overload the
+        frames stay in the sockets (TCP pushes back on the clients) rather than being read,
+        parsed and refused at a cost that would starve the accepted ones.
+        """
+        refusal = self.refusal()
+        if refusal is None or refusal != _FULL or wait_s <= 0:
+            return refusal
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, wait_s)
+        except TimeoutError:
+            return self.refusal()
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+        return self.refusal()
 
     def submit(self, messages: list[Outbound], *, events: int) -> asyncio.Future[None]:
         """Queue one envelope's messages; the future resolves when all are stored.
 
-        Raises Backpressure, without queuing anything, when the envelope does not fit or the
-        gateway cannot publish now. An envelope larger than the whole queue is still accepted
-        into an empty queue, or it could never be stored.
+        Raises Backpressure, without queuing anything, when the queue is full or the gateway
+        cannot publish now. An envelope admitted while the queue was below its capacity is
+        taken whole (the bound is exceeded by at most one envelope), so that the work of
+        validating it is never thrown away; one larger than the whole queue is taken into an
+        empty queue, or it could never be stored.
         """
-        refusal = self.refusal(events)
+        refusal = self.refusal()
         if refusal is not None:
             raise Backpressure(refusal)
         loop = asyncio.get_running_loop()
@@ -205,8 +238,11 @@ class IngestWorker:
         try:
             while True:
                 jobs = [await self._queue.get()]
-                # Let the window fill: every session whose frame is being handled now joins.
+                # Let the window fill: every session whose frame is being handled now joins;
+                # and while the store is busy with `max_writes` writes, everything that
+                # arrives meanwhile joins the next one (the slower the fsync, the bigger).
                 await asyncio.sleep(self._window)
+                await self._write_room.wait()
                 while not self._queue.empty():
                     jobs.append(self._queue.get_nowait())
                 live = [job for job in jobs if not job.future.done()]
@@ -255,9 +291,15 @@ class IngestWorker:
                     self._finish(job, PublishFailed(type(err).__name__))
                 continue
             metrics.GROUP_ENVELOPES.observe(len(write.jobs))
+            self._writes += 1
+            if self._writes >= self._max_writes:
+                self._write_room.clear()
             write.ack.add_done_callback(functools.partial(self._on_ack, write))
 
     def _on_ack(self, write: Write, ack: asyncio.Future[Any]) -> None:
+        self._writes -= 1
+        if self._writes < self._max_writes:
+            self._write_room.set()
         error: Exception | None = None
         if ack.cancelled():
             error = PublishFailed("cancelled")
@@ -281,6 +323,11 @@ class IngestWorker:
         self.depth -= job.events
         if not self._pending:
             self._idle.set()
+        while self._waiters and self.depth < self.capacity:  # room: wake the longest waiter
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
         if not job.future.done():
             if error is None:
                 job.future.set_result(None)

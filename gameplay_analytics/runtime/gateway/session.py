@@ -175,7 +175,8 @@ class Session:
             try:
                 frame = frames.parse_client_frame(data)
                 if isinstance(frame, frames.AnalyticsFrame):
-                    self._on_analytics(state, frame)
+                    if await self._admit(state, frame):
+                        self._on_analytics(state, frame)
                 elif isinstance(frame, frames.Telemetry):
                     self._on_telemetry(state, frame)
                 elif isinstance(frame, frames.Hello):
@@ -184,16 +185,17 @@ class Session:
             except ProtocolError as err:
                 self._outbox.error(err.code, err.detail, err.frame_id)
 
-    def _admit(self, state: _Welcomed, frame: frames.AnalyticsFrame, now: float) -> bool:
-        """Admission, before any event is parsed: the connection's rate, then queue room."""
-        if not state.frames.take(now):
+    async def _admit(self, state: _Welcomed, frame: frames.AnalyticsFrame) -> bool:
+        """Admission, before any event is validated: the connection's rate, then queue room
+        (waiting up to `admission_wait_s` for it, without reading the socket meanwhile)."""
+        if not state.frames.take(time.monotonic()):
             metrics.ENVELOPES_REFUSED.labels(ErrorCode.RATE_LIMITED).inc()
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
                 f"more than {self._settings.max_rate_hz} analytics frames per second",
                 frame_id=frame.id,
             )
-        refusal = self._hub.worker.refusal()
+        refusal = await self._hub.worker.admit(self._settings.admission_wait_s)
         if refusal is None:
             return True
         self._backpressure(frame.id, refusal)
@@ -201,8 +203,6 @@ class Session:
 
     def _on_analytics(self, state: _Welcomed, frame: frames.AnalyticsFrame) -> None:
         now = time.monotonic()
-        if not self._admit(state, frame, now):
-            return
         result = intake(
             frame,
             state.ctx,

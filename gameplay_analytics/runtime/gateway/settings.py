@@ -102,6 +102,20 @@ class GatewaySettings(NatsSettings):
         description="group commit: most payload bytes in one JetStream write (keep under the "
         "NATS server's max_payload, 1 MiB by default)",
     )
+    group_max_writes: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="group commit: JetStream writes awaiting their acknowledgement at once; "
+        "envelopes arriving meanwhile join the next write",
+    )
+    admission_wait_s: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="with the queue full, how long a session waits for room (not reading "
+        "its socket) before refusing the envelope with `backpressure`",
+    )
     retry_after_ms: int = Field(1000, ge=1, description="`retry_after_ms` sent with `backpressure`")
     drain_timeout_s: float = Field(
         15.0, gt=0, description="on SIGTERM, how long pending envelopes may take to be stored"

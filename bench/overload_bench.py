@@ -1,0 +1,252 @@
+"""Open-loop overload: clients at 10 Hz as games send, offered load stepped past capacity.
+
+Games do not wait for acks, so a closed-loop bench hides collapse. Here every client sends a
+20-event envelope every 100 ms whatever happens to the previous one; the load generator runs
+as its own processes (their CPU is reported), the gateway as its own process with the
+protocol's limits (10 Hz, queue 5,000), nats-server with fsync on every write.
+
+Steps: capacity is measured first (the goodput of 1,000 open-loop clients, 200k events/s
+offered), then the offered load is 1x, 2x and 5x of it (at most 1,000 clients); goodput
+(events acked per second) at 5x must stay >= 0.9 x goodput at 1x, and the p95 from send to
+ack of accepted envelopes stays bounded. In the same run the same clients send the same
+frames to a bare websockets server that only receives and `orjson`-decodes them: the
+gateway's goodput over the bare server's decoded events/s.
+Run: `PYTHONPATH=. .venv/bin/python bench/overload_bench.py` (minutes; noisy when loaded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import connect
+
+from bench.gateway_bench import SECRET, _wait_ready
+from gameplay_analytics.local.services import NatsServer, free_port
+from gameplay_analytics.runtime import jetstream
+from gameplay_analytics.runtime.gateway.auth import issue_token
+
+RATE_HZ = 10
+EVENTS = 20
+STEP_S = 8.0
+LOADGEN_PROCS = 2
+MAX_CLIENTS = 1000
+_GATEWAY = (
+    "import asyncio\n"
+    "from gameplay_analytics.runtime.gateway import GatewaySettings, run_gateway\n"
+    "asyncio.run(run_gateway(GatewaySettings()))\n"
+)
+_BARE = """
+import asyncio, signal, sys, orjson
+from websockets.asyncio.server import serve
+count = [0, 0]
+async def handle(ws):
+    async for data in ws:
+        doc = orjson.loads(data)
+        count[0] += 1
+        count[1] += len(doc.get("events") or ())
+async def main():
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with serve(handle, "127.0.0.1", int(sys.argv[1]), compression=None, max_size=None):
+        print("ready", flush=True)
+        await stop.wait()
+    print(orjson.dumps({"frames": count[0], "events": count[1]}).decode(), flush=True)
+asyncio.run(main())
+"""
+
+
+def _frame(ident: int, seq: int) -> bytes:
+    events = [
+        {"seq": seq + i, "name": "engage_enemy", "ts": 1759320000123,
+         "props": {"enemy_id": f"orc_{(seq + i) % 97}", "tier": "boss"}}
+        for i in range(EVENTS)
+    ]  # fmt: skip
+    return orjson.dumps({"type": "analytics", "id": ident, "schema": "1.0.0", "events": events})
+
+
+async def _client(url: str, stop: float, bare: bool, stats: dict[str, Any]) -> None:
+    player = str(uuid.uuid4())
+    async with connect(url, compression=None, max_size=None, open_timeout=60) as ws:
+        await ws.send(orjson.dumps({
+            "type": "hello", "token": issue_token(player, secret=SECRET),
+            "client_guid": str(uuid.uuid4()), "schema": "1.0.0",
+        }).decode())  # fmt: skip
+        if not bare:
+            await ws.recv()
+        sent_at: dict[int, float] = {}
+
+        async def read() -> None:
+            async for data in ws:
+                reply = orjson.loads(data)
+                at = sent_at.pop(reply.get("id"), None) if "id" in reply else None
+                if reply.get("type") == "ack" and at is not None:
+                    stats["acked"] += reply["accepted"]
+                    stats["latencies"].append(time.monotonic() - at)
+                elif reply.get("type") == "error":
+                    stats["refused"] += 1
+
+        reader = asyncio.create_task(read())
+        period = 1.0 / RATE_HZ
+        next_at = time.monotonic() + period * (hash(player) % 1000) / 1000
+        ident = seq = 0
+        while True:
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            if time.monotonic() >= stop:
+                break
+            ident += 1
+            frame = _frame(ident, seq)
+            seq += EVENTS
+            sent_at[ident] = time.monotonic()
+            await ws.send(frame, text=True)
+            stats["sent"] += EVENTS
+            next_at += period  # open loop: the schedule never waits for a reply
+        await asyncio.sleep(1.0)  # late acks of the last envelopes
+        reader.cancel()
+
+
+async def _loadgen(url: str, clients: int, duration_s: float, bare: bool) -> dict[str, Any]:
+    stats: dict[str, Any] = {"sent": 0, "acked": 0, "refused": 0, "latencies": []}
+    start = time.monotonic()
+    stop = start + duration_s
+    await asyncio.gather(
+        *(_client(url, stop, bare, stats) for _ in range(clients)), return_exceptions=True
+    )
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    latencies = sorted(stats.pop("latencies"))
+    stats["p95_s"] = latencies[int(0.95 * (len(latencies) - 1))] if latencies else None
+    stats["cpu_s"] = usage.ru_utime + usage.ru_stime
+    return stats
+
+
+def _run_loadgen(url: str, clients: int, duration_s: float, *, bare: bool) -> dict[str, Any]:
+    """Clients spread over LOADGEN_PROCS processes; their results summed (p95: the worst)."""
+    share = [clients // LOADGEN_PROCS + (i < clients % LOADGEN_PROCS) for i in range(LOADGEN_PROCS)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--loadgen", url, str(n), str(duration_s), str(int(bare))],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": _root()},
+        )
+        for n in share
+        if n
+    ]
+    results = [json.loads(p.communicate(timeout=duration_s + 120)[0]) for p in procs]
+    p95s = [r["p95_s"] for r in results if r["p95_s"] is not None]
+    total = {k: sum(r[k] for r in results) for k in ("sent", "acked", "refused", "cpu_s")}
+    total["p95_s"] = max(p95s) if p95s else None
+    return total
+
+
+def _root() -> str:
+    return str(Path(__file__).resolve().parents[1])
+
+
+def _bare_rate(clients: int) -> float:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _BARE, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        _run_loadgen(f"ws://127.0.0.1:{port}/ws", clients, STEP_S, bare=True)
+        elapsed = time.monotonic() - started - 1.0  # the clients' closing wait
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        return float(json.loads(out.strip().splitlines()[-1])["events"]) / max(elapsed, STEP_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def run() -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(Path(tmp) / "nats")
+        server.start()
+        asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=server.url)))
+        ws_port, metrics_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "GAMEPLAY_ANALYTICS_NATS_URL": server.url,
+            "GAMEPLAY_ANALYTICS_JWT_SECRET": SECRET,
+            "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",
+            "GAMEPLAY_ANALYTICS_WS_PORT": str(ws_port),
+            "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),
+            "GAMEPLAY_ANALYTICS_BREAKER_HOLD_S": "3600",  # measure admission, not thinning
+        }
+        gateway = subprocess.Popen([sys.executable, "-c", _GATEWAY], env=env)
+        url = f"ws://127.0.0.1:{ws_port}/ws"
+        try:
+            _wait_ready(metrics_port, gateway)
+            # Capacity: the goodput of MAX_CLIENTS open-loop clients (the issue's 1,000 at
+            # 10 Hz, 200k events/s offered), which saturates this gateway; the steps are
+            # multiples of it.
+            probe = _run_loadgen(url, MAX_CLIENTS, STEP_S, bare=False)
+            capacity = probe["acked"] / STEP_S
+            per_client = RATE_HZ * EVENTS
+            rows: list[dict[str, Any]] = [{
+                "component": "overload",
+                "metric": f"capacity: {MAX_CLIENTS} clients offered {probe['sent'] / STEP_S:.0f}/s"
+                          f" p95 {probe['p95_s'] or 0:.3f}s loadgen {probe['cpu_s'] / STEP_S:.2f}",
+                "value": round(capacity),
+            }]  # fmt: skip
+            goodput: dict[int, float] = {}
+            for factor in (1, 2, 5):
+                clients = max(1, min(MAX_CLIENTS, round(factor * capacity / per_client)))
+                cpu0 = _cpu(gateway.pid)
+                res = _run_loadgen(url, clients, STEP_S, bare=False)
+                gw_cpu = (_cpu(gateway.pid) - cpu0) / (STEP_S + 1.0)
+                goodput[factor] = res["acked"] / STEP_S
+                rows.append({
+                    "component": "overload",
+                    "metric": f"{factor}x: {clients} clients offered {res['sent'] / STEP_S:.0f}/s "
+                              f"refused {res['refused']} p95 {res['p95_s'] or 0:.3f}s "
+                              f"gw {gw_cpu:.2f} cores, loadgen {res['cpu_s'] / STEP_S:.2f}",
+                    "value": round(goodput[factor]),
+                    "raw": round(goodput[1]),
+                    "ratio": round(goodput[factor] / goodput[1], 3) if goodput[1] else None,
+                    "target": ">=0.9" if factor == 5 else "",
+                })  # fmt: skip
+            clients = max(1, min(MAX_CLIENTS, round(5 * capacity / per_client)))
+            bare = _bare_rate(clients)
+            rows.append({
+                "component": "overload",
+                "metric": f"gateway goodput at 5x vs bare ws+orjson, {clients} clients",
+                "value": round(goodput[5]), "raw": round(bare),
+                "ratio": round(goodput[5] / bare, 3) if bare else None, "target": ">=0.3",
+            })  # fmt: skip
+            return rows
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            try:
+                gateway.wait(20)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+            server.stop()
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--loadgen"]:
+        url, n, duration, bare = sys.argv[2:6]
+        print(json.dumps(asyncio.run(_loadgen(url, int(n), float(duration), bare == "1"))))
+    else:
+        for row in run():
+            print(row)
