@@ -38,9 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="push the gauges to this Prometheus Pushgateway",
     )
     cmd.add_argument(
-        "--job",
-        default=f"{os.environ.get(f'{stores.ENV}PIPELINE') or 'local'}-quality",
-        help="the `job` label of pushed gauges (the alerts select <pipeline>-quality)",
+        "--job", help="`job` label of pushed gauges (default <PIPELINE>-quality, as alerts read)"
     )
     stores.add_store_options(cmd)
     cmd.set_defaults(run=_sessions)
@@ -113,9 +111,12 @@ def _export(args: argparse.Namespace, registry: Any) -> None:
         write_to_textfile(args.metrics_file, registry)
     if args.pushgateway:
         namespace = os.environ.get("POD_NAMESPACE", "")
+        from gameplay_analytics.operator.quality import job_name
+
+        pipeline = os.environ.get(f"{stores.ENV}PIPELINE") or "local"
         push_to_gateway(
             args.pushgateway,
-            job=args.job,
+            job=args.job or job_name(pipeline),
             registry=registry,
             grouping_key={"namespace": namespace} if namespace else {},
             timeout=10,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameplay_analytics.operator import alerts
+from gameplay_analytics.operator import alerts, quality
 from gameplay_analytics.operator.naming import Pipeline, meta, object_names, selector_labels
 
 __all__ = ["hpa", "pdb", "prometheus_rule", "service", "service_monitor"]
@@ -91,7 +91,7 @@ def service_monitor(pipeline: Pipeline) -> dict[str, Any]:
 
 def prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
     names = object_names(pipeline.name)
-    jobs = f"{names.gateway}|{names.aggregator}|{pipeline.name}-quality"  # quality: pushed
+    jobs = f"{names.gateway}|{names.aggregator}|{quality.job_name(pipeline.name)}"  # pushed
     selector = f'namespace="{pipeline.namespace}",job=~"{jobs}"'
     scope = alerts.AlertScope(group=f"gameplay-analytics.{pipeline.name}", selector=selector)
     return {

@@ -62,6 +62,7 @@ RESOURCES: dict[str, Resource] = {
     "Service": Resource("", "v1", "services"),
     "Deployment": Resource("apps", "v1", "deployments"),
     "PodDisruptionBudget": Resource("policy", "v1", "poddisruptionbudgets"),
+    "CronJob": Resource("batch", "v1", "cronjobs"),
     "HorizontalPodAutoscaler": Resource("autoscaling", "v2", "horizontalpodautoscalers"),
     "ServiceMonitor": Resource("monitoring.coreos.com", "v1", "servicemonitors"),
     "PrometheusRule": Resource("monitoring.coreos.com", "v1", "prometheusrules"),

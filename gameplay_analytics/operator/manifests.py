@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gameplay_analytics.contract import natsnames
-from gameplay_analytics.operator import auxiliary, workloads
+from gameplay_analytics.operator import auxiliary, quality, workloads
 from gameplay_analytics.operator.naming import (
     CONFIG_HASH_ANNOTATION,
     MANAGED_BY,
@@ -117,6 +117,7 @@ def desired_objects(
     ]
     if spec.gateway.autoscaling is not None:
         objects.append(auxiliary.hpa(pipeline))
+    objects.append(quality.cronjob(pipeline))
     if monitoring and spec.monitoring.service_monitor:
         objects += [auxiliary.service_monitor(pipeline), auxiliary.prometheus_rule(pipeline)]
     return objects

@@ -314,6 +314,11 @@ class MonitoringSpec(_Spec):
     service_monitor: bool = Field(
         default=True, description="when the monitoring.coreos.com CRDs exist"
     )
+    pushgateway_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Prometheus Pushgateway the nightly session check pushes its gauges to",
+    )
 
 
 class WarmVolumeSpec(_Spec):

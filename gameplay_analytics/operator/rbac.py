@@ -56,6 +56,8 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
         "resources": ["deployments"],
         "verbs": ["get", "list", "watch", "create", "patch"],
     },
+    # The nightly data-quality check (operator/quality.py).
+    {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": ["get", "create", "patch"]},
     {
         "apiGroups": ["policy"],
         "resources": ["poddisruptionbudgets"],

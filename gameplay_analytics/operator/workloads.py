@@ -28,6 +28,7 @@ __all__ = [
     "aggregator_deployment",
     "config_map_refs",
     "gateway_deployment",
+    "quality_env",
     "runtime_config",
     "secret_refs",
     "warehouse_root",
@@ -213,6 +214,25 @@ def _object_store_credentials(pipeline: Pipeline) -> list[dict[str, Any]]:
         _from_secret("AWS_ACCESS_KEY_ID", name, "AWS_ACCESS_KEY_ID"),
         _from_secret("AWS_SECRET_ACCESS_KEY", name, "AWS_SECRET_ACCESS_KEY"),
     ]
+
+
+def quality_env(pipeline: Pipeline) -> list[Any]:
+    """The nightly quality check's environment: NATS (with the pipeline's names), the hot
+    store, the pipeline and its namespace, the Pushgateway when `monitoring` names one."""
+    spec = pipeline.spec
+    env = [
+        *_from_config(pipeline, _nats_keys(with_consumer=False), runtime_config(pipeline)),
+        _literal("PIPELINE", pipeline.name),
+        _from_secret(
+            f"{ENV_PREFIX}POSTGRES_DSN",
+            spec.postgres.dsn_secret_ref.name,
+            spec.postgres.dsn_secret_ref.key,
+        ),
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+    if spec.monitoring.pushgateway_url is not None:
+        env.append(_literal("PUSHGATEWAY_URL", spec.monitoring.pushgateway_url))
+    return env
 
 
 def _salt(pipeline: Pipeline) -> dict[str, Any]:

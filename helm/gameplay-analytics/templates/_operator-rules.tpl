@@ -26,6 +26,10 @@ tests/chart/test_rbac.py fails, printing the list to paste here, when the two di
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
+# The nightly data-quality check (a CronJob per pipeline).
+- apiGroups: [batch]
+  resources: [cronjobs]
+  verbs: [get, create, patch]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, create, patch, delete]
