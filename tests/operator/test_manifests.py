@@ -65,6 +65,7 @@ def test_minimal_pipeline_objects() -> None:
     assert sorted(by_kind(render({}))) == [
         ("ConfigMap", "p-config"),
         ("ConfigMap", "p-sampling"),
+        ("CronJob", "p-quality"),
         ("Deployment", "p-aggregator"),
         ("Deployment", "p-gateway"),
         ("PodDisruptionBudget", "p-aggregator"),
