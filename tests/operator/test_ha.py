@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gameplay_analytics.operator.runner import run_operator
@@ -20,8 +22,9 @@ PEERINGS = "kopf.dev/v1/kopfpeerings"
 
 
 async def test_two_replicas_elect_one_active_and_it_reconciles(
-    k8s: Emulator, nats_url: str
+    k8s: Emulator, nats_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="kopf._core.engines.peering")
     for crd in yaml.safe_load_all(PEERING_CRDS.read_text()):
         declare_crd(k8s, crd)
     peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "ha"}}
@@ -59,6 +62,12 @@ async def test_two_replicas_elect_one_active_and_it_reconciles(
             within=30,
         )
         assert status == 1
+        # Both start paused; the lower priority may resume before it sees the other, then
+        # pauses in its favour: in the end exactly one replica is active.
+        said = [r.getMessage() for r in caplog.records]
+        resumed = sum(m.startswith("Resuming operations") for m in said)
+        paused = sum(m.startswith("Pausing operations in favour of") for m in said)
+        assert resumed - paused == 1, said
     finally:
         for task in replicas:
             task.cancel()
