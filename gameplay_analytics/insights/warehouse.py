@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as pads
 
 from gameplay_analytics.runtime.storage.objectstore import ObjectRoot, open_root
@@ -18,7 +19,6 @@ from gameplay_analytics.runtime.storage.warm import WARM_SCHEMA
 __all__ = ["VIEW", "connect", "query"]
 
 VIEW = "analytics_events"
-_COLUMNS = ", ".join(f.name for f in WARM_SCHEMA)
 
 
 def connect(
@@ -40,16 +40,16 @@ def connect(
         pattern = where.join("gameplay", "event_date=*", "*.parquet")
         if _has_files(where):
             literal = "'" + pattern.replace("'", "''") + "'"  # DDL takes no parameters
-            con.execute(
-                f"CREATE VIEW {VIEW} AS SELECT {_COLUMNS} FROM read_parquet({literal}, "
-                "hive_partitioning = false, union_by_name = true)"
-            )
+            files = f"read_parquet({literal}, hive_partitioning = false, union_by_name = true)"
+            present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}
+            con.execute(f"CREATE VIEW {VIEW} AS SELECT {_columns(present)} FROM {files}")
             return con
     else:
         dataset = _s3_dataset(where)
         if dataset is not None:
             con.register("_warm_dataset", dataset)
-            con.execute(f"CREATE VIEW {VIEW} AS SELECT {_COLUMNS} FROM _warm_dataset")
+            columns = _columns(set(dataset.schema.names))  # WARM_SCHEMA: all present
+            con.execute(f"CREATE VIEW {VIEW} AS SELECT {columns} FROM _warm_dataset")
             return con
     con.register("_warm_empty", WARM_SCHEMA.empty_table())
     con.execute(f"CREATE VIEW {VIEW} AS SELECT * FROM _warm_empty")
@@ -70,6 +70,16 @@ def query(
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+def _columns(present: set[str]) -> str:
+    """The view's select list: a column no file has yet (files written before it was
+    added, such as `source`) is a typed null, so every query sees the same columns."""
+    return ", ".join(
+        f.name if f.name in present else f"CAST(NULL AS VARCHAR) AS {f.name}"
+        if pa.types.is_string(f.type) else f"NULL AS {f.name}"
+        for f in WARM_SCHEMA
+    )  # fmt: skip
 
 
 def _has_files(where: ObjectRoot) -> bool:

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 
-from gameplay_analytics.insights.parity import shape_parity
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gameplay_analytics.insights.parity import parity, shape_parity
+from gameplay_analytics.insights.stores import WarmStore
 from gameplay_analytics.runtime.aggregator import Enricher
+from gameplay_analytics.runtime.storage.warm import WARM_SCHEMA
 from gameplay_analytics.sdk.server import server_client_guid
 from tests.unit.test_aggregator_enrich import PLAYER, TS, C, enricher, ev, message
 
@@ -57,3 +63,36 @@ def test_parity_shows_the_gap_and_the_share() -> None:
         ("2026-12-04", 0, 1.5),
         ("2026-12-05", 0, None),
     ]
+
+
+def _day_file(root: Path, name: str, events: list[str], source: str | None) -> None:
+    fields = [f for f in WARM_SCHEMA if source is not None or f.name != "source"]
+    day = dt.date(2026, 12, 4)
+    rows = [
+        {"analytics_player_id": "p" * 64, "client_guid": str(uuid.uuid4()), "seq": i,
+         "event_name": e, "category": "combat", "event_day": day, "schema_version": "1.0.0",
+         "sample_rate": 1.0, "props": "{}", "source": source}
+        for i, e in enumerate(events)
+    ]  # fmt: skip
+    folder = root / "gameplay" / f"event_date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema(fields)), folder / name)
+
+
+def test_parity_on_a_warm_store_with_files_from_before_the_source_column(tmp_path: Path) -> None:
+    _day_file(tmp_path, "old.parquet", ["encounter_end"] * 2 + ["xp_gain"], source=None)
+    store = WarmStore(str(tmp_path))
+    try:  # no file has `source` yet: the view still has it, null
+        assert store.fetch("SELECT count(source) AS n FROM analytics_events", []) == [{"n": 0}]
+        _day_file(tmp_path, "new.parquet", ["encounter_end"] * 3, source="server")
+    finally:
+        store.close()
+    store = WarmStore(str(tmp_path))
+    try:
+        result = parity(store, dt.date(2026, 12, 4), None)
+    finally:
+        store.close()
+    assert result.rows == [
+        {"day": "2026-12-04", "event": "encounter_end", "client": 2, "server": 3,
+         "missing_client": 1, "client_share": 0.666667},
+    ]  # fmt: skip
