@@ -173,7 +173,61 @@ def _bare_rate(clients: int) -> float:
             proc.kill()
 
 
+def admission_cost(frames_n: int = 5000) -> dict[str, Any]:
+    """CPU per frame of the refusal path (parse the frame header, rate check, encode the error)
+    next to the accept path (the same, then validate, sample, package, encode the ack)."""
+    from gameplay_analytics.contract import frames
+    from gameplay_analytics.privacy.consent import Consent
+    from gameplay_analytics.runtime.config import default_config
+    from gameplay_analytics.runtime.gateway.guard import SamplingGuard
+    from gameplay_analytics.runtime.gateway.handshake import SessionContext
+    from gameplay_analytics.runtime.gateway.intake import intake
+    from gameplay_analytics.runtime.gateway.replies import TokenBucket
+
+    live, player = default_config(), str(uuid.uuid4())
+    ctx = SessionContext(
+        session_id="s", player_uuid=player, client_guid=str(uuid.uuid4()), schema="1.0.0",
+        consent=Consent(),
+    )  # fmt: skip
+    guard = SamplingGuard(player_uuid=player, consent=Consent(), rules=live.rules, multiplier=1)
+    data = [_frame(i, i * EVENTS) for i in range(frames_n)]
+
+    def refuse() -> None:
+        bucket = TokenBucket(1e9, 0.0)
+        for raw in data:
+            frame = frames.parse_client_frame(raw)
+            bucket.take(1.0)
+            refusal = frames.Error(
+                code="backpressure", detail="ingest queue full",
+                id=getattr(frame, "id", None), retry_after_ms=1000,
+            )  # fmt: skip
+            frames.encode(refusal)
+
+    def accept() -> None:
+        bucket = TokenBucket(1e9, 0.0)
+        for raw in data:
+            frame = frames.parse_client_frame(raw)
+            bucket.take(1.0)
+            assert isinstance(frame, frames.AnalyticsFrame)
+            result = intake(frame, ctx, guard, live, now=1.0, received_at=1, latency=None,
+                            dlq_player_id=lambda: "p")  # fmt: skip
+            frames.encode(result.ack)
+
+    costs = {}
+    for name, path in (("refuse", refuse), ("accept", accept)) * 2:
+        started = time.process_time()
+        path()
+        costs[name] = (time.process_time() - started) / frames_n  # the second, warm, run
+    return {
+        "component": "overload",
+        "metric": f"admission: refusal vs accept CPU per {EVENTS}-event frame (us)",
+        "value": round(costs["refuse"] * 1e6, 1), "raw": round(costs["accept"] * 1e6, 1),
+        "ratio": round(costs["refuse"] / costs["accept"], 3), "target": "small",
+    }  # fmt: skip
+
+
 def run() -> list[dict[str, Any]]:
+    admission = admission_cost()
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp) / "nats")
         server.start()
@@ -229,6 +283,7 @@ def run() -> list[dict[str, Any]]:
                 "value": round(goodput[5]), "raw": round(bare),
                 "ratio": round(goodput[5] / bare, 3) if bare else None, "target": ">=0.3",
             })  # fmt: skip
+            rows.append(admission)
             return rows
         finally:
             gateway.send_signal(signal.SIGTERM)
