@@ -42,7 +42,7 @@ class HotStore:
     dialect = Dialect.POSTGRES
 
     def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
+        self.dsn = dsn
 
     def fetch(self, sql: str, args: Sequence[object]) -> list[dict[str, Any]]:
         return asyncio.run(self._fetch(sql, args))
@@ -54,7 +54,7 @@ class HotStore:
         import asyncpg
 
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_S)
+            conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
         except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as err:
             raise InsightsError(f"hot store unreachable ({_one_line(err)})") from None
         try:

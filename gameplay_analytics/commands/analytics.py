@@ -1,0 +1,103 @@
+"""`gameplay-analytics insights views` (the Metabase views of insights/mart.py) and
+`insights export` (the stakeholder feed of insights/feed.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(
+    metrics: argparse._SubParsersAction[Any],
+    store_options: Callable[[argparse.ArgumentParser], None],
+    date: Callable[[str], Any],
+) -> None:
+    """Add `views` and `export` to the `insights` subcommands."""
+    views = metrics.add_parser(
+        "views", help="create/refresh the analytics_mart views (Metabase) in the hot store"
+    )
+    views.add_argument("--dsn", help="Postgres DSN of the hot store")
+    views.add_argument("--endpoints", help="endpoints.json of a running `up`")
+    views.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
+    views.set_defaults(run=_run_views, store="hot", root=None, s3_endpoint=None)
+
+    export = metrics.add_parser("export", help="every metric as CSV + Parquet with a manifest")
+    store_options(export)
+    export.add_argument("--to", dest="out", required=True, help="a folder or s3://bucket/prefix")
+    export.add_argument("--from", dest="date_from", type=date, help="first day, YYYY-MM-DD")
+    export.add_argument("--until", dest="date_to", type=date, help="last day, YYYY-MM-DD")
+    export.add_argument("--by", default="class,region,playstyle", help="slices of every file")
+    export.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
+    export.set_defaults(run=_run_export)
+
+
+def _run_views(args: argparse.Namespace) -> int:
+    from gameplay_analytics.commands.insights import open_store
+    from gameplay_analytics.insights import mart
+    from gameplay_analytics.insights.stores import HotStore, InsightsError
+
+    try:
+        if args.window < 0:
+            raise InsightsError(f"--window must be a whole number of days ≥ 0, not {args.window}")
+        store = open_store(args)
+        assert isinstance(store, HotStore)
+        asyncio.run(_execute(store.dsn, mart.refresh_statements(window=args.window)))
+    except InsightsError as err:
+        return _refuse(str(err))
+    print(f"views: {', '.join(f'{mart.SCHEMA}.{v}' for v in mart.VIEWS)}")
+    return 0
+
+
+async def _execute(dsn: str, statements: list[str]) -> None:
+    import asyncpg
+
+    from gameplay_analytics.insights.stores import CONNECT_TIMEOUT_S, InsightsError
+
+    try:
+        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
+    except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as err:
+        raise InsightsError(f"hot store unreachable ({err})") from None
+    try:
+        async with conn.transaction():
+            for statement in statements:
+                await conn.execute(statement)
+    except asyncpg.PostgresError as err:
+        raise InsightsError(f"creating the views failed: {' '.join(str(err).split())}") from None
+    finally:
+        await conn.close()
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from gameplay_analytics.commands.insights import _params, open_store
+    from gameplay_analytics.insights import feed
+    from gameplay_analytics.insights.stores import InsightsError
+    from gameplay_analytics.runtime.storage.objectstore import open_root
+
+    try:
+        params = _params(args)
+        store = open_store(args)
+        try:
+            where = open_root(args.out, endpoint=args.s3_endpoint)
+            manifest = feed.export(store, params, where)
+        except (OSError, ValueError) as err:
+            raise InsightsError(f"cannot write the feed to {args.out}: {err}") from None
+        finally:
+            store.close()
+    except InsightsError as err:
+        return _refuse(str(err))
+    for entry in manifest["metrics"]:
+        print(f"{entry['metric']}: {entry['rows']} rows")
+    print(f"manifest: {where.join(feed.MANIFEST)}")
+    return 0
+
+
+def _refuse(message: str) -> int:
+    from gameplay_analytics.commands.insights import EXIT_REFUSED
+
+    print(f"gameplay-analytics: {message}", file=sys.stderr)
+    return EXIT_REFUSED
