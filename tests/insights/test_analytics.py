@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -146,3 +147,56 @@ def test_export_refuses_an_unwritable_target(warm_root: Path, tmp_path: Path) ->
     done = cli("insights", "export", "--store", "warm", "--root", str(warm_root),
                "--to", str(blocker / "feed"))  # fmt: skip
     assert done.returncode == 2 and "cannot write the feed" in done.stderr
+
+
+DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards" / "metabase"
+FILTERS = {"class": "dim_class", "region": "dim_region", "playstyle": "dim_playstyle"}
+
+
+def _dashboards() -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
+
+
+def _bind(query: str, values: dict[str, str]) -> str:
+    """A Metabase native query as Metabase runs it: an optional `[[…]]` clause kept (its
+    `{{tag}}` a string literal) when its filter has a value, dropped when not."""
+
+    def clause(match: re.Match[str]) -> str:
+        (tag,) = re.findall(r"\{\{(\w+)\}\}", match.group(1))
+        return match.group(1).replace(f"{{{{{tag}}}}}", f"'{values[tag]}'") if tag in values else ""
+
+    return re.sub(r"\[\[(.*?)\]\]", clause, query)
+
+
+def test_dashboard_shape() -> None:
+    boards = _dashboards()
+    assert set(boards) == {"session-funnel", "combat-success", "xp-velocity"}
+    for name, board in boards.items():
+        assert {p["slug"] for p in board["parameters"]} == set(FILTERS), name
+        ids = {p["id"] for p in board["parameters"]}
+        assert board["cards"], name
+        for item in board["cards"]:
+            query = item["card"]["dataset_query"]["native"]
+            tags = query["template-tags"]
+            assert set(tags) == set(FILTERS) and all(t["type"] == "text" for t in tags.values())
+            for slug, column in FILTERS.items():
+                assert f"[[AND {column} = {{{{{slug}}}}}]]" in query["query"], (name, slug)
+            assert {m["parameter_id"] for m in item["parameter_mappings"]} == ids
+            assert {m["target"][1][1] for m in item["parameter_mappings"]} == set(FILTERS)
+            views = set(re.findall(r"analytics_mart\.(\w+)", query["query"]))
+            assert views and views <= set(mart.VIEWS), (name, views)
+            sqlglot = pytest.importorskip("sqlglot", reason="sqlglot is in the test extra")
+            sqlglot.parse_one(_bind(query["query"], {}), read="postgres")
+
+
+async def test_dashboards_run_on_the_views(hot: str) -> None:
+    assert cli("insights", "views", "--dsn", hot).returncode == 0
+    (some,) = await _view(hot, "SELECT dim_class, dim_region, dim_playstyle "
+                               "FROM analytics_mart.combat LIMIT 1")  # fmt: skip
+    picked = {"class": some["dim_class"], "region": some["dim_region"],
+              "playstyle": some["dim_playstyle"]}  # fmt: skip
+    for board in _dashboards().values():
+        for item in board["cards"]:
+            query = item["card"]["dataset_query"]["native"]["query"]
+            assert await _view(hot, _bind(query, {})), item["card"]["name"]
+            await _view(hot, _bind(query, picked))
