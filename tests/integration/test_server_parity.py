@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from nats.js import JetStreamContext
 
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway.auth import issue_service_token
@@ -24,6 +25,7 @@ from tests.integration.test_aggregator_support import (
     count_rows,
     database,
     js,
+    next_seq,
     running,
     settings,
     wait_for,
@@ -39,11 +41,12 @@ WITHHELD = {"a": 3, "b": 0}  # encounter_end events the client never sends (lost
 
 
 async def test_parity_report_shows_exactly_the_missing_client_events(
-    nats_url: str, database: str, js: object, tmp_path: Path
+    nats_url: str, database: str, js: JetStreamContext, tmp_path: Path
 ) -> None:
     players = {k: str(uuid.uuid4()) for k in FIGHTS}
     instance = uuid.uuid4()
-    agg = Aggregator(settings(nats_url, database))
+    # only this test's messages: the session's stream holds other tests' events
+    agg = Aggregator(settings(nats_url, database), start_sequence=await next_seq(js))
     async with running(agg), running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw:
         emitter = ServerEmitter(
             relay_url(gw.url),
