@@ -75,6 +75,7 @@ class ServerEmitter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.connected = asyncio.Event()
+        self.connections = 0  # relay connections welcomed so far
         self.errors = 0
 
     # -- the simulation's side -------------------------------------------------------------
@@ -134,6 +135,12 @@ class ServerEmitter:
                 await self._task
         return flushed
 
+    def disconnect(self) -> None:
+        """Drop the relay abruptly (as a network failure would); the emitter reconnects and
+        resends what was not acknowledged, stored once by its (player, guid, seq) key."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
     async def _run(self) -> None:
         delay = 0.1
         while not self._stopping:
@@ -157,6 +164,7 @@ class ServerEmitter:
                 log.error("server emitter: relay refused: %s", reply.get("detail"))
                 raise OSError("relay refused the service token")
             self._ws = ws
+            self.connections += 1
             self.connected.set()
             sender = asyncio.create_task(self._send_loop(ws))
             try:

@@ -113,3 +113,53 @@ async def test_parity_report_shows_exactly_the_missing_client_events(
         {"day": today, "event": "engage_enemy", "client": total, "server": total,
          "missing_client": 0, "client_share": 1.0},
     ]  # fmt: skip
+
+
+async def test_server_events_survive_a_dropped_relay_and_a_restart_once_each(
+    nats_url: str, database: str, js: JetStreamContext, tmp_path: Path
+) -> None:
+    """Resends after a dropped relay are stored once; a restarted server instance (same
+    guid and state_dir) continues its seqs, so none of its new events is taken for a repeat."""
+    player, instance = str(uuid.uuid4()), uuid.uuid4()
+    agg = Aggregator(settings(nats_url, database), start_sequence=await next_seq(js))
+    async with running(agg), running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw:
+
+        def emitter() -> ServerEmitter:
+            return ServerEmitter(
+                relay_url(gw.url),
+                service_token=issue_service_token("sim-eu-1", secret=RELAY_SECRET),
+                instance_guid=instance,
+                state_dir=tmp_path / "server",
+                flush_interval_s=0.02,
+            )
+
+        first = emitter()
+        first.start()
+        await asyncio.wait_for(first.connected.wait(), 10)
+        for i in range(40):
+            first.track(player, "engage_enemy", enemy_id=f"orc_{i}", tier="boss")
+            if i == 20:
+                await asyncio.sleep(0.05)
+                first.disconnect()
+        assert await first.stop(flush_timeout_s=30)
+        assert first.connections >= 2  # it reconnected after the drop
+        second = emitter()  # the server process restarted
+        second.start()
+        for i in range(15):
+            second.track(player, "engage_enemy", enemy_id=f"orc_{i}", tier="boss")
+        assert await second.stop(flush_timeout_s=30)
+
+        async def all_stored() -> bool:
+            return await count_rows(database) >= 55
+
+        await wait_for(all_stored, within=60)
+        await asyncio.sleep(0.5)  # a duplicate would have landed by now
+    assert await count_rows(database) == 55
+    conn = await asyncpg.connect(database)
+    try:
+        sources = await conn.fetch(
+            "SELECT DISTINCT source, client_guid::text FROM analytics_events"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in sources] == [("server", server_client_guid(instance, player))]
