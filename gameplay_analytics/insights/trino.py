@@ -1,0 +1,163 @@
+"""Trino over the warm store: the Hive catalog, the external table's DDL, the partition sync,
+and every metric in Trino SQL, all generated here into `analytics/trino/`.
+
+Nothing is written twice: the table's columns are `WARM_SCHEMA` (the Parquet files' own
+schema), its location and partition key the warm store's layout
+(`{root}/gameplay/event_date=YYYY-MM-DD/data.parquet`), and each metric's query is its
+definition rendered for DuckDB (`core.sql_for`) and transpiled to Trino by sqlglot, over the
+whole store and every slice, like the Metabase views. Regenerate after a change:
+`python -m gameplay_analytics.insights.trino` (a test fails while the files are stale).
+
+Trino cannot run on the development machines: the statements are parsed (sqlglot, trino
+dialect) and the metrics' Trino SQL transpiled back to DuckDB runs on real Parquet in tests.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+
+from gameplay_analytics.insights import core, definitions
+from gameplay_analytics.insights.dialect import Dialect
+from gameplay_analytics.runtime.storage.warm import WARM_SCHEMA
+
+__all__ = [
+    "CATALOG",
+    "FOLDER",
+    "PARTITION",
+    "SCHEMA",
+    "TABLE",
+    "catalog_properties",
+    "create_statements",
+    "files",
+    "metric_sql",
+    "sync_statement",
+]
+
+CATALOG: Final = "hive"
+SCHEMA: Final = "gameplay"
+TABLE: Final = "analytics_events"
+"""The name the metric definitions read, so their SQL runs unchanged in schema `gameplay`."""
+PARTITION: Final = "event_date"
+"""The warm store's directory key (`event_date=YYYY-MM-DD`), a varchar partition in Hive."""
+FOLDER: Final = Path("analytics/trino")
+LOCATION_PLACEHOLDER: Final = "s3://WAREHOUSE-BUCKET/PREFIX"
+_PARAM: Final = re.compile(r"\$(\d+)")
+
+
+def _trino_type(field: pa.Field) -> str:
+    kind = field.type
+    if pa.types.is_string(kind):
+        return "varchar"
+    if pa.types.is_int64(kind):
+        return "bigint"
+    if pa.types.is_float32(kind):
+        return "real"
+    if pa.types.is_float64(kind):
+        return "double"
+    if pa.types.is_date32(kind):
+        return "date"
+    if pa.types.is_timestamp(kind):
+        return "timestamp(6)"  # UTC instants; see hive.parquet.time-zone in the catalog
+    raise ValueError(f"no Trino type for warm column {field.name}: {kind}")
+
+
+def catalog_properties(metastore: str = "thrift://hive-metastore:9083") -> str:
+    """`etc/catalog/hive.properties`: Hive connector on Parquet in S3/MinIO."""
+    return f"""\
+# Trino catalog `{CATALOG}` over the warm store (generated: gameplay_analytics/insights/trino.py).
+connector.name=hive
+hive.metastore.uri={metastore}
+# Microsecond UTC timestamps, as the warm store writes them.
+hive.timestamp-precision=MICROSECONDS
+hive.parquet.time-zone=UTC
+# External tables over the exporter's files; partitions are registered by the sync call.
+hive.non-managed-table-writes-enabled=false
+hive.allow-register-partition-procedure=true
+fs.native-s3.enabled=true
+# MinIO or another S3-compatible store (drop for AWS S3; credentials from the environment):
+s3.endpoint=http://minio:9000
+s3.path-style-access=true
+s3.region=us-east-1
+"""
+
+
+def create_statements(location: str = LOCATION_PLACEHOLDER) -> list[str]:
+    """The schema and the partitioned external table over `{location}/gameplay/`."""
+    columns = ",\n".join(f"  {f.name} {_trino_type(f)}" for f in WARM_SCHEMA)
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{SCHEMA}",
+        f"CREATE TABLE IF NOT EXISTS {CATALOG}.{SCHEMA}.{TABLE} (\n{columns},\n"
+        f"  {PARTITION} varchar\n)\nWITH (\n  external_location = '{location}/gameplay',\n"
+        f"  format = 'PARQUET',\n  partitioned_by = ARRAY['{PARTITION}']\n)",
+    ]
+
+
+def sync_statement() -> str:
+    """Register the days the exporter added (and forget removed ones): run after each export."""
+    return f"CALL {CATALOG}.system.sync_partition_metadata('{SCHEMA}', '{TABLE}', 'FULL')"
+
+
+class _Warm:
+    name = "warm"
+    dialect = Dialect.DUCKDB
+
+
+def metric_sql(metric: str, *, window: int = core.DEFAULT_WINDOW_DAYS) -> str:
+    """`metric` in Trino SQL: its warm-store definition over the whole store, every slice."""
+    import sqlglot
+
+    sql = core.sql_for(metric, _Warm(), definitions.DIMENSIONS)  # type: ignore[arg-type]
+    values = {"from": "NULL", "to": "NULL", "window": str(int(window))}
+    names = definitions.METRICS[metric].params
+    sql = _PARAM.sub(lambda m: values[names[int(m.group(1)) - 1]], sql)
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(_day_arithmetic)
+    return str(tree.sql(dialect="trino", pretty=True))
+
+
+def _day_arithmetic(node: Any) -> Any:
+    # Postgres and DuckDB subtract dates to whole days and add days to a date as integers;
+    # Trino needs date_diff/date_add. The definitions' day columns all end in `_day`.
+    from sqlglot import exp
+
+    def is_day(side: Any) -> bool:
+        return isinstance(side, exp.Column) and side.name.endswith("_day")
+
+    if isinstance(node, exp.Sub) and is_day(node.left) and is_day(node.right):
+        return exp.DateDiff(this=node.left, expression=node.right, unit=exp.var("DAY"))
+    if isinstance(node, exp.Add) and is_day(node.left) and not is_day(node.right):
+        return exp.DateAdd(this=node.left, expression=node.right, unit=exp.var("DAY"))
+    return node
+
+
+def files() -> dict[str, str]:
+    """Every generated file under `FOLDER`, by its relative path."""
+    header = f"-- generated by gameplay_analytics/insights/trino.py; run in {CATALOG}.{SCHEMA}\n"
+    out = {
+        "catalog/hive.properties": catalog_properties(),
+        "ddl.sql": header + ";\n\n".join(create_statements()) + ";\n",
+        "sync_partitions.sql": header + sync_statement() + ";\n",
+    }
+    for metric in definitions.METRICS:
+        estimator = definitions.METRICS[metric].estimator
+        out[f"metrics/{metric}.sql"] = (
+            header + f"-- insights metric '{metric}', every slice, whole store. {estimator}\n"
+            f"{metric_sql(metric)};\n"
+        )
+    return out
+
+
+def main(root: Path = Path(".")) -> None:
+    for name, text in files().items():
+        path = root / FOLDER / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(path, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
