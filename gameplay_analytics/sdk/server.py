@@ -70,6 +70,8 @@ class ServerEmitter:
             self._client_options["flush_interval_s"] = flush_interval_s
         self._reconnect_max = reconnect_max_s
         self._players: dict[str, AnalyticsClient] = {}
+        self._consents: dict[str, dict[str, bool]] = {}
+        self._closing: set[str] = set()  # conns to close before they are opened again
         self._opened: set[str] = set()  # conns whose hello went out on this connection
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -98,9 +100,23 @@ class ServerEmitter:
                 token="",  # the relay's service token vouches for the player
                 state_dir=self._state_dir,
                 report_crash=False,
+                consent=self._consents.get(player),
                 **self._client_options,
             )
         return found
+
+    def set_consent(self, player_uuid: str | uuid.UUID, consent: dict[str, bool]) -> None:
+        """The player's consent as their client reported it (`hello.consent`): with
+        `analytics: false` nothing more about them is sent or stored; `social: false`
+        withholds social events. A change reopens the player's conn with the new consent;
+        events tracked before it and not yet sent are dropped (the player's choice wins)."""
+        player = hashing.canonical_uuid(str(player_uuid))
+        if self._consents.get(player) == consent:
+            return
+        self._consents[player] = dict(consent)
+        if self._players.pop(player, None) is not None and player in self._opened:
+            self._opened.discard(player)
+            self._closing.add(player)
 
     @property
     def idle(self) -> bool:
@@ -177,6 +193,7 @@ class ServerEmitter:
                 self._ws = None
                 self.connected.clear()
                 self._opened.clear()
+                self._closing.clear()  # the gateway closed every conn with the relay
                 for client in self._players.values():
                     client.on_disconnected()
 
@@ -196,6 +213,8 @@ class ServerEmitter:
 
     async def _send_loop(self, ws: ClientConnection) -> None:
         while True:
+            while self._closing:
+                await ws.send(json.dumps({"type": "relay_close", "conn": self._closing.pop()}))
             for player, client in list(self._players.items()):
                 out: list[bytes] = []
                 if player not in self._opened:

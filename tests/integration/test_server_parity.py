@@ -163,3 +163,38 @@ async def test_server_events_survive_a_dropped_relay_and_a_restart_once_each(
     finally:
         await conn.close()
     assert [tuple(r) for r in sources] == [("server", server_client_guid(instance, player))]
+
+
+async def test_a_player_who_opts_out_gets_no_more_server_events_stored(
+    nats_url: str, database: str, js: JetStreamContext, tmp_path: Path
+) -> None:
+    player, other = str(uuid.uuid4()), str(uuid.uuid4())
+    agg = Aggregator(settings(nats_url, database), start_sequence=await next_seq(js))
+    async with running(agg), running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw:
+        emitter = ServerEmitter(
+            relay_url(gw.url),
+            service_token=issue_service_token("sim-eu-1", secret=RELAY_SECRET),
+            instance_guid=uuid.uuid4(),
+            flush_interval_s=0.02,
+        )
+        emitter.start()
+        for who in (player, other):
+            emitter.track(who, "engage_enemy", enemy_id="orc_1", tier="boss")
+
+        async def idle() -> bool:
+            return emitter.idle
+
+        await wait_for(idle, within=30)
+        emitter.set_consent(player, {"analytics": False})  # live: the conn reopens
+        for who in (player, other):
+            for i in range(5):
+                emitter.track(who, "engage_enemy", enemy_id=f"orc_{i}", tier="boss")
+        assert await emitter.stop(flush_timeout_s=30)
+
+        async def all_stored() -> bool:
+            return await count_rows(database) >= 7
+
+        await wait_for(all_stored, within=60)
+        await asyncio.sleep(0.5)
+    assert await count_rows(database) == 7  # the player's first event, the other's six
+    assert emitter.client(player).stats.opted_out == 5
