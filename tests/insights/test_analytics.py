@@ -22,6 +22,9 @@ from tests.conftest import fresh_database
 from tests.insights import script
 from tests.insights.test_cli import cli
 from tests.insights.test_ground_truth import ALL_KEPT, START, _stores
+from tests.integration.test_warm_export import aws_env, s3_endpoint
+
+__all__ = ["aws_env", "s3_endpoint"]
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +203,23 @@ async def test_dashboards_run_on_the_views(hot: str) -> None:
             query = item["card"]["dataset_query"]["native"]["query"]
             assert await _view(hot, _bind(query, {})), item["card"]["name"]
             await _view(hot, _bind(query, picked))
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_export_feed_to_s3(warm_root: Path, s3_endpoint: str) -> None:
+    from gameplay_analytics.insights import core, feed
+    from gameplay_analytics.insights.stores import WarmStore
+    from gameplay_analytics.runtime.storage.objectstore import open_root
+
+    where = open_root("s3://feed/daily", endpoint=s3_endpoint)
+    store = WarmStore(str(warm_root))
+    try:
+        manifest = feed.export(store, core.Params(store="warm", by=("class",)), where)
+    finally:
+        store.close()
+    with where.filesystem.open_input_stream(where.join(feed.MANIFEST)) as f:
+        assert json.loads(f.read()) == manifest
+    for entry in manifest["metrics"]:
+        for meta in entry["files"].values():
+            with where.filesystem.open_input_stream(where.join(meta["path"])) as f:
+                assert hashlib.sha256(f.read()).hexdigest() == meta["sha256"]
