@@ -80,7 +80,8 @@ def _up(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from gameplay_analytics.local import supervise
+    from gameplay_analytics.contract.natsnames import PipelineNames
+    from gameplay_analytics.local import heartbeat, supervise
     from gameplay_analytics.local.services import ServiceError
     from gameplay_analytics.local.stack import LocalStack, StackConfig
     from gameplay_analytics.runtime import logs
@@ -99,9 +100,21 @@ def _up(args: argparse.Namespace) -> int:
         print(f"up: {err}", file=sys.stderr)
         return 1
     print(f"ready {stack.endpoints_path}", flush=True)
+    beat = heartbeat.LocalHeartbeat(
+        metrics_url=stack.gateway.metrics_url if stack.gateway else "",
+        nats_url=stack.nats.url,
+        bucket=PipelineNames().config_bucket,
+    )
+    next_beat = time.monotonic() + heartbeat.INTERVAL_S
     try:
         while not stopping:
             stack.supervise()
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + heartbeat.INTERVAL_S
+                try:
+                    beat.step(time.time())
+                except Exception as err:  # the controller never takes `up` down
+                    print(f"up: heartbeat step failed ({type(err).__name__})", file=sys.stderr)
             time.sleep(supervise.CHECK_INTERVAL_S)
     finally:
         stack.stop()
