@@ -33,7 +33,9 @@ def wilson(successes: float, trials: float, *, z: float = Z95) -> tuple[float, f
     z2 = z * z
     centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
     half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # The interval always holds p; clamp to it so rounding cannot leave p just outside
+    # (at p = 0 the lower bound is 0 in exact arithmetic but can come out as 1e-19).
+    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
 
 
 def normal_interval(total: float, variance: float, *, z: float = Z95) -> tuple[float, float]:
