@@ -125,7 +125,7 @@ def _serve(role: str) -> Callable[[argparse.Namespace], int]:
     """Run one runtime process until SIGTERM/SIGINT. The entry (`run_gateway`,
     `run_aggregator`) owns its signals: each starts that process's own graceful shutdown."""
 
-    def run(_: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace) -> int:
         import asyncio
         import importlib
 
@@ -146,6 +146,10 @@ def _serve(role: str) -> Callable[[argparse.Namespace], int]:
         except (environment.UnknownSettings, pydantic.ValidationError) as err:
             print(f"{role}: {err}", file=sys.stderr)
             return 2
+        if getattr(args, "workers", 1) != 1:
+            from gameplay_analytics.runtime.gateway import workers
+
+            return workers.supervise(settings, args.workers)
         try:
             asyncio.run(getattr(app, entry)(settings))
         except jetstream.MissingInfrastructure as err:
@@ -255,9 +259,12 @@ def _parser() -> argparse.ArgumentParser:
     up.set_defaults(run=_up)
 
     for role in _RUNTIME:
-        sub.add_parser(
-            role, help=f"run the {role} (settings from GAMEPLAY_ANALYTICS_*)"
-        ).set_defaults(run=_serve(role))
+        runtime = sub.add_parser(role, help=f"run the {role} (settings from GAMEPLAY_ANALYTICS_*)")
+        runtime.set_defaults(run=_serve(role))
+    gateway_parser = sub.choices["gateway"]
+    gateway_parser.add_argument(
+        "--workers", type=int, default=1, help="gateway processes sharing the port (SO_REUSEPORT)"
+    )
 
     sub.add_parser(
         "operator", help="run the Kubernetes operator (settings from GAMEPLAY_ANALYTICS_OPERATOR_*)"

@@ -166,6 +166,7 @@ class Gateway:
             process_request=self._process_request,
             max_size=settings.max_frame_bytes,
             compression=None,  # deflate would cost more CPU than the frames are worth
+            reuse_port=settings.reuse_port or None,
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
         self._started = True

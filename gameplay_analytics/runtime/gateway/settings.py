@@ -36,6 +36,11 @@ class GatewaySettings(NatsSettings):
     )
     ws_host: str = Field("0.0.0.0", description="address the WebSocket server binds")
     ws_port: int = Field(8765, ge=0, le=65535, description="WebSocket port (0: any free port)")
+    reuse_port: bool = Field(
+        False,
+        description="bind the WebSocket port with SO_REUSEPORT, so that several gateway "
+        "processes share it (`gateway --workers N` sets it)",
+    )
     metrics_port: int = Field(
         9100, ge=0, le=65535, description="/metrics, /healthz, /readyz port (0: any free port)"
     )
