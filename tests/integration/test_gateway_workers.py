@@ -4,9 +4,11 @@ own probes; both serve sessions; SIGTERM drains both and the supervisor exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import urllib.request
 import uuid
@@ -19,6 +21,21 @@ from gameplay_analytics.runtime.gateway import GatewaySettings, issue_token
 from gameplay_analytics.runtime.gateway.workers import worker_environments
 
 SECRET = "workers-test-secret-workers-test-secret-workers"
+
+
+def _two_free_ports() -> int:
+    """A port p with p and p + 1 both free (the workers' probes)."""
+    for _ in range(50):
+        base = free_port()
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in (base, base + 1):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError("no two consecutive free ports")
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -46,7 +63,7 @@ def test_worker_environments_share_the_port_and_number_the_probes() -> None:
 
 
 async def test_two_workers_share_one_port(nats_url: str) -> None:
-    ws_port, metrics = free_port(), free_port()
+    ws_port, metrics = free_port(), _two_free_ports()
     env = {
         **os.environ, "GAMEPLAY_ANALYTICS_NATS_URL": nats_url,
         "GAMEPLAY_ANALYTICS_JWT_SECRET": SECRET, "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",

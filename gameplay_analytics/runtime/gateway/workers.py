@@ -3,8 +3,8 @@
 The kernel spreads new connections over the processes; each runs its own ingest queue,
 publisher and breaker, and serves its probes on its own port (`metrics_port + i`). For bare
 metal and the laptop: a Kubernetes Deployment stays one process per pod and scales by pods.
-The supervisor forwards SIGTERM/SIGINT to every worker (each drains as a single gateway does)
-and exits with the worst exit code.
+The supervisor forwards SIGTERM/SIGINT to every worker (each drains as a single gateway does),
+stops them all when one fails, and exits with the worst exit code.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 
 from gameplay_analytics.runtime.gateway.settings import ENV_PREFIX, GatewaySettings
 
 __all__ = ["supervise", "worker_environments"]
+
+_POLL_S = 0.2
 
 
 def worker_environments(
@@ -56,8 +59,11 @@ def supervise(settings: GatewaySettings, workers: int) -> int:
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        codes = [proc.wait() for proc in procs]
+        while any(proc.poll() is None for proc in procs):
+            if any(proc.returncode not in (None, 0) for proc in procs):
+                forward(signal.SIGTERM, None)  # one worker failed: stop the others too
+            time.sleep(_POLL_S)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return max(codes)
+    return max(proc.returncode or 0 for proc in procs)
