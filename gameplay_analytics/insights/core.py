@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -15,7 +16,16 @@ from gameplay_analytics.insights import definitions, estimators
 from gameplay_analytics.insights.dialect import Dialect, render
 from gameplay_analytics.insights.stores import InsightsError, Store
 
-__all__ = ["DEFAULT_WINDOW_DAYS", "Params", "Result", "compute", "shape"]
+__all__ = [
+    "DEFAULT_WINDOW_DAYS",
+    "Params",
+    "Result",
+    "compute",
+    "render_sql",
+    "shape",
+    "sql_for",
+    "whole_store_sql",
+]
 
 DEFAULT_WINDOW_DAYS: Final = 7
 """The onboarding funnel's window after activation (the seed: 'within seven days')."""
@@ -26,6 +36,7 @@ _COUNTS: Final = frozenset(
      "common", "uncommon", "rare", "epic", "legendary"}
 )  # fmt: skip
 _DECIMALS: Final = 6
+_PARAM: Final = re.compile(r"\$(\d+)")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,21 +86,35 @@ class Result:
 
 def sql_for(metric: str, store: Store, by: Sequence[str]) -> str:
     """The rendered SQL of `metric` for `store`'s dialect, grouped by the `by` slices."""
+    return render_sql(metric, store.dialect, by)
+
+
+def render_sql(metric: str, dialect: Dialect, by: Sequence[str]) -> str:
+    """The rendered SQL of `metric` in `dialect` (the hot store's form for Postgres)."""
     definition = definitions.METRICS.get(metric)
     if definition is None:
         raise InsightsError(f"unknown metric {metric!r} (one of: {', '.join(definitions.METRICS)})")
     dims = "".join(f"pl.d_{d} AS dim_{d}, " for d in by)
     group = "".join(f", dim_{d}" for d in by)
     template = definition.template
-    if definition.hot_template is not None and store.dialect is Dialect.POSTGRES:
+    if definition.hot_template is not None and dialect is Dialect.POSTGRES:
         template = definition.hot_template
     return render(
         template,
-        store.dialect,
+        dialect,
         dims=dims,
         group=group,
         sinks=_literals(definitions.SINK_LOCATIONS),
     )
+
+
+def whole_store_sql(metric: str, dialect: Dialect, *, window: int = DEFAULT_WINDOW_DAYS) -> str:
+    """`metric` over the whole store, grouped by every slice, its parameters made constants:
+    the form a view, a BI tool or another engine (Trino) runs without bind parameters."""
+    sql = render_sql(metric, dialect, definitions.DIMENSIONS)
+    values = {"from": "NULL", "to": "NULL", "window": str(int(window))}
+    names = definitions.METRICS[metric].params
+    return _PARAM.sub(lambda m: values[names[int(m.group(1)) - 1]], sql)
 
 
 def compute(metric: str, store: Store, params: Params) -> Result:

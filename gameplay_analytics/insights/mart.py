@@ -1,6 +1,6 @@
 """The Metabase-ready views: schema `analytics_mart` in the hot store, one view per metric.
 
-Each view is the metric's own definition (`definitions.METRICS`, rendered by `core.sql_for`
+Each view is the metric's own definition (`definitions.METRICS`, rendered by `core.whole_store_sql`
 for Postgres), never a copy: its parameters become constants (the whole store, the default
 funnel window) and it is grouped by every slice of `definitions.DIMENSIONS`, so a BI tool
 filters on `dim_class`, `dim_region`, `dim_playstyle`, … and sums the raw counts. Rates are
@@ -10,8 +10,6 @@ additive numerators and denominators the CLI shapes into rates.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Final
 
 from gameplay_analytics.insights import core, definitions
@@ -23,25 +21,11 @@ SCHEMA: Final = "analytics_mart"
 VIEWS: Final = tuple(definitions.METRICS)
 """One view per metric, named as the metric (`analytics_mart.combat`, …)."""
 
-_PARAM: Final = re.compile(r"\$(\d+)")
-
-
-class _Postgres:
-    name = "hot"
-    dialect = Dialect.POSTGRES
-
 
 def view_sql(metric: str, *, window: int = core.DEFAULT_WINDOW_DAYS) -> str:
     """The SELECT behind `analytics_mart.<metric>`: the hot store's definition over the whole
     store, grouped by every slice, with its positional parameters made constants."""
-    sql = core.sql_for(metric, _Postgres(), definitions.DIMENSIONS)  # type: ignore[arg-type]
-    values: Mapping[str, str] = {"from": "NULL", "to": "NULL", "window": str(int(window))}
-    names = definitions.METRICS[metric].params
-
-    def constant(match: re.Match[str]) -> str:
-        return values[names[int(match.group(1)) - 1]]
-
-    return _PARAM.sub(constant, sql)
+    return core.whole_store_sql(metric, Dialect.POSTGRES, window=window)
 
 
 def refresh_statements(*, window: int = core.DEFAULT_WINDOW_DAYS) -> list[str]:

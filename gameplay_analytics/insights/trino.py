@@ -4,7 +4,7 @@ and every metric in Trino SQL, all generated here into `analytics/trino/`.
 Nothing is written twice: the table's columns are `WARM_SCHEMA` (the Parquet files' own
 schema), its location and partition key the warm store's layout
 (`{root}/gameplay/event_date=YYYY-MM-DD/data.parquet`), and each metric's query is its
-definition rendered for DuckDB (`core.sql_for`) and transpiled to Trino by sqlglot, over the
+definition rendered for DuckDB (`core.whole_store_sql`) and transpiled to Trino by sqlglot, over the
 whole store and every slice, like the Metabase views. Regenerate after a change:
 `python -m gameplay_analytics.insights.trino` (a test fails while the files are stale).
 
@@ -14,7 +14,6 @@ dialect) and the metrics' Trino SQL transpiled back to DuckDB runs on real Parqu
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -46,7 +45,6 @@ PARTITION: Final = "event_date"
 """The warm store's directory key (`event_date=YYYY-MM-DD`), a varchar partition in Hive."""
 FOLDER: Final = Path("analytics/trino")
 LOCATION_PLACEHOLDER: Final = "s3://WAREHOUSE-BUCKET/PREFIX"
-_PARAM: Final = re.compile(r"\$(\d+)")
 
 
 def _trino_type(field: pa.Field) -> str:
@@ -102,19 +100,11 @@ def sync_statement() -> str:
     return f"CALL {CATALOG}.system.sync_partition_metadata('{SCHEMA}', '{TABLE}', 'FULL')"
 
 
-class _Warm:
-    name = "warm"
-    dialect = Dialect.DUCKDB
-
-
 def metric_sql(metric: str, *, window: int = core.DEFAULT_WINDOW_DAYS) -> str:
     """`metric` in Trino SQL: its warm-store definition over the whole store, every slice."""
     import sqlglot
 
-    sql = core.sql_for(metric, _Warm(), definitions.DIMENSIONS)  # type: ignore[arg-type]
-    values = {"from": "NULL", "to": "NULL", "window": str(int(window))}
-    names = definitions.METRICS[metric].params
-    sql = _PARAM.sub(lambda m: values[names[int(m.group(1)) - 1]], sql)
+    sql = core.whole_store_sql(metric, Dialect.DUCKDB, window=window)
     tree = sqlglot.parse_one(sql, read="duckdb").transform(_day_arithmetic)
     return str(tree.sql(dialect="trino", pretty=True))
 
