@@ -86,8 +86,10 @@ all_events AS (
            sample_rate, props, NULLIF(region, '') AS region, NULLIF(platform, '') AS platform,
            NULLIF(build, '') AS build
     FROM analytics_events
-    WHERE sample_rate > 0
+    WHERE sample_rate > 0 AND coalesce(source, 'client') = 'client'
 )"""
+# The metrics are the players' clients' events; a game server's own (`source = server`,
+# ServerEmitter) would count the same encounters twice. They serve `insights parity`.
 
 _IN_RANGE = """\
 ev AS (

@@ -106,6 +106,17 @@ async def test_parity_report_shows_exactly_the_missing_client_events(
     report = json.loads(done.stdout)
     today = dt.datetime.now(dt.UTC).date().isoformat()
     total, lost = sum(FIGHTS.values()), sum(WITHHELD.values())
+    combat = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gameplay_analytics.cli", "insights", "combat",
+         "--dsn", database, "--format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert combat.returncode == 0, combat.stderr
+    # the other metrics count the clients' events only, never the server's copy
+    assert sum(r["encounters"] for r in json.loads(combat.stdout)["rows"]) == (
+        sum(FIGHTS.values()) - sum(WITHHELD.values())
+    )
     assert report["metric"] == "parity"
     assert report["rows"] == [
         {"day": today, "event": "encounter_end", "client": total - lost, "server": total,

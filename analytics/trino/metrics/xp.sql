@@ -15,7 +15,7 @@ WITH all_events AS (
     NULLIF(build, '') AS build
   FROM analytics_events
   WHERE
-    sample_rate > 0
+    sample_rate > 0 AND COALESCE(source, 'client') = 'client'
 ), ev AS (
   SELECT
     *
