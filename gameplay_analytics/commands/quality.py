@@ -82,8 +82,9 @@ async def _count(where: dict[str, Any], day: dt.date) -> dict[str, int]:
     try:
         js = nc.jetstream()
         try:
-            kept = await ledger.count_sessions(js, day, kept=True)
-            opted_out = await ledger.count_sessions(js, day, kept=False)
+            bucket = settings.sessions_bucket
+            kept = await ledger.count_sessions(js, day, bucket=bucket, kept=True)
+            opted_out = await ledger.count_sessions(js, day, bucket=bucket, kept=False)
         except nats.js.errors.NotFoundError:
             raise stores.Refused("no sessions ledger on this NATS (no gateway ran)") from None
     finally:

@@ -49,7 +49,7 @@ STREAM = _LOCAL.stream
 EVENTS_SUBJECT = _LOCAL.events_subject
 DLQ_SUBJECT = _LOCAL.dlq_subject
 KV_BUCKET = _LOCAL.config_bucket
-SESSIONS_BUCKET = "analytics-sessions"
+SESSIONS_BUCKET = _LOCAL.sessions_bucket
 """KV bucket of the gateways' authenticated sessions per day (runtime/gateway/ledger.py)."""
 KV_SAMPLING_KEY = natsnames.KV_SAMPLING_KEY
 KV_SCHEMAS_KEY = natsnames.KV_SCHEMAS_KEY

@@ -53,9 +53,10 @@ class PipelineNames:
     dlq_subject: str = "analytics.dlq"
     config_bucket: str = "analytics-config"
     consumer: str = "aggregator"
+    sessions_bucket: str = "analytics-sessions"  # the gateways' ledger for the nightly check
 
     def __post_init__(self) -> None:
-        for field in ("stream", "config_bucket", "consumer"):
+        for field in ("stream", "config_bucket", "consumer", "sessions_bucket"):
             value = getattr(self, field)
             if not _NAME.match(value):
                 raise ValueError(
@@ -80,6 +81,7 @@ class PipelineNames:
             dlq_subject=f"analytics.{ns}.{pipe}.dlq",
             config_bucket=f"analytics-config_{ns}_{pipe}",
             consumer="aggregator",
+            sessions_bucket=f"analytics-sessions_{ns}_{pipe}",
         )
 
     def env(self, *, with_consumer: bool = True) -> dict[str, str]:
@@ -103,4 +105,5 @@ ENV_VARS: dict[str, str] = {
     "dlq_subject": "DLQ_SUBJECT",
     "config_bucket": "CONFIG_BUCKET",
     "consumer": "CONSUMER_NAME",
+    "sessions_bucket": "SESSIONS_BUCKET",
 }

@@ -119,7 +119,8 @@ def selector_labels(pipeline: str, component: str) -> dict[str, str]:
 
 def nats_names(pipeline: Pipeline) -> PipelineNames:
     """The pipeline's stream, subjects, config bucket and consumer: derived from where it lives
-    (`PipelineNames.for_pipeline`), each overridable in `spec.nats`."""
+    (`PipelineNames.for_pipeline`), each overridable in `spec.nats`; the sessions ledger's
+    bucket always follows the pipeline."""
     derived = PipelineNames.for_pipeline(pipeline.namespace, pipeline.name)
     nats = pipeline.spec.nats
     return PipelineNames(
@@ -128,6 +129,7 @@ def nats_names(pipeline: Pipeline) -> PipelineNames:
         dlq_subject=nats.dlq_subject or derived.dlq_subject,
         config_bucket=nats.config_bucket or derived.config_bucket,
         consumer=nats.consumer or derived.consumer,
+        sessions_bucket=derived.sessions_bucket,
     )
 
 

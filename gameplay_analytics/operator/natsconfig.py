@@ -74,7 +74,9 @@ async def ensure_pipeline(
         await jetstream.ensure_config_bucket(
             js, replicas=spec.stream_replicas, bucket=names.config_bucket, description=owner
         )
-        await jetstream.ensure_sessions_bucket(js, replicas=spec.stream_replicas)
+        await jetstream.ensure_sessions_bucket(
+            js, bucket=names.sessions_bucket, replicas=spec.stream_replicas
+        )
 
 
 async def publish_config(
@@ -119,6 +121,10 @@ async def delete_pipeline(
         if "bucket" in marks and marks["bucket"] == owner:
             await js.delete_key_value(names.config_bucket)
             deleted.append(f"bucket {names.config_bucket}")
+            # The sessions ledger's name follows the pipeline (never overridden): it goes too.
+            with contextlib.suppress(BucketNotFoundError, NotFoundError):
+                await js.delete_key_value(names.sessions_bucket)
+                deleted.append(f"bucket {names.sessions_bucket}")
     return deleted
 
 

@@ -93,6 +93,10 @@ class NatsSettings(BaseSettings):
     config_bucket: str = Field(
         default=_LOCAL.config_bucket, description="KV bucket of the hot-reloaded rules and schemas"
     )
+    sessions_bucket: str = Field(
+        default=_LOCAL.sessions_bucket,
+        description="KV bucket of the gateways' authenticated sessions (the nightly check)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -109,6 +113,7 @@ class NatsSettings(BaseSettings):
             events_subject=self.events_subject,
             dlq_subject=self.dlq_subject,
             config_bucket=self.config_bucket,
+            sessions_bucket=self.sessions_bucket,
         )
 
 
@@ -200,16 +205,16 @@ async def ensure_config_bucket(
         )
 
 
-async def ensure_sessions_bucket(js: JetStreamContext, *, replicas: int = 1) -> KeyValue:
+async def ensure_sessions_bucket(
+    js: JetStreamContext, *, bucket: str = SESSIONS_BUCKET, replicas: int = 1
+) -> KeyValue:
     """The gateways' ledger of authenticated sessions (`runtime/gateway/ledger.py`), one key
     a session, kept 8 days: a week of nightly checks and a day's grace."""
     try:
-        return await js.key_value(SESSIONS_BUCKET)
+        return await js.key_value(bucket)
     except BucketNotFoundError:
         return await js.create_key_value(
-            KeyValueConfig(
-                bucket=SESSIONS_BUCKET, history=1, ttl=_SESSIONS_KEEP_S, replicas=replicas
-            )
+            KeyValueConfig(bucket=bucket, history=1, ttl=_SESSIONS_KEEP_S, replicas=replicas)
         )
 
 
@@ -230,7 +235,9 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
             names = settings.names()
             await ensure_stream(js, limits, names=names)
             await ensure_config_bucket(js, replicas=limits.replicas, bucket=names.config_bucket)
-            await ensure_sessions_bucket(js, replicas=limits.replicas)
+            await ensure_sessions_bucket(
+                js, bucket=names.sessions_bucket, replicas=limits.replicas
+            )
     finally:
         await nc.close()
 

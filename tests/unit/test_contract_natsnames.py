@@ -28,8 +28,10 @@ def test_pipelines_never_share_a_name() -> None:
     for one, other in itertools.combinations(derived, 2):
         assert one.stream != other.stream
         assert one.config_bucket != other.config_bucket
+        assert one.sessions_bucket != other.sessions_bucket  # the nightly check's ledger too
         assert not set(one.subjects()) & set(other.subjects())
     assert all(d.stream != PipelineNames().stream for d in derived)
+    assert all(d.sessions_bucket != messages.SESSIONS_BUCKET for d in derived)
 
 
 def test_env_carries_every_name_and_the_gateway_has_no_consumer() -> None:
@@ -37,6 +39,7 @@ def test_env_carries_every_name_and_the_gateway_has_no_consumer() -> None:
     env = names.env()
     assert set(env) == set(natsnames.ENV_VARS.values())
     assert env["STREAM"] == "ANALYTICS_games_prod"
+    assert env["SESSIONS_BUCKET"] == "analytics-sessions_games_prod"
     assert "CONSUMER_NAME" not in names.env(with_consumer=False)
 
 

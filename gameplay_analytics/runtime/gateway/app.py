@@ -67,7 +67,7 @@ class Gateway:
         self._breaker = CircuitBreaker(self._live.breaker or settings.breaker())
         self._multiplier = 1.0
         self._sessions: set[Session] = set()
-        self.ledger = ledger.SessionLedger()
+        self.ledger = ledger.SessionLedger(settings.sessions_bucket)
         self._pseudonymiser = Pseudonymiser(_salt_book(settings))
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None

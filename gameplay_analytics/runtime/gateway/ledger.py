@@ -1,11 +1,12 @@
 """The gateway's durable count of authenticated sessions per day, for the nightly check.
 
-One key per session in the `analytics-sessions` KV bucket: `<YYYY-MM-DD>.<kept|opted_out>.<id>`
-(UTC day of the `hello`; `opted_out` when `consent.analytics` is false, since those sessions
-store nothing). A key per session makes the write idempotent and the count exact:
-`count_sessions` reads it with one filtered consumer's pending count, never listing keys.
-Recording never delays or fails a session: it runs in the background, bounded, and a failure
-is counted in `analytics_session_ledger_failures_total`.
+One key per session in the pipeline's sessions KV bucket (`analytics-sessions` locally):
+`<YYYY-MM-DD>.<kept|opted_out>.<id>` (UTC day of the `hello`; `opted_out` when
+`consent.analytics` is false, since those sessions store nothing). A key per session makes
+the write idempotent and the count exact: `count_sessions` reads it with one filtered
+consumer's pending count, never listing keys. Recording never delays or fails a session: it
+runs in the background, bounded, and a failure is counted in
+`analytics_session_ledger_failures_total`.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ def ledger_key(day: dt.date, session_id: str, *, kept: bool) -> str:
     return f"{day.isoformat()}.{'kept' if kept else 'opted_out'}.{session_id}"
 
 
-async def count_sessions(js: JetStreamContext, day: dt.date, *, kept: bool = True) -> int:
+async def count_sessions(
+    js: JetStreamContext, day: dt.date, *, bucket: str = SESSIONS_BUCKET, kept: bool = True
+) -> int:
     """Sessions recorded for `day` (kept, or opted out): the pending count of a consumer
     filtered to that day's keys, so the answer costs one request whatever the count."""
-    stream = f"KV_{SESSIONS_BUCKET}"
-    subject = f"$KV.{SESSIONS_BUCKET}.{ledger_key(day, '*', kept=kept)}"
+    stream = f"KV_{bucket}"
+    subject = f"$KV.{bucket}.{ledger_key(day, '*', kept=kept)}"
     sub = await js.pull_subscribe(
         subject,
         stream=stream,
@@ -64,16 +67,17 @@ async def count_sessions(js: JetStreamContext, day: dt.date, *, kept: bool = Tru
 class SessionLedger:
     """Records each authenticated session once, in the background."""
 
-    def __init__(self) -> None:
+    def __init__(self, bucket: str = SESSIONS_BUCKET) -> None:
+        self._bucket = bucket
         self._kv: KeyValue | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
     async def attach(self, js: JetStreamContext) -> None:
         """Bind to the bucket; without it (not created yet) sessions are counted as failures."""
         try:
-            self._kv = await js.key_value(SESSIONS_BUCKET)
+            self._kv = await js.key_value(self._bucket)
         except BucketNotFoundError:
-            log.warning("no %s bucket: sessions are not recorded for the check", SESSIONS_BUCKET)
+            log.warning("no %s bucket: sessions are not recorded for the check", self._bucket)
 
     def record(self, session_id: str, *, kept: bool, now: dt.datetime | None = None) -> None:
         kv = self._kv
