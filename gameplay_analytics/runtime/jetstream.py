@@ -235,9 +235,7 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
             names = settings.names()
             await ensure_stream(js, limits, names=names)
             await ensure_config_bucket(js, replicas=limits.replicas, bucket=names.config_bucket)
-            await ensure_sessions_bucket(
-                js, bucket=names.sessions_bucket, replicas=limits.replicas
-            )
+            await ensure_sessions_bucket(js, bucket=names.sessions_bucket, replicas=limits.replicas)
     finally:
         await nc.close()
 
