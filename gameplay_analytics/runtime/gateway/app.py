@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_salt_book
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, cold_start, default_config
-from gameplay_analytics.runtime.gateway import ledger, metrics, relay
+from gameplay_analytics.runtime.gateway import auth, ledger, metrics, relay
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
 from gameplay_analytics.runtime.gateway.session import Session
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
@@ -47,6 +47,7 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
+        self.verifier = auth.verifier_for(settings)
         self.worker = IngestWorker(
             capacity=settings.queue_capacity,
             publish_timeout_s=settings.publish_timeout_s,

@@ -1,5 +1,9 @@
-"""Session tokens: HS256 JWTs whose `sub` is the player UUID (PROTOCOL.md §1 `hello`).
+"""Session tokens: JWTs whose `sub` is the player UUID (PROTOCOL.md §1 `hello`).
 
+RS256 / ES256 with the login service's public keys (PEM or JWKS, keys.py) in production,
+HS256 with a shared secret for development. The token's header picks the algorithm only among
+those configured, and each algorithm is verified with its own kind of key: `alg: none` and an
+RS public key used as an HS256 secret (algorithm confusion) are refused.
 Refusals never repeat the token or the player id: the detail names only what was wrong.
 """
 
@@ -8,16 +12,26 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from typing import Any
 
 import jwt
 
 from gameplay_analytics.contract.errors import ErrorCode, ProtocolError
+from gameplay_analytics.runtime.gateway.keys import (
+    ASYMMETRIC_ALGORITHMS,
+    KeyRing,
+    PublicKey,
+    load_pem_keys,
+)
+from gameplay_analytics.runtime.gateway.settings import GatewaySettings
 
 __all__ = [
     "RELAY_SCOPE",
     "Principal",
+    "TokenVerifier",
     "issue_service_token",
     "issue_token",
+    "verifier_for",
     "verify_service_token",
     "verify_token",
 ]
@@ -38,20 +52,92 @@ class Principal:
     source: str = "client"
     """`server` only for a game server's own events, vouched for by its relay service token
     (relay.py, `relay_hello.source`); never from a player's token."""
+    expires_at: float | None = None  # the token's `exp` (epoch seconds); None: embedded
+
+
+class TokenVerifier:
+    """Verifies the players' tokens with what the gateway was configured with.
+
+    `secret`: HS256 (development); `keys`: RS256 / ES256. `issuer` / `audience`, when set,
+    must match the token's `iss` / `aud`.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        keys: KeyRing | None = None,
+        leeway_s: float = 0.0,
+        issuer: str | None = None,
+        audience: str | None = None,
+    ) -> None:
+        if secret is None and keys is None:
+            raise ValueError("a token verifier needs an HS256 secret or public keys")
+        self._secret = secret
+        self._keys = keys
+        self.leeway_s = leeway_s
+        self._issuer = issuer
+        self._audience = audience
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid token; `ProtocolError(unauthorized)` for anything else."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, "token is invalid: DecodeError") from None
+        algorithm, kid = header.get("alg"), header.get("kid")
+        keys: list[str | PublicKey]
+        if algorithm == _ALGORITHM and self._secret is not None:
+            keys = [self._secret]  # never a public key: no RS-key-as-HS-secret confusion
+        elif algorithm in ASYMMETRIC_ALGORITHMS and self._keys is not None:
+            named = kid if isinstance(kid, str) else None
+            keys = list(await self._keys.candidates(algorithm, named))
+            if not keys:
+                raise ProtocolError(ErrorCode.UNAUTHORIZED, "no key known for this token")
+        else:
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, "token algorithm is not accepted")
+        for key in keys[:-1]:  # overlapping keys: the last one's refusal is the answer
+            try:
+                return self._decode(token, key, algorithm)
+            except ProtocolError:
+                continue
+        return self._decode(token, keys[-1], algorithm)
+
+    def _decode(self, token: str, key: str | PublicKey, algorithm: str) -> Principal:
+        return _principal(
+            _decode(
+                token, key, algorithm, self.leeway_s, issuer=self._issuer, audience=self._audience
+            )
+        )
 
 
 def verify_token(token: str, *, secret: str, leeway_s: float = 0.0) -> Principal:
-    """The principal of a valid token; `ProtocolError(unauthorized)` for anything else.
+    """The principal of a valid HS256 token; `ProtocolError(unauthorized)` for anything else.
 
     `exp` is required: a token that never expires would outlive any player ban.
     """
+    return _principal(_decode(token, secret, _ALGORITHM, leeway_s))
+
+
+def _decode(
+    token: str,
+    key: str | PublicKey,
+    algorithm: str,
+    leeway_s: float,
+    *,
+    issuer: str | None = None,
+    audience: str | None = None,
+) -> dict[str, Any]:
+    required = ["sub", "exp"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
-            secret,
-            algorithms=[_ALGORITHM],
+            key,
+            algorithms=[algorithm],
             leeway=leeway_s,
-            options={"require": ["sub", "exp"]},
+            issuer=issuer,
+            audience=audience,
+            options={"require": required},
         )
     except jwt.ExpiredSignatureError:
         raise ProtocolError(ErrorCode.UNAUTHORIZED, "token expired") from None
@@ -61,16 +147,23 @@ def verify_token(token: str, *, secret: str, leeway_s: float = 0.0) -> Principal
         ) from None
     except jwt.InvalidSignatureError:
         raise ProtocolError(ErrorCode.UNAUTHORIZED, "token signature is invalid") from None
-    except jwt.InvalidTokenError as err:
+    except jwt.PyJWTError as err:  # InvalidTokenError, InvalidKeyError (a key of the wrong kind)
         raise ProtocolError(
             ErrorCode.UNAUTHORIZED, f"token is invalid: {type(err).__name__}"
         ) from None
+    return claims
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
     try:
         player = str(uuid.UUID(str(claims["sub"])))
     except ValueError:
         raise ProtocolError(ErrorCode.UNAUTHORIZED, "token `sub` is not a player UUID") from None
     return Principal(
-        player_uuid=player, shard=_claim(claims, "shard"), region=_claim(claims, "region")
+        player_uuid=player,
+        shard=_claim(claims, "shard"),
+        region=_claim(claims, "region"),
+        expires_at=float(claims["exp"]),
     )
 
 
@@ -134,3 +227,23 @@ def verify_service_token(token: str, *, secret: str, leeway_s: float = 0.0) -> s
 def _claim(claims: dict[str, object], name: str) -> str | None:
     value = claims.get(name)
     return value if isinstance(value, str) and value else None
+
+
+def verifier_for(settings: GatewaySettings) -> TokenVerifier:
+    """The verifier a gateway's settings describe (ValueError for an unreadable PEM file)."""
+    keys = None
+    if settings.jwt_public_keys_file is not None or settings.jwt_jwks_url is not None:
+        pem = settings.jwt_public_keys_file
+        keys = KeyRing(
+            load_pem_keys(pem) if pem is not None else (),
+            jwks_url=settings.jwt_jwks_url,
+            refresh_s=settings.jwt_jwks_refresh_s,
+        )
+    secret = settings.jwt_secret
+    return TokenVerifier(
+        secret=secret.get_secret_value() if secret is not None else None,
+        keys=keys,
+        leeway_s=settings.jwt_leeway_s,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )

@@ -18,7 +18,7 @@ from gameplay_analytics.runtime.gateway.replies import Outbox
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
 from gameplay_analytics.runtime.gateway.sockets import FrameSocket
 
-__all__ = ["SessionContext", "accept_hello", "handshake"]
+__all__ = ["SessionContext", "accept_hello", "expired", "handshake"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -39,6 +39,12 @@ class SessionContext:
     events_subject: str = messages.EVENTS_SUBJECT  # the pipeline's (GatewaySettings)
     dlq_subject: str = messages.DLQ_SUBJECT
     source: str = messages.SOURCE_CLIENT
+    expires_at: float | None = None  # the token's `exp`: past it (+ leeway), 4401
+
+
+def expired(ctx: SessionContext, *, now: float, leeway_s: float) -> bool:
+    """Whether the session's token has expired (an embedded session's never does)."""
+    return ctx.expires_at is not None and now > ctx.expires_at + leeway_s
 
 
 def accept_hello(
@@ -47,18 +53,9 @@ def accept_hello(
     session_id: str,
     settings: GatewaySettings,
     client_ip: str | None,
-    player: auth.Principal | None = None,
+    principal: auth.Principal,
 ) -> SessionContext:
-    """The context of a valid `hello`; `ProtocolError(unauthorized)` for a bad token.
-
-    `player` is a principal the embedding game server already authenticated on its own
-    socket: then the hello's token is not read (a game client may send an empty one).
-    """
-    principal = player or auth.verify_token(
-        hello.token,
-        secret=settings.jwt_secret.get_secret_value(),
-        leeway_s=settings.jwt_leeway_s,
-    )
+    """The context of a `hello` whose token verified as `principal`."""
     return SessionContext(
         session_id=session_id,
         player_uuid=principal.player_uuid,
@@ -74,6 +71,7 @@ def accept_hello(
         events_subject=settings.events_subject,
         dlq_subject=settings.dlq_subject,
         source=principal.source,
+        expires_at=principal.expires_at,
     )
 
 
@@ -82,12 +80,17 @@ async def handshake(
     outbox: Outbox,
     *,
     settings: GatewaySettings,
+    verifier: auth.TokenVerifier,
     session_id: str,
     player: auth.Principal | None = None,
 ) -> SessionContext | None:
     """Serve frames until a `hello`: its context, or None once the connection was refused
     (bad token 4401, `analytics` before `hello` 4401, no `hello` in time 4408). Malformed
-    frames are answered with `bad_request` and the wait goes on."""
+    frames are answered with `bad_request` and the wait goes on.
+
+    `player` is a principal the embedding game server already authenticated on its own
+    socket: then the hello's token is not read (a game client may send an empty one).
+    """
     deadline = time.monotonic() + settings.hello_timeout_s
     while True:
         remaining = deadline - time.monotonic()
@@ -113,7 +116,7 @@ async def handshake(
                     session_id=session_id,
                     settings=settings,
                     client_ip=str(remote[0]) if remote else None,
-                    player=player,
+                    principal=player or await verifier.verify(frame.token),
                 )
             except ProtocolError as err:
                 await outbox.refuse(err.code, err.detail, CloseCode.UNAUTHORIZED)

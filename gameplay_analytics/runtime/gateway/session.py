@@ -23,9 +23,9 @@ from gameplay_analytics.contract import frames
 from gameplay_analytics.contract.errors import CloseCode, DropReason, ErrorCode, ProtocolError
 from gameplay_analytics.runtime.config import LiveConfig
 from gameplay_analytics.runtime.gateway import metrics
-from gameplay_analytics.runtime.gateway.auth import Principal
+from gameplay_analytics.runtime.gateway.auth import Principal, TokenVerifier
 from gameplay_analytics.runtime.gateway.guard import SamplingGuard
-from gameplay_analytics.runtime.gateway.handshake import SessionContext, handshake
+from gameplay_analytics.runtime.gateway.handshake import SessionContext, expired, handshake
 from gameplay_analytics.runtime.gateway.ingest import Backpressure, IngestWorker
 from gameplay_analytics.runtime.gateway.intake import Intake, intake, version_detail
 from gameplay_analytics.runtime.gateway.replies import Outbox, TokenBucket
@@ -41,6 +41,7 @@ class Hub(Protocol):
 
     settings: GatewaySettings
     worker: IngestWorker
+    verifier: TokenVerifier
 
     @property
     def live(self) -> LiveConfig: ...
@@ -106,6 +107,7 @@ class Session:
                 self._ws,
                 self._outbox,
                 settings=self._settings,
+                verifier=self._hub.verifier,
                 session_id=self.session_id,
                 player=self._player,
             )
@@ -172,6 +174,11 @@ class Session:
         ws = self._ws
         while True:
             data = await ws.recv(decode=False)
+            if expired(state.ctx, now=time.time(), leeway_s=self._settings.jwt_leeway_s):
+                await self._outbox.refuse(
+                    ErrorCode.UNAUTHORIZED, "token expired", CloseCode.UNAUTHORIZED
+                )
+                return
             try:
                 frame = frames.parse_client_frame(data)
                 if isinstance(frame, frames.AnalyticsFrame):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gameplay_analytics.contract import limits
@@ -28,9 +28,28 @@ class GatewaySettings(NatsSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     # -- connections ----------------------------------------------------------------------
-    jwt_secret: SecretStr = Field(
-        ..., min_length=1, description="HS256 secret that signs the players' session tokens"
+    jwt_secret: SecretStr | None = Field(
+        None,
+        min_length=1,
+        description="HS256 secret that signs the players' session tokens (development; "
+        "production: jwt_public_keys_file or jwt_jwks_url). One of the three is required",
     )
+    jwt_public_keys_file: Path | None = Field(
+        None,
+        description="PEM file of the login service's public keys (RS256 / ES256); several "
+        "`PUBLIC KEY` blocks while keys rotate",
+    )
+    jwt_jwks_url: str | None = Field(
+        None, description="JWKS URL of the login service's public keys (RS256 / ES256)"
+    )
+    jwt_jwks_refresh_s: float = Field(
+        300.0,
+        gt=0,
+        description="how long fetched JWKS keys are kept; a token naming an unknown `kid` "
+        "fetches it again sooner (at most every 10 s)",
+    )
+    jwt_issuer: str | None = Field(None, description="required `iss` of tokens, when set")
+    jwt_audience: str | None = Field(None, description="required `aud` of tokens, when set")
     jwt_leeway_s: float = Field(
         0.0, ge=0, description="clock skew tolerated on a token's `exp`, in seconds"
     )
@@ -180,6 +199,15 @@ class GatewaySettings(NatsSettings):
         description="cold-start copy of the KV `breaker` value (SamplingPolicy.spec.breaker); "
         "it and the KV value override the breaker_* fields",
     )
+
+    @model_validator(mode="after")
+    def _token_keys(self) -> GatewaySettings:
+        if self.jwt_secret is None and not self.jwt_public_keys_file and not self.jwt_jwks_url:
+            raise ValueError(
+                "jwt_secret, jwt_public_keys_file or jwt_jwks_url is required "
+                "(how players' tokens are verified)"
+            )
+        return self
 
     def breaker(self) -> BreakerConfig:
         return BreakerConfig(
