@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_salt_book
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, cold_start, default_config
-from gameplay_analytics.runtime.gateway import auth, ledger, metrics, relay
+from gameplay_analytics.runtime.gateway import auth, clientaddr, ledger, metrics, relay
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
 from gameplay_analytics.runtime.gateway.session import Session
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
@@ -48,6 +48,7 @@ class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.verifier = auth.verifier_for(settings)
+        self._trusted_proxies = settings.trusted_networks()
         self.worker = IngestWorker(
             capacity=settings.queue_capacity,
             publish_timeout_s=settings.publish_timeout_s,
@@ -207,7 +208,20 @@ class Gateway:
         if ws.request is not None and ws.request.path.split("?", 1)[0] == relay.RELAY_PATH:
             await relay.serve_relay(ws, self)
             return
-        await Session(ws, self).serve()
+        await Session(ws, self, client_ip=self._client_ip(ws)).serve()
+
+    def _client_ip(self, ws: ServerConnection) -> str | None:
+        remote = ws.remote_address
+        peer = str(remote[0]) if remote else None
+        if not self._trusted_proxies or ws.request is None:
+            return peer
+        headers = ws.request.headers
+        return clientaddr.client_address(
+            peer,
+            forwarded=headers.get_all("Forwarded"),
+            x_forwarded_for=headers.get_all("X-Forwarded-For"),
+            trusted=self._trusted_proxies,
+        )
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]

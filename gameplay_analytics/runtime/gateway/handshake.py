@@ -82,6 +82,7 @@ async def handshake(
     settings: GatewaySettings,
     verifier: auth.TokenVerifier,
     session_id: str,
+    client_ip: str | None,
     player: auth.Principal | None = None,
 ) -> SessionContext | None:
     """Serve frames until a `hello`: its context, or None once the connection was refused
@@ -109,13 +110,12 @@ async def handshake(
             outbox.error(err.code, err.detail)
             continue
         if isinstance(frame, frames.Hello):
-            remote = ws.remote_address
             try:
                 return accept_hello(
                     frame,
                     session_id=session_id,
                     settings=settings,
-                    client_ip=str(remote[0]) if remote else None,
+                    client_ip=client_ip,
                     principal=player or await verifier.verify(frame.token),
                 )
             except ProtocolError as err:

@@ -74,11 +74,22 @@ class _Welcomed:
 class Session:
     """Serves one connection from handshake to close.
 
-    `player` is set when an embedding game server authenticated the player itself (embed.py).
+    `player` is set when an embedding game server authenticated the player itself (embed.py);
+    `client_ip` when the gateway read it from a trusted proxy's headers (clientaddr.py),
+    otherwise the socket peer is the client.
     """
 
-    def __init__(self, ws: FrameSocket, hub: Hub, *, player: Principal | None = None) -> None:
+    def __init__(
+        self,
+        ws: FrameSocket,
+        hub: Hub,
+        *,
+        player: Principal | None = None,
+        client_ip: str | None = None,
+    ) -> None:
         self._ws = ws
+        remote = ws.remote_address
+        self._client_ip = client_ip or (str(remote[0]) if remote else None)
         self._player = player
         self._hub = hub
         self._settings = hub.settings
@@ -109,6 +120,7 @@ class Session:
                 settings=self._settings,
                 verifier=self._hub.verifier,
                 session_id=self.session_id,
+                client_ip=self._client_ip,
                 player=self._player,
             )
             if ctx is not None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gameplay_analytics.contract import limits
 from gameplay_analytics.contract.natsnames import ENV_PREFIX
+from gameplay_analytics.runtime.gateway.clientaddr import Network, parse_networks
 from gameplay_analytics.runtime.jetstream import NatsSettings
 from gameplay_analytics.sampling.breaker import BreakerConfig
 
@@ -54,6 +55,12 @@ class GatewaySettings(NatsSettings):
         0.0, ge=0, description="clock skew tolerated on a token's `exp`, in seconds"
     )
     ws_host: str = Field("0.0.0.0", description="address the WebSocket server binds")
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated CIDRs of the load balancers / proxies whose "
+        "`Forwarded` / `X-Forwarded-For` headers name the client's address; other peers' "
+        "headers are ignored (empty: the socket peer is the client)",
+    )
     ws_port: int = Field(8765, ge=0, le=65535, description="WebSocket port (0: any free port)")
     reuse_port: bool = Field(
         False,
@@ -199,6 +206,15 @@ class GatewaySettings(NatsSettings):
         description="cold-start copy of the KV `breaker` value (SamplingPolicy.spec.breaker); "
         "it and the KV value override the breaker_* fields",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _token_keys(self) -> GatewaySettings:
