@@ -24,6 +24,7 @@ from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_s
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, cold_start, default_config
 from gameplay_analytics.runtime.gateway import auth, clientaddr, ledger, metrics, relay
+from gameplay_analytics.runtime.gateway.budgets import PlayerBudgets
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
 from gameplay_analytics.runtime.gateway.session import Session
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
@@ -49,6 +50,7 @@ class Gateway:
         self.settings = settings
         self.verifier = auth.verifier_for(settings)
         self._trusted_proxies = settings.trusted_networks()
+        self.budgets = PlayerBudgets(settings.player_rate_hz())
         self.worker = IngestWorker(
             capacity=settings.queue_capacity,
             publish_timeout_s=settings.publish_timeout_s,

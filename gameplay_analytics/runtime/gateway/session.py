@@ -24,6 +24,7 @@ from gameplay_analytics.contract.errors import CloseCode, DropReason, ErrorCode,
 from gameplay_analytics.runtime.config import LiveConfig
 from gameplay_analytics.runtime.gateway import metrics
 from gameplay_analytics.runtime.gateway.auth import Principal, TokenVerifier
+from gameplay_analytics.runtime.gateway.budgets import PlayerBudgets
 from gameplay_analytics.runtime.gateway.guard import SamplingGuard
 from gameplay_analytics.runtime.gateway.handshake import SessionContext, expired, handshake
 from gameplay_analytics.runtime.gateway.ingest import Backpressure, IngestWorker
@@ -42,6 +43,7 @@ class Hub(Protocol):
     settings: GatewaySettings
     worker: IngestWorker
     verifier: TokenVerifier
+    budgets: PlayerBudgets
 
     @property
     def live(self) -> LiveConfig: ...
@@ -59,14 +61,21 @@ class Hub(Protocol):
 class _Welcomed:
     """The state of a session past its handshake: context, guard, RTT, limits."""
 
-    __slots__ = ("ctx", "frames", "guard", "latency", "pid_day", "telemetry")
+    __slots__ = ("ctx", "frames", "guard", "latency", "pid_day", "player_frames", "telemetry")
 
-    def __init__(self, ctx: SessionContext, guard: SamplingGuard, settings: GatewaySettings):
+    def __init__(
+        self,
+        ctx: SessionContext,
+        guard: SamplingGuard,
+        settings: GatewaySettings,
+        player_frames: TokenBucket,
+    ):
         now = time.monotonic()
         self.ctx = ctx
         self.guard = guard
         self.latency: str | None = None
         self.frames = TokenBucket(settings.max_rate_hz, now)
+        self.player_frames = player_frames  # shared by the player's sessions (budgets.py)
         self.telemetry = TokenBucket(settings.telemetry_max_hz, now)
         self.pid_day: tuple[datetime.date, str] | None = None
 
@@ -129,6 +138,7 @@ class Session:
             pass
         finally:
             if self._state is not None:
+                self._hub.budgets.leave(self._state.ctx.player_uuid)
                 self._hub.discard(self)
             await self._outbox.flush()
 
@@ -170,7 +180,8 @@ class Session:
             multiplier=multiplier,
         )
         self._outbox.send(frames.encode(welcome))
-        self._state = state = _Welcomed(ctx, guard, self._settings)
+        player_frames = hub.budgets.join(ctx.player_uuid, time.monotonic())
+        self._state = state = _Welcomed(ctx, guard, self._settings, player_frames)
         hub.add(self)
         if live.registry.validator(ctx.schema) is None:
             self._outbox.error(ErrorCode.ANALYTICS_VERSION, version_detail(ctx.schema, live))
@@ -205,13 +216,23 @@ class Session:
                 self._outbox.error(err.code, err.detail, err.frame_id)
 
     async def _admit(self, state: _Welcomed, frame: frames.AnalyticsFrame) -> bool:
-        """Admission, before any event is validated: the connection's rate, then queue room
-        (waiting up to `admission_wait_s` for it, without reading the socket meanwhile)."""
-        if not state.frames.take(time.monotonic()):
+        """Admission, before any event is validated: the connection's rate, the player's (over
+        all their connections), then queue room (waiting up to `admission_wait_s` for it,
+        without reading the socket meanwhile)."""
+        now = time.monotonic()
+        if not state.frames.take(now):
             metrics.ENVELOPES_REFUSED.labels(ErrorCode.RATE_LIMITED).inc()
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
                 f"more than {self._settings.max_rate_hz} analytics frames per second",
+                frame_id=frame.id,
+            )
+        if not state.player_frames.take(now):
+            metrics.ENVELOPES_REFUSED.labels(ErrorCode.RATE_LIMITED).inc()
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {self._hub.budgets.rate_hz:g} analytics frames per second "
+                "for this player (all connections)",
                 frame_id=frame.id,
             )
         refusal = await self._hub.worker.admit(self._settings.admission_wait_s)

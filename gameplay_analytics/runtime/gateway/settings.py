@@ -101,6 +101,12 @@ class GatewaySettings(NatsSettings):
         ge=1,
         description="`analytics` frames per second per connection (`rate_limited`)",
     )
+    max_player_rate_hz: int | None = Field(
+        None,
+        ge=1,
+        description="`analytics` frames per second per player, over all the player's "
+        "connections to this gateway (`rate_limited`); unset: max_rate_hz",
+    )
     telemetry_max_hz: float = Field(
         limits.TELEMETRY_MAX_HZ,
         gt=0,
@@ -224,6 +230,9 @@ class GatewaySettings(NatsSettings):
                 "(how players' tokens are verified)"
             )
         return self
+
+    def player_rate_hz(self) -> int:
+        return self.max_player_rate_hz or self.max_rate_hz
 
     def breaker(self) -> BreakerConfig:
         return BreakerConfig(
