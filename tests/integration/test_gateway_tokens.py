@@ -17,7 +17,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from gameplay_analytics.runtime.gateway import Gateway
-from tests.integration.test_gateway_e2e import player_events, running_gateway, stored
+from gameplay_analytics.sdk import AnalyticsClient, WebSocketConnector
+from tests.integration.test_gateway_e2e import play, player_events, running_gateway, stored
 from tests.integration.test_gateway_refusals import envelope, hello
 from tests.unit.test_gateway_tokens import RSA_KEY, jwk, jwks_server  # noqa: F401
 
@@ -91,3 +92,27 @@ async def test_a_session_whose_token_expires_is_closed_at_its_next_frame(
         with pytest.raises(ConnectionClosed):
             await ws.recv()
         assert ws.close_code == 4401
+
+
+async def test_the_sdk_reconnects_with_a_fresh_token_from_its_callback(
+    gateway: Gateway, nats_url: str
+) -> None:
+    player = str(uuid.uuid4())
+    minted: list[str] = []
+
+    def fresh_token() -> str:  # the game's login service, asked at each connection
+        minted.append(rs256(player, ttl_s=2 if not minted else 600))
+        return minted[-1]
+
+    client = AnalyticsClient(player_uuid=player, client_guid=uuid.uuid4(), token=fresh_token)
+    connector = WebSocketConnector(client, gateway.url, reconnect_min_s=0.05)
+    connector.start()
+    play(client, 5)
+    await asyncio.wait_for(connector.welcomed.wait(), 10)
+    expires = jwt.decode(minted[0], options={"verify_signature": False})["exp"]
+    await asyncio.sleep(max(0.0, expires - time.time()) + 0.3)
+    play(client, 5)  # sent after expiry: refused 4401, then resent on a fresh token
+    assert await connector.stop(flush_timeout_s=15)
+    assert connector.connections >= 2 and len(minted) >= 2  # refused, then reconnected
+    seqs = [e.seq for e in player_events(await stored(nats_url, player))]
+    assert len(seqs) == len(set(seqs)) == client.stats.buffered  # each exactly once
