@@ -216,15 +216,19 @@ FUNNEL = MetricSQL(
         "players activated in the range (first session_start; rate 1.0, exact); a later step "
         "counts a player once, weighted 1/max(sample_rate) of the step's stored events within "
         "the window (day of event - activation day <= window, UTC days): the cohort hash "
-        "makes that the probability the player is seen at all. rate = step / first_session, "
-        "Wilson 95 % interval."
+        "makes that the probability the player is seen at all. A win (encounter_end, always "
+        "kept) proves combat, so a player with a win counts 1.0 at first_combat too: the steps "
+        "nest, no step exceeds the one before. rate = step / first_session, Wilson 95 % "
+        "interval."
     ),
     template=_with(_ALL_EVENTS, _PLAYERS, _ACTIVATED)
     + """\
 , reached AS (
     SELECT a.player,
-           1.0 / MAX(e.sample_rate) FILTER (WHERE e.event_name = 'engage_enemy')
-               AS first_combat,
+           CASE WHEN COUNT(*) FILTER (WHERE e.event_name = 'encounter_end'
+                                      AND {p[outcome]} = 'win') > 0 THEN 1.0
+                ELSE 1.0 / MAX(e.sample_rate) FILTER (WHERE e.event_name = 'engage_enemy')
+           END AS first_combat,
            1.0 / MAX(e.sample_rate) FILTER (WHERE e.event_name = 'encounter_end'
                AND {p[outcome]} = 'win') AS first_combat_win
     FROM activated a
@@ -253,7 +257,7 @@ SELECT """
     + _GROUP
     + """
        COUNT(*) AS first_session,
-       COALESCE(SUM(CASE WHEN pl.certain_day <= $3 THEN 1.0
+       COALESCE(SUM(CASE WHEN pl.certain_day <= $3 OR pl.win_day <= $3 THEN 1.0
                          WHEN pl.combat_day <= $3 THEN 1.0 / pl.first_combat_rate END), 0)
            AS first_combat,
        COALESCE(SUM(CASE WHEN pl.win_day <= $3 THEN 1.0 END), 0) AS first_combat_win

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,14 @@ async def test_within_the_interval_at_default_rates(
             for step, true_players in truth.items():
                 rate = true_players / len(sampled_players)
                 assert funnel[step]["rate_low"] <= rate <= funnel[step]["rate_high"], step
+            # The steps nest in every slice: a win proves combat, so no slice shows more
+            # winners than fighters (the weighted first_combat alone could dip below them).
+            steps: dict[tuple[str, str], float] = {}
+            for row in await _run(store, "funnel", by=("class", "playstyle")):
+                steps[row["class"] + "/" + row["playstyle"], row["step"]] = row["players"]
+            for (where, step), players in steps.items():
+                if step == "first_combat_win":
+                    assert players <= steps[where, "first_combat"], where
             combat = {r["tier"]: r for r in await _run(store, "combat")}
             for tier, counts in script.true_combat(sampled_players).items():
                 # encounter_end is never sampled: exact even here.
@@ -216,3 +226,27 @@ async def test_funnel_and_retention_cross_the_salt_rotation_in_the_hot_store(
         # In range by activation day: the February part of a player is not a new player.
         feb = await _run(hot_store, "funnel", date_from=dt.date(2025, 2, 2))
         assert feb == []
+
+
+async def test_a_win_proves_combat_so_the_funnel_steps_nest(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    # Players whose only fight is a normal-tier win: engage_enemy is thinned to 0.5 by the
+    # combat cohort, encounter_end never is. Every one of them fought and won, so both steps
+    # are exactly all players; weighting the sampled engage_enemy alone gave 2 x (players in
+    # the combat cohort), a figure above or below the winners by chance.
+    rng = random.Random(5)
+    players = [
+        script.Player(
+            uuid=str(uuid.UUID(int=rng.getrandbits(128), version=4)), klass="warrior",
+            region="eu-west", platform="win64", build="2025.10.1",
+            sessions=(script.session(START, 20, script.fight("normal", "win")),),
+        )
+        for _ in range(200)
+    ]  # fmt: skip
+    async with fresh_database(postgres_dsn, "nest") as dsn:
+        await _stores(dsn, tmp_path / "wh", players, DEFAULTS)
+        for store in (stores.HotStore(dsn), stores.WarmStore(str(tmp_path / "wh"))):
+            funnel = {r["step"]: r["players"] for r in await _run(store, "funnel")}
+            assert funnel == {"first_session": 200, "first_combat": 200, "first_combat_win": 200}
+            store.close()
