@@ -57,7 +57,7 @@ def _request(kind: str) -> Any:
                 **stores.endpoints(args), event_messages=args.event_messages
             )
             salts = stores.salt_book(args, f"privacy {kind}")
-            profile_secret = stores.profile_secret(args, f"privacy {kind}")
+            profile_secret = stores.profile_secret(args, f"privacy {kind}", salts)
         except (stores.Refused, ValueError) as err:
             print(f"privacy {kind}: {err}", file=sys.stderr)
             return 2

@@ -111,12 +111,12 @@ def salt_book(args: argparse.Namespace, command: str) -> Any:
     return book
 
 
-def profile_secret(args: argparse.Namespace, command: str) -> str:
-    """The onboarding profile's key secret, as the aggregator has it (its development default
-    when unset, said on stderr)."""
+def profile_secret(args: argparse.Namespace, command: str, salts: Any) -> str:
+    """The onboarding profile's key secret, as the aggregator has it: given, else derived from
+    the salt master secret of `salts`, else the development one (said on stderr)."""
     import sys
 
-    from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET
+    from gameplay_analytics.privacy import profile
 
     if args.profile_secret_file:
         try:
@@ -125,7 +125,8 @@ def profile_secret(args: argparse.Namespace, command: str) -> str:
             raise Refused(f"cannot read --profile-secret-file: {err.strerror}") from None
     else:
         secret = os.environ.get(f"{ENV}PROFILE_SECRET", "").strip()
-    if not secret:
+    resolved = profile.profile_secret(secret or None, salts)
+    if resolved is None:
         print(f"{command}: no profile secret given: using the development one", file=sys.stderr)
-        return DEVELOPMENT_PROFILE_SECRET
-    return secret
+        return profile.DEVELOPMENT_PROFILE_SECRET
+    return resolved

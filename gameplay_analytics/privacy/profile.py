@@ -14,12 +14,33 @@ import hmac
 import uuid
 from typing import Final
 
-__all__ = ["DEVELOPMENT_PROFILE_SECRET", "PROFILE_RETENTION_DAYS", "profile_key"]
+from gameplay_analytics.privacy.pseudonym import SaltBook
+
+__all__ = [
+    "DEVELOPMENT_PROFILE_SECRET",
+    "PROFILE_RETENTION_DAYS",
+    "PROFILE_SECRET_LABEL",
+    "profile_key",
+    "profile_secret",
+]
 
 PROFILE_RETENTION_DAYS: Final = 37
 """How long a profile is kept after activation: D30 retention plus a week of late events."""
 
 DEVELOPMENT_PROFILE_SECRET: Final = "gameplay-analytics-development-profile-secret-do-not-use"
+
+PROFILE_SECRET_LABEL: Final = "onboarding-profile"
+"""What the profile secret is derived under from the salt master secret when none is given
+(HMAC, like the monthly salts are derived under "YYYY-MM": a label no month can equal)."""
+
+
+def profile_secret(explicit: str | None, salts: SaltBook) -> str | None:
+    """The profile's key secret: the one given, else derived from the pipeline's salt master
+    secret (so a cluster that brings a salt Secret never falls back to the public one), else
+    None: the caller announces and uses `DEVELOPMENT_PROFILE_SECRET`."""
+    if explicit:
+        return explicit
+    return salts.derived_secret(PROFILE_SECRET_LABEL)
 
 
 def profile_key(player_uuid: str | uuid.UUID, secret: str | bytes) -> str:

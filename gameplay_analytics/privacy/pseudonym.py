@@ -98,6 +98,14 @@ class SaltBook:
 
     __str__ = __repr__
 
+    def derived_secret(self, label: str) -> str | None:
+        """HMAC-SHA256(master secret, label) as hex: a key of its own for another purpose (the
+        onboarding profile), unlinkable to the monthly salts; None without a real master
+        secret (explicit salts only, or the public development one)."""
+        if self._secret is None or self.development:
+            return None
+        return hmac.new(self._secret, label.encode("ascii"), hashlib.sha256).hexdigest()
+
     def salt_for(self, month: str) -> str:
         """The salt of `YYYY-MM`; LookupError when that month has none and there is no secret."""
         explicit = self._salts.get(month)

@@ -24,7 +24,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM
-from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET, profile_key
+from gameplay_analytics.privacy.profile import profile_key, profile_secret
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
 from gameplay_analytics.runtime import stream_erasure
 from gameplay_analytics.runtime.aggregator import Aggregator
@@ -240,7 +240,10 @@ def _row(player_id: str) -> hot.EventRow:
 
 
 async def _profiles(dsn: str, player: str) -> int:
-    key = profile_key(player, DEVELOPMENT_PROFILE_SECRET)
+    # No profile secret is given anywhere here: aggregator and CLI derive it from the salt secret.
+    secret = profile_secret(None, SaltBook(secret=SECRET))
+    assert secret is not None
+    key = profile_key(player, secret)
     conn = await asyncpg.connect(dsn)
     try:
         found = await conn.fetchval(

@@ -172,3 +172,20 @@ def test_request_months_cover_retention_and_every_stored_day() -> None:
     )
     assert months[0] == "2019-01" and months[-1] == "2027-12"
     assert "2026-06" in months and "2026-12" in months and "2026-05" not in months
+
+
+def test_the_profile_secret_is_given_or_derived_from_the_salt_secret_never_public() -> None:
+    from gameplay_analytics.privacy import profile
+    from gameplay_analytics.privacy.pseudonym import SaltBook
+
+    book = SaltBook(secret="cluster-salt")
+    derived = profile.profile_secret(None, book)
+    assert derived is not None and len(derived) == 64
+    assert derived == profile.profile_secret("", SaltBook(secret="cluster-salt"))  # stable
+    assert derived != profile.profile_secret(None, SaltBook(secret="other-salt"))
+    assert derived not in {book.salt_for("2026-12"), "cluster-salt"}  # its own key
+    assert profile.profile_secret("given", book) == "given"
+    # No real master secret (explicit salts only, or the public development one): the caller
+    # falls back to the development profile secret and says so.
+    assert profile.profile_secret(None, SaltBook(salts={"2026-12": "s"})) is None
+    assert profile.profile_secret(None, SaltBook(secret="x", development=True)) is None

@@ -24,9 +24,14 @@ from prometheus_client import CollectorRegistry
 
 from gameplay_analytics.contract import messages
 from gameplay_analytics.contract.registry import SchemaRegistry
+from gameplay_analytics.privacy import profile
 from gameplay_analytics.privacy.geoip import GeoIP, open_geoip
-from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET
-from gameplay_analytics.privacy.pseudonym import SALT_SECRET_ENV, Pseudonymiser, load_salt_book
+from gameplay_analytics.privacy.pseudonym import (
+    SALT_SECRET_ENV,
+    Pseudonymiser,
+    SaltBook,
+    load_salt_book,
+)
 from gameplay_analytics.runtime import config, jetstream
 from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.committer import Committed, Committer, Outcome
@@ -111,7 +116,7 @@ class Aggregator:
         self._geoip = open_geoip(s.geoip_db)
         self._enricher = Enricher(
             pseudonymiser=Pseudonymiser(salts), registry=self._schemas, geoip=self._geoip,
-            bounds=s.time_bounds(), profile_secret=_profile_secret(s),
+            bounds=s.time_bounds(), profile_secret=_profile_secret(s, salts),
         )  # fmt: skip
         self._probes = ProbeServer(
             port=s.metrics_port, ready=self.ready, registry=self.metrics.registry,
@@ -383,9 +388,12 @@ async def run_aggregator(
                 loop.remove_signal_handler(sig)
 
 
-def _profile_secret(s: AggregatorSettings) -> str:
-    """The onboarding profile's key secret; the development one is announced."""
-    if s.profile_secret is not None and s.profile_secret.get_secret_value():
-        return s.profile_secret.get_secret_value()
-    log.warning("no profile secret configured: profile keys use the public development secret")
-    return DEVELOPMENT_PROFILE_SECRET
+def _profile_secret(s: AggregatorSettings, salts: SaltBook) -> str:
+    """The onboarding profile's key secret (given, or derived from the salt master secret);
+    the development one is announced."""
+    explicit = s.profile_secret.get_secret_value() if s.profile_secret is not None else None
+    secret = profile.profile_secret(explicit, salts)
+    if secret is None:
+        log.warning("no profile secret configured: profile keys use the public development secret")
+        return profile.DEVELOPMENT_PROFILE_SECRET
+    return secret

@@ -83,7 +83,8 @@ class AggregatorSettings(NatsSettings):
     profile_secret: SecretStr | None = Field(
         default=None,
         description="PROFILE_SECRET: key of the onboarding profile's hash (PROTOCOL.md §6), "
-        "its own secret, not the salts'; unset means a development secret",
+        "its own secret, not the salts'; unset, derived from the salt master secret "
+        "(privacy/profile.py), the development one only without a real salt secret",
     )
     geoip_db: Path | None = Field(
         default=None, description="GEOIP_DB: MaxMind .mmdb; unset or missing means no country"
