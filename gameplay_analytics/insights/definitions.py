@@ -19,6 +19,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
+from gameplay_analytics.insights.ctes import (
+    _ACTIVATED,
+    _ALL_EVENTS,
+    _GROUP,
+    _IN_RANGE,
+    _PLAYERS,
+    _PROFILES,
+    _SESSIONS,
+    _with,
+)
+
 __all__ = [
     "DIMENSIONS",
     "FUNNEL_STEPS",
@@ -51,7 +62,6 @@ Ties go to the earlier line; a player with none of these is 'idle'."""
 SINK_LOCATIONS: Final = ("destroyed", "discarded", "sold", "trash", "vendor")
 """`inventory_move.to` values that take an item out of the economy (a sink)."""
 
-UNKNOWN: Final = "unknown"
 
 SAMPLE_RATES_SQL: Final = """\
 SELECT category, COUNT(*) AS stored, AVG(sample_rate) AS mean_rate,
@@ -76,135 +86,6 @@ class MetricSQL:
     hot_template: str | None = None
     """The hot store's form when it differs: funnel and retention read the onboarding
     profile there, which carries a player across salt months (the warm store has none)."""
-
-
-# -- shared building blocks ------------------------------------------------------------------
-
-_ALL_EVENTS = """\
-all_events AS (
-    SELECT analytics_player_id AS player, event_name, category, event_ts, event_day, seq,
-           sample_rate, props, NULLIF(region, '') AS region, NULLIF(platform, '') AS platform,
-           NULLIF(build, '') AS build
-    FROM analytics_events
-    WHERE sample_rate > 0 AND coalesce(source, 'client') = 'client'
-)"""
-# The metrics are the players' clients' events; a game server's own (`source = server`,
-# ServerEmitter) would count the same encounters twice. They serve `insights parity`.
-
-_IN_RANGE = """\
-ev AS (
-    SELECT * FROM all_events
-    WHERE ($1::date IS NULL OR event_day >= $1::date)
-      AND ($2::date IS NULL OR event_day <= $2::date)
-)"""
-
-
-# PLAYSTYLE_RULE over the activity counts fights, explores, crafts, socials (the events' mix
-# here, the onboarding profile's counters in the hot store's funnel and retention).
-_PLAYSTYLE = """CASE WHEN GREATEST(fights, explores, crafts, socials) <= 0 THEN 'idle'
-                WHEN fights = GREATEST(fights, explores, crafts, socials) THEN 'fighter'
-                WHEN explores = GREATEST(fights, explores, crafts, socials) THEN 'explorer'
-                WHEN crafts = GREATEST(fights, explores, crafts, socials) THEN 'crafter'
-                ELSE 'socialiser' END"""
-
-
-def _first(column: str) -> str:
-    # The value on the player's first session_start that carries one.
-    return (
-        f"COALESCE((array_agg({column} ORDER BY event_ts) FILTER (WHERE "
-        f"event_name = 'session_start' AND {column} IS NOT NULL))[1], '{UNKNOWN}')"
-    )
-
-
-_PLAYERS = f"""\
-mix AS (
-    SELECT player,
-           MIN(event_ts) FILTER (WHERE event_name = 'session_start') AS activated_at,
-           MIN(event_day) FILTER (WHERE event_name = 'session_start') AS activation_day,
-           {_first("NULLIF({p[character_class]}, '')")} AS d_class,
-           {_first("region")} AS d_region,
-           {_first("platform")} AS d_platform,
-           {_first("build")} AS d_build,
-           COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'encounter_end'), 0)
-               AS fights,
-           COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'xp_gain'
-               AND COALESCE({{p[source]}}, '') <> 'combat'), 0) AS explores,
-           COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE event_name = 'craft_result'), 0)
-               AS crafts,
-           COALESCE(SUM(1.0 / sample_rate) FILTER (WHERE category = 'social'), 0) AS socials
-    FROM all_events
-    GROUP BY player
-),
-players AS (
-    SELECT player, activated_at, activation_day, d_class, d_region, d_platform, d_build,
-           {_PLAYSTYLE} AS d_playstyle
-    FROM mix
-)"""
-
-# Sessions from the events themselves, so hot and warm stores agree: a player's events in
-# time order, each session_start opening the next session; it ends at its first session_end
-# or session_crash, else at its last event (PROTOCOL.md §6 session time).
-_SESSIONS = """\
-numbered AS (
-    SELECT player, event_name, event_ts, event_day,
-           SUM(CASE WHEN event_name = 'session_start' THEN 1 ELSE 0 END) OVER (
-               PARTITION BY player ORDER BY event_ts, seq
-               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
-    FROM all_events
-),
-sessions AS (
-    SELECT player, n,
-           MIN(event_day) FILTER (WHERE event_name = 'session_start') AS start_day,
-           EXTRACT(EPOCH FROM COALESCE(
-               MIN(event_ts) FILTER (WHERE event_name IN ('session_end', 'session_crash')),
-               MAX(event_ts)))
-           - EXTRACT(EPOCH FROM MIN(event_ts) FILTER (WHERE event_name = 'session_start'))
-               AS seconds
-    FROM numbered
-    WHERE n > 0
-    GROUP BY player, n
-),
-sessions_in_range AS (
-    SELECT * FROM sessions
-    WHERE ($1::date IS NULL OR start_day >= $1::date)
-      AND ($2::date IS NULL OR start_day <= $2::date)
-)"""
-
-_ACTIVATED = """\
-activated AS (
-    SELECT * FROM players
-    WHERE activation_day IS NOT NULL
-      AND ($1::date IS NULL OR activation_day >= $1::date)
-      AND ($2::date IS NULL OR activation_day <= $2::date)
-)"""
-
-# The onboarding profile (hot store only; runtime/storage/profile.py): one row per player,
-# keyed across salt months, never exported.
-_PROFILES = f"""\
-activated AS (
-    SELECT profile_key AS player, first_session_at AS activated_at, activation_day,
-           COALESCE(NULLIF(character_class, ''), '{UNKNOWN}') AS d_class,
-           COALESCE(NULLIF(region, ''), '{UNKNOWN}') AS d_region,
-           COALESCE(NULLIF(platform, ''), '{UNKNOWN}') AS d_platform,
-           COALESCE(NULLIF(build, ''), '{UNKNOWN}') AS d_build,
-           {_PLAYSTYLE} AS d_playstyle,
-           (first_combat_at AT TIME ZONE 'UTC')::date - activation_day AS combat_day,
-           first_combat_rate,
-           (first_certain_combat_at AT TIME ZONE 'UTC')::date - activation_day AS certain_day,
-           (first_win_at AT TIME ZONE 'UTC')::date - activation_day AS win_day,
-           active_days
-    FROM analytics_player_profile
-    WHERE activation_day IS NOT NULL
-      AND ($1::date IS NULL OR activation_day >= $1::date)
-      AND ($2::date IS NULL OR activation_day <= $2::date)
-)"""
-
-# `{dims}` becomes e.g. `pl.d_class AS dim_class, ` and `{group}` `, dim_class`.
-_GROUP = "'all' AS _all, {dims}"
-
-
-def _with(*ctes: str) -> str:
-    return "WITH " + ",\n".join(ctes) + "\n"
 
 
 # -- the metrics -------------------------------------------------------------------------------
