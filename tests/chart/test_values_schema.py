@@ -22,6 +22,8 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("spec not a map", {"defaultSamplingPolicy": {"spec": "all"}}, "/defaultSamplingPolicy/spec"),
     ("bad quantity", {"operator": {"resources": {"limits": {"memory": "lots"}}}}, "memory"),
     ("nats toggle", {"nats": {"enabled": "yes"}}, "/nats/enabled"),
+    ("policy port", {"networkPolicy": {"nats": {"ports": [0]}}}, "/networkPolicy/nats/ports/0"),
+    ("policy cidr", {"networkPolicy": {"apiServer": {"cidrs": ["any"]}}}, "/networkPolicy/apiServer"),
     ("env without name", {"operator": {"extraEnv": [{"value": "x"}]}}, "/operator/extraEnv/0"),
 ]
 
