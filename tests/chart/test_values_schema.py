@@ -23,7 +23,7 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("bad quantity", {"operator": {"resources": {"limits": {"memory": "lots"}}}}, "memory"),
     ("nats toggle", {"nats": {"enabled": "yes"}}, "/nats/enabled"),
     ("policy port", {"networkPolicy": {"nats": {"ports": [0]}}}, "/networkPolicy/nats/ports/0"),
-    ("policy cidr", {"networkPolicy": {"apiServer": {"cidrs": ["any"]}}}, "/networkPolicy/apiServer"),
+    ("policy cidr", {"networkPolicy": {"apiServer": {"cidrs": ["any"]}}}, "/apiServer/cidrs"),
     ("env without name", {"operator": {"extraEnv": [{"value": "x"}]}}, "/operator/extraEnv/0"),
 ]
 
