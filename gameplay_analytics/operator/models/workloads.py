@@ -1,0 +1,66 @@
+"""AnalyticsPipeline: the gateway and aggregator workloads the operator runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from gameplay_analytics.operator.models.base import Spec, cel_rules
+from gameplay_analytics.operator.models.refs import Quantities, ResourcesSpec, SecretKeyRef
+
+__all__ = ["AggregatorSpec", "AutoscalingSpec", "GatewaySpec"]
+
+
+class AutoscalingSpec(Spec):
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas")
+        )
+    )
+
+    min_replicas: int = Field(default=2, ge=1, le=1000)
+    max_replicas: int = Field(default=10, ge=1, le=1000)
+    target_cpu_utilization: int = Field(default=70, ge=1, le=100, description="percent of requests")
+
+
+class GatewaySpec(Spec):
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                "!(has(self.replicas) && has(self.autoscaling))",
+                "set either replicas or autoscaling, not both",
+            )
+        )
+    )
+
+    replicas: int | None = Field(default=None, ge=0, le=1000, description="fixed count (default 2)")
+    autoscaling: AutoscalingSpec | None = Field(default=None, description="an HPA on CPU instead")
+    resources: ResourcesSpec = Field(
+        default_factory=lambda: ResourcesSpec(
+            requests=Quantities(cpu="250m", memory="256Mi"),
+            limits=Quantities(cpu="1", memory="512Mi"),
+        )
+    )
+    queue_capacity: int = Field(
+        default=5000, ge=100, le=1_000_000, description="bounded queue, events"
+    )
+    port: int = Field(default=8765, ge=1, le=65535, description="WebSocket port")
+    metrics_port: int = Field(default=9100, ge=1, le=65535)
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    shard: str = Field(default="", max_length=63, description="shard label stamped on events")
+    jwt_secret_ref: SecretKeyRef = Field(
+        default_factory=lambda: SecretKeyRef(name="analytics-jwt", key="secret")
+    )
+
+
+class AggregatorSpec(Spec):
+    replicas: int = Field(default=1, ge=0, le=100)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    metrics_port: int = Field(default=9101, ge=1, le=65535)
+    resources: ResourcesSpec = Field(
+        default_factory=lambda: ResourcesSpec(
+            requests=Quantities(cpu="250m", memory="512Mi"),
+            limits=Quantities(cpu="2", memory="1Gi"),
+        )
+    )
