@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gameplay_analytics.commands import insights, privacy, quality, replay, status
+from gameplay_analytics.commands import insights, natsusers, privacy, quality, replay, status
 
 __all__ = ["main"]
 
@@ -303,6 +303,7 @@ def _parser() -> argparse.ArgumentParser:
     status.register(sub)
     insights.register(sub)  # insights METRIC, query
     quality.register(sub)
+    natsusers.register(sub)
     return parser
 
 
