@@ -160,7 +160,7 @@ async def _player(
     # once everything it carried is acked (or the flush bound passes).
     while (left := end - loop.time()) > 0.5:
         length = min(left, profile.session_s or left)
-        connector = WebSocketConnector(client, ws_url)
+        connector = WebSocketConnector(client, ws_url, headers=_forwarded_for(character))
         connector.start()
         if drops_at is not None and drops_at < profile.seconds - left + length:
             dropper = asyncio.create_task(
@@ -183,6 +183,11 @@ async def _player(
             record.flushed = record.flushed and flushed
             record.sessions += 1
             record.connections += connector.connections
+
+
+def _forwarded_for(character: PlayerProfile) -> dict[str, str]:
+    # The player's test address (loadgen.geo): a gateway trusting this peer geolocates it.
+    return {"X-Forwarded-For": character.address} if character.address else {}
 
 
 async def _drop_later(connector: WebSocketConnector, after_s: float) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from gameplay_analytics.loadgen import geo
 from gameplay_analytics.sdk import AnalyticsClient
 
 __all__ = ["CLASSES", "PLAYSTYLES", "REGIONS", "STEADY_EVENTS", "EventMix", "PlayerProfile",
@@ -74,11 +75,12 @@ class PlayerProfile:
     skill: float  # chance to win an encounter
     tutorial_s: float  # a new player's time before the first fight (onboarding runs)
     region: str = REGIONS[0]  # the game region the login service puts in the token
+    address: str | None = None  # the public address it connects from (`X-Forwarded-For`)
 
     @classmethod
     def draw(cls, seed: int) -> PlayerProfile:
         rng = random.Random(seed)
-        return cls(
+        drawn = cls(
             seed=seed,
             character_class=rng.choice(CLASSES),
             level=rng.randint(1, 60),
@@ -87,6 +89,7 @@ class PlayerProfile:
             tutorial_s=rng.uniform(2.0, 30.0),
             region=rng.choice(REGIONS),
         )
+        return replace(drawn, address=geo.address_in(drawn.region, rng))
 
     def styled(self, mix: EventMix) -> EventMix:
         """`mix` leaning to this player's playstyle."""

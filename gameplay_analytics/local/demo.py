@@ -20,6 +20,7 @@ import asyncpg
 from gameplay_analytics.insights import core, definitions, render, report, stores, warehouse
 from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
 from gameplay_analytics.loadgen.observe import metric_totals
+from gameplay_analytics.local.geoipdb import build_demo_geoip, geoip_env
 from gameplay_analytics.local.stack import LocalStack, StackConfig
 from gameplay_analytics.runtime.storage.warm import ExportedDay, WarmStore
 
@@ -47,8 +48,11 @@ async def run_demo(
     root = Path(tempfile.mkdtemp(prefix="gameplay-demo-")) if owned else data_dir
     assert root is not None
     say = _printer(out)
+    geoip = build_demo_geoip(root / "geoip" / "demo-city.mmdb")
     say(f"starting nats-server, PostgreSQL, gateway and aggregator in {root} …")
-    stack = LocalStack(StackConfig(data_dir=root, jwt_secret=jwt_secret))
+    stack = LocalStack(
+        StackConfig(data_dir=root, jwt_secret=jwt_secret, extra_env=geoip_env(geoip))
+    )
     started = time.monotonic()
     await asyncio.to_thread(stack.start)
     try:
@@ -99,6 +103,7 @@ async def _report(stack: LocalStack, result: LoadResult, out: TextIO) -> DemoOut
             "GROUP BY 1, 2"
         )
         rates = await conn.fetch(definitions.SAMPLE_RATES_SQL)
+        origins = await conn.fetch(_ORIGINS_SQL)
         days = [
             r["event_day"]
             for r in await conn.fetch("SELECT DISTINCT event_day FROM analytics_events ORDER BY 1")
@@ -153,6 +158,13 @@ async def _report(stack: LocalStack, result: LoadResult, out: TextIO) -> DemoOut
             f"  {r['category']:<14}{r['stored']:>10,}{r['mean_rate']:>11.2f}"
             f"{round(r['estimated']):>12,}\n"
         )
+    w("\nwhere players connect from (region: their token; country: GeoIP of their address)\n")
+    w(f"  {'region':<14}{'country':<9}{'subdivision':<13}{'players':>9}{'events':>10}\n")
+    for r in origins:
+        w(
+            f"  {r['region']:<14}{r['country']:<9}{r['geo_region']:<13}"
+            f"{r['players']:>9,}{r['events']:>10,}\n"
+        )
     for metric in _DEMO_METRICS:
         w("\n" + await asyncio.to_thread(_metric_table, stack.postgres.dsn, metric))
     index = await asyncio.to_thread(_write_report, stack)
@@ -171,12 +183,18 @@ async def _report(stack: LocalStack, result: LoadResult, out: TextIO) -> DemoOut
         f"query it: gameplay-analytics query --root {stack.warehouse_root} "
         '"SELECT category, count(*) FROM analytics_events GROUP BY 1"\n'
         f"slice it: gameplay-analytics insights funnel --store warm --root "
-        f"{stack.warehouse_root} --by class,playstyle\n"
+        f"{stack.warehouse_root} --by region,playstyle\n"
     )
     return outcome
 
 
 _DEMO_METRICS = ("funnel", "retention", "combat", "xp")
+# Players are counted by pseudonym (one per salt month: the demo runs within one).
+_ORIGINS_SQL = """
+SELECT COALESCE(NULLIF(region, ''), '-') AS region, COALESCE(NULLIF(country, ''), '-') AS country,
+       COALESCE(NULLIF(geo_region, ''), '-') AS geo_region,
+       count(DISTINCT analytics_player_id) AS players, count(*) AS events
+FROM analytics_events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
 
 
 def _metric_table(dsn: str, metric: str) -> str:

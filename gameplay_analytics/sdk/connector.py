@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Mapping
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -32,9 +33,13 @@ class WebSocketConnector:
         open_timeout_s: float = 5.0,
         reconnect_min_s: float = 0.1,
         reconnect_max_s: float = 5.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        """`headers` go on every handshake (e.g. `X-Forwarded-For` from a relay or the load
+        generator; the gateway heeds it only from a trusted proxy)."""
         self.client = client
         self.url = url
+        self._headers = dict(headers or {})
         self._open_timeout = open_timeout_s
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._ws: ClientConnection | None = None
@@ -98,7 +103,11 @@ class WebSocketConnector:
     async def _session(self) -> None:
         client = self.client
         async with connect(
-            self.url, open_timeout=self._open_timeout, compression=None, max_size=None
+            self.url,
+            open_timeout=self._open_timeout,
+            compression=None,
+            max_size=None,
+            additional_headers=self._headers or None,
         ) as ws:
             self._ws = ws
             self.connections += 1
