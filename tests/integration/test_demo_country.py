@@ -5,6 +5,7 @@ printed report shows it, and the insights slice by region over the demo's warm s
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -34,8 +35,10 @@ async def test_a_small_demo_fills_country(tmp_path: Path) -> None:
     assert outcome.stored == outcome.warm_rows > 0
 
     root = str(tmp_path / "demo" / "warehouse")
-    rows = warehouse.query(
-        root, "SELECT region, country, geo_region, count(*) FROM analytics_events GROUP BY 1, 2, 3"
+    rows = await asyncio.to_thread(
+        warehouse.query,
+        root,
+        "SELECT region, country, geo_region, count(*) FROM analytics_events GROUP BY 1, 2, 3",
     )
     places = {(n.region, n.country, n.subdivision) for n in TEST_NETWORKS}
     assert sum(r[3] for r in rows) == outcome.stored
@@ -47,11 +50,11 @@ async def test_a_small_demo_fills_country(tmp_path: Path) -> None:
     for _, country, _, _ in rows:
         assert f" {country} " in table, table
 
-    done = subprocess.run(
-        [sys.executable, "-m", "gameplay_analytics.cli", "insights", "sessions", "--store",
-         "warm", "--root", root, "--by", "region", "--format", "json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    argv = [sys.executable, "-m", "gameplay_analytics.cli", "insights", "sessions", "--store",
+            "warm", "--root", root, "--by", "region", "--format", "json"]  # fmt: skip
+    done = await asyncio.to_thread(
+        subprocess.run, argv, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     sliced = json.loads(done.stdout)["rows"]
     assert sliced and {r["region"] for r in sliced} <= set(REGIONS), sliced
