@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install test lint typecheck unit client-test demo up check-analytics-schema bench test-ws kind-e2e clean
+.PHONY: help install test lint typecheck unit client-test demo up check-analytics-schema bench test-ws kind-e2e clean dbt dbt-venv
 
 help:
 	@echo "make demo    run the whole pipeline locally with synthetic players, then a report"
 	@echo "make test    lint, type-check and run the test suite"
 	@echo "make check-analytics-schema   the schema gate CI runs"
 	@echo "make bench   benchmarks as ratios against the raw limits of the parts"
+	@echo "make dbt     the daily job: dbt build on the running stack's hot store + summary (.data/local/daily)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# dbt in a virtualenv of its own (.venv/dbt): dbt-core<1.12 pins pathspec<0.13, mypy needs >=1.
+DBT_VENV  := $(VENV)/dbt
+DBT_STAMP := $(DBT_VENV)/.installed
+DAILY_ARGS ?=
+
+$(DBT_STAMP): analytics/dbt/requirements.txt | $(STAMP)
+	@test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install -q -r analytics/dbt/requirements.txt
+	@touch $(DBT_STAMP)
+
+dbt-venv: $(DBT_STAMP)
+
+# The daily job on a running `gameplay-analytics up` (or pass DAILY_ARGS="--dsn … --day …").
+dbt: $(STAMP) $(DBT_STAMP)
+	$(BIN)/gameplay-analytics insights daily --out .data/local/daily --dbt always $(DAILY_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check gameplay_analytics tests bench
 	$(BIN)/ruff format --check gameplay_analytics tests bench
@@ -28,7 +45,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(DBT_STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck check-analytics-schema unit client-test

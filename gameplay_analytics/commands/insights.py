@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from gameplay_analytics.commands import analytics, parity
+from gameplay_analytics.commands import analytics, daily, parity
 
 if TYPE_CHECKING:
     from gameplay_analytics.insights.core import Params
@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     parity.register(metrics, _store_options, _date)
     analytics.register(metrics, _store_options, _date)
+    daily.register(metrics, _store_options, _date)
     report = metrics.add_parser("report", help="a static page with PNG/SVG charts in --out")
     serve = metrics.add_parser("serve", help="the page, live, with slice pickers and dates")
     for parser in (report, serve):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from gameplay_analytics.insights import definitions, estimators
@@ -20,10 +20,13 @@ __all__ = [
     "DEFAULT_WINDOW_DAYS",
     "Params",
     "Result",
+    "bind",
+    "bound_sql",
     "compute",
     "render_sql",
     "shape",
     "sql_for",
+    "sql_literals",
     "whole_store_sql",
 ]
 
@@ -104,16 +107,26 @@ def render_sql(metric: str, dialect: Dialect, by: Sequence[str]) -> str:
         dialect,
         dims=dims,
         group=group,
-        sinks=_literals(definitions.SINK_LOCATIONS),
+        sinks=sql_literals(definitions.SINK_LOCATIONS),
     )
 
 
 def whole_store_sql(metric: str, dialect: Dialect, *, window: int = DEFAULT_WINDOW_DAYS) -> str:
     """`metric` over the whole store, grouped by every slice, its parameters made constants:
     the form a view, a BI tool or another engine (Trino) runs without bind parameters."""
-    sql = render_sql(metric, dialect, definitions.DIMENSIONS)
     values = {"from": "NULL", "to": "NULL", "window": str(int(window))}
-    names = definitions.METRICS[metric].params
+    return bound_sql(metric, dialect, definitions.DIMENSIONS, values)
+
+
+def bound_sql(metric: str, dialect: Dialect, by: Sequence[str], values: Mapping[str, str]) -> str:
+    """`metric` grouped by the `by` slices, each positional parameter replaced by the SQL
+    expression `values` gives for its name (`from`, `to`, `window`)."""
+    sql = render_sql(metric, dialect, by)
+    return bind(sql, definitions.METRICS[metric].params, values)
+
+
+def bind(sql: str, names: Sequence[str], values: Mapping[str, str]) -> str:
+    """`sql` with `$n` replaced by `values[names[n - 1]]` (SQL text, not bind parameters)."""
     return _PARAM.sub(lambda m: values[names[int(m.group(1)) - 1]], sql)
 
 
@@ -253,5 +266,5 @@ def _clean(key: str, value: Any) -> Any:
     return value
 
 
-def _literals(values: Sequence[str]) -> str:
+def sql_literals(values: Sequence[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)

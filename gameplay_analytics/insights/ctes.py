@@ -132,6 +132,29 @@ activated AS (
       AND ($2::date IS NULL OR activation_day <= $2::date)
 )"""
 
+# Every economy flow of the range (`ev`), one row per source or sink event with its weight;
+# `{sinks}` is `definitions.SINK_LOCATIONS` as SQL literals (the economy metric and the dbt
+# intermediate `int_economy_flows` read it).
+_FLOWS = """\
+flows AS (
+    SELECT player, 'source' AS flow, 'loot' AS kind, {p[item_id]} AS item,
+           1.0 / sample_rate AS w, 1.0 AS amount, {p[rarity]} AS rarity, 0 AS ok
+    FROM ev WHERE event_name = 'loot_drop'
+    UNION ALL
+    SELECT player, 'source', 'currency', 'xp', 1.0 / sample_rate, {n[amount]}, NULL, 0
+    FROM ev WHERE event_name = 'xp_gain'
+    UNION ALL
+    SELECT player, 'source', 'craft', {p[recipe_id]}, 1.0 / sample_rate, 1.0, NULL, 1
+    FROM ev WHERE event_name = 'craft_result' AND {p[success]} = 'true'
+    UNION ALL
+    SELECT player, 'sink', 'craft', {p[recipe_id]}, 1.0 / sample_rate, 1.0, NULL,
+           CASE WHEN {p[success]} = 'true' THEN 1 ELSE 0 END
+    FROM ev WHERE event_name = 'craft_result'
+    UNION ALL
+    SELECT player, 'sink', 'item', {p[item_id]}, 1.0 / sample_rate, 1.0, NULL, 0
+    FROM ev WHERE event_name = 'inventory_move' AND {p[to]} IN ({sinks})
+)"""
+
 # `{dims}` becomes e.g. `pl.d_class AS dim_class, ` and `{group}` `, dim_class`.
 _GROUP = "'all' AS _all, {dims}"
 

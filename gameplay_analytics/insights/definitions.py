@@ -22,6 +22,7 @@ from typing import Final
 from gameplay_analytics.insights.ctes import (
     _ACTIVATED,
     _ALL_EVENTS,
+    _FLOWS,
     _GROUP,
     _IN_RANGE,
     _PLAYERS,
@@ -292,26 +293,8 @@ ECONOMY = MetricSQL(
         "inventory_move to a sink location per item. success_rate of a recipe = successes / "
         "attempts."
     ),
-    template=_with(_ALL_EVENTS, _IN_RANGE, _PLAYERS)
+    template=_with(_ALL_EVENTS, _IN_RANGE, _PLAYERS, _FLOWS)
     + """\
-, flows AS (
-    SELECT player, 'source' AS flow, 'loot' AS kind, {p[item_id]} AS item,
-           1.0 / sample_rate AS w, 1.0 AS amount, {p[rarity]} AS rarity, 0 AS ok
-    FROM ev WHERE event_name = 'loot_drop'
-    UNION ALL
-    SELECT player, 'source', 'currency', 'xp', 1.0 / sample_rate, {n[amount]}, NULL, 0
-    FROM ev WHERE event_name = 'xp_gain'
-    UNION ALL
-    SELECT player, 'source', 'craft', {p[recipe_id]}, 1.0 / sample_rate, 1.0, NULL, 1
-    FROM ev WHERE event_name = 'craft_result' AND {p[success]} = 'true'
-    UNION ALL
-    SELECT player, 'sink', 'craft', {p[recipe_id]}, 1.0 / sample_rate, 1.0, NULL,
-           CASE WHEN {p[success]} = 'true' THEN 1 ELSE 0 END
-    FROM ev WHERE event_name = 'craft_result'
-    UNION ALL
-    SELECT player, 'sink', 'item', {p[item_id]}, 1.0 / sample_rate, 1.0, NULL, 0
-    FROM ev WHERE event_name = 'inventory_move' AND {p[to]} IN ({sinks})
-)
 SELECT """
     + _GROUP
     + """

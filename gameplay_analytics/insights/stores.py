@@ -75,6 +75,7 @@ class WarmStore:
     def __init__(self, root: str, *, endpoint: str | None = None) -> None:
         from gameplay_analytics.insights import warehouse
 
+        self.root = root
         if "://" not in root and not os.path.isdir(root):
             raise InsightsError(f"warm store unreachable: {root} is not a directory")
         try:
