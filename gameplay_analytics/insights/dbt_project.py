@@ -12,14 +12,13 @@ warm store's Parquet under GAMEPLAY_ANALYTICS_WAREHOUSE_ROOT, a local path) and 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
 from gameplay_analytics.contract.taxonomy import TIERS
-from gameplay_analytics.insights import core, dbt_models, definitions
+from gameplay_analytics.insights import core, dbt_models, definitions, generated
 
 __all__ = ["FOLDER", "PROFILE", "REQUIREMENTS", "TARGETS", "files", "main"]
 
@@ -248,11 +247,7 @@ def files() -> dict[str, str]:
 
 
 def main(root: Path = Path(".")) -> None:
-    for name, text in files().items():
-        path = root / FOLDER / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(path, file=sys.stderr)
+    generated.write(FOLDER, files(), root)
 
 
 if __name__ == "__main__":

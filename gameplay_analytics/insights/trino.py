@@ -14,13 +14,12 @@ dialect) and the metrics' Trino SQL transpiled back to DuckDB runs on real Parqu
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Final
 
 import pyarrow as pa
 
-from gameplay_analytics.insights import core, definitions
+from gameplay_analytics.insights import core, definitions, generated
 from gameplay_analytics.insights.dialect import Dialect
 from gameplay_analytics.runtime.storage.warm import WARM_SCHEMA
 
@@ -142,11 +141,7 @@ def files() -> dict[str, str]:
 
 
 def main(root: Path = Path(".")) -> None:
-    for name, text in files().items():
-        path = root / FOLDER / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(path, file=sys.stderr)
+    generated.write(FOLDER, files(), root)
 
 
 if __name__ == "__main__":
