@@ -57,6 +57,7 @@ class Gateway:
             group_window_s=settings.group_window_s,
             group_max_bytes=settings.group_max_bytes,
             max_writes=settings.group_max_writes,
+            target_delay_s=settings.queue_delay_target_s,
         )
         self._live = cold_start(
             default_config(

@@ -9,6 +9,10 @@ envelopes of many sessions. DLQ entries stay one message each. Writes are pipeli
 resolves only once JetStream has acknowledged every write it is part of; past
 `publish_timeout_s` it fails, so no client waits forever on a server that went away, and the
 client resends the envelope.
+
+Admission (`admission.refusal`) bounds the queue by room (`capacity` events) and by delay: no
+envelope is taken while the oldest one still waiting for its JetStream write (queued, not yet
+handed to the connection) has waited over `target_delay_s`.
 """
 
 from __future__ import annotations
@@ -27,14 +31,13 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gameplay_analytics.contract import messages
-from gameplay_analytics.runtime.gateway import metrics
+from gameplay_analytics.runtime.gateway import admission, metrics
 
 __all__ = ["Backpressure", "IngestWorker", "Outbound", "PublishFailed", "Write", "plan_writes"]
 
 log = logging.getLogger(__name__)
 
 _SWEEP_S = 0.1
-_FULL = "ingest queue full"
 _MSG_ID = "Nats-Msg-Id"
 
 
@@ -68,6 +71,7 @@ class _Job:
     deadline: float
     remaining: int = 0
     writes: list[Write] = dataclasses.field(default_factory=list)
+    written: bool = False  # handed to JetStream (or settled): no longer waiting in the queue
 
 
 @dataclasses.dataclass(eq=False, slots=True)
@@ -141,13 +145,16 @@ class IngestWorker:
         group_window_s: float = 0.0,
         group_max_bytes: int = 512 * 1024,
         max_writes: int = 4,
+        target_delay_s: float = 0.0,
     ) -> None:
         self.capacity = capacity
+        self._target_delay = target_delay_s
         self._timeout = publish_timeout_s
         self._window = group_window_s
         self._max_bytes = group_max_bytes
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._pending: set[_Job] = set()
+        self._waiting: collections.deque[_Job] = collections.deque()  # unwritten, oldest first
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self.depth = 0
@@ -171,27 +178,38 @@ class IngestWorker:
     def fill(self) -> float:
         return self.depth / self.capacity
 
+    def head_wait(self, now: float) -> float:
+        """How long the oldest envelope still waiting for its JetStream write has waited (0:
+        none). Time in the queue, not the store's own latency: that is what a standing queue
+        adds, and what refusing new envelopes can take away."""
+        waiting = self._waiting
+        while waiting and waiting[0].written:
+            waiting.popleft()
+        return now - waiting[0].enqueued if waiting else 0.0
+
     def refusal(self, events: int = 1) -> str | None:
         """Why `events` more could not be queued now, or None. Cheap: sessions ask it before
         validating a frame, so that an overloaded gateway spends no work on what it refuses."""
-        if self.draining:
-            return "gateway is shutting down"
-        if not self.connected:
-            return "event store unavailable"
-        if self.depth and self.depth + events > self.capacity:
-            return _FULL
-        return None
+        state = admission.QueueState(
+            depth=self.depth,
+            capacity=self.capacity,
+            head_wait_s=self.head_wait(time.monotonic()) if self.depth else 0.0,
+            draining=self.draining,
+            connected=self.connected,
+        )
+        return admission.refusal(state, events, target_s=self._target_delay)
 
     async def admit(self, wait_s: float) -> str | None:
         """Admission of one more envelope, before any of it is parsed: None when there is room
         now or within `wait_s` (FIFO among waiting sessions), else why not.
 
-        A session waits here instead of reading its next frame, so that under overload the
-        frames stay in the sockets (TCP pushes back on the clients) rather than being read,
-        parsed and refused at a cost that would starve the accepted ones.
+        A session waits here instead of reading its next frame, so that the frames stay in the
+        sockets (TCP pushes back on the clients); but the wait adds to the latency of what is
+        then taken, so it is off by default (`admission_wait_s`), and only a full queue is
+        waited for, never a queue over its delay target.
         """
         refusal = self.refusal()
-        if refusal is None or refusal != _FULL or wait_s <= 0:
+        if refusal != admission.FULL or wait_s <= 0:
             return refusal
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -207,11 +225,10 @@ class IngestWorker:
     def submit(self, messages: list[Outbound], *, events: int) -> asyncio.Future[None]:
         """Queue one envelope's messages; the future resolves when all are stored.
 
-        Raises Backpressure, without queuing anything, when the queue is full or the gateway
-        cannot publish now. An envelope admitted while the queue was below its capacity is
-        taken whole (the bound is exceeded by at most one envelope), so that the work of
-        validating it is never thrown away; one larger than the whole queue is taken into an
-        empty queue, or it could never be stored.
+        Raises Backpressure, without queuing anything, when admission refuses one more event
+        now: an envelope admitted while the queue was below its capacity is taken whole (the
+        bound is exceeded by at most one envelope), so that the work of validating it is never
+        thrown away; one larger than the whole queue is taken into an empty queue.
         """
         refusal = self.refusal()
         if refusal is not None:
@@ -227,6 +244,7 @@ class IngestWorker:
         )
         self.depth += events
         self._pending.add(job)
+        self._waiting.append(job)
         self._idle.clear()
         self._queue.put_nowait(job)
         return job.future
@@ -245,6 +263,8 @@ class IngestWorker:
                 await self._write_room.wait()
                 while not self._queue.empty():
                     jobs.append(self._queue.get_nowait())
+                for job in jobs:
+                    job.written = True
                 live = [job for job in jobs if not job.future.done()]
                 if live:
                     await self._publish(plan_writes(live, max_bytes=self._max_bytes))
@@ -320,6 +340,7 @@ class IngestWorker:
         if job not in self._pending:
             return
         self._pending.discard(job)
+        job.written = True
         self.depth -= job.events
         if not self._pending:
             self._idle.set()

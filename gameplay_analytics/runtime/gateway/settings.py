@@ -146,12 +146,21 @@ class GatewaySettings(NatsSettings):
         description="group commit: JetStream writes awaiting their acknowledgement at once; "
         "envelopes arriving meanwhile join the next write",
     )
+    queue_delay_target_s: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="admission by queueing delay: while the oldest envelope waiting for its "
+        "JetStream write has waited longer, new ones are refused with `backpressure` "
+        "(0: room in the queue alone decides)",
+    )
     admission_wait_s: float = Field(
-        0.5,
+        0.0,
         ge=0,
         le=10,
         description="with the queue full, how long a session waits for room (not reading "
-        "its socket) before refusing the envelope with `backpressure`",
+        "its socket) before refusing the envelope with `backpressure`; the wait adds to the "
+        "latency of what is then taken",
     )
     retry_after_ms: int = Field(1000, ge=1, description="`retry_after_ms` sent with `backpressure`")
     drain_timeout_s: float = Field(

@@ -1,0 +1,52 @@
+"""Admission of one more envelope into the ingest queue: the decision alone. Pure.
+
+Room in the queue (`queue_capacity` events) bounds memory; it does not bound latency, since
+how long a full queue takes to drain depends on how fast JetStream stores it (fsync, a busy
+disk, a slow replica). So the gateway also refuses by *queueing delay*, CoDel-style: while the
+oldest envelope still waiting for its JetStream write (queued while earlier writes are in
+flight) has waited longer than `target_s`, a standing queue has formed, and a new envelope
+would only wait behind it; it is refused with `backpressure` at once (the client keeps it and
+resends after `retry_after_ms`). Every envelope the gateway takes is then written within about
+the target, and acked one store round trip later. The store's own latency is not counted: the
+gateway cannot refuse it away, and counting it would refuse everything on a slow disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["DELAY", "DRAINING", "FULL", "UNAVAILABLE", "QueueState", "refusal"]
+
+DRAINING = "gateway is shutting down"
+UNAVAILABLE = "event store unavailable"
+FULL = "ingest queue full"
+DELAY = "ingest queue delay over target"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueState:
+    """What admission looks at: the ingest queue and the store connection, at one instant."""
+
+    depth: int  # events queued or awaiting a JetStream acknowledgement
+    capacity: int  # queue_capacity
+    head_wait_s: float  # how long the oldest envelope not yet written has waited (0: none)
+    draining: bool = False
+    connected: bool = True
+
+
+def refusal(state: QueueState, events: int, *, target_s: float) -> str | None:
+    """Why an envelope of `events` cannot be taken now, or None to take it.
+
+    An envelope is taken whole while the queue is below its capacity (the bound is exceeded
+    by at most one envelope), and into an empty queue whatever its size, or it could never be
+    stored. `target_s` of 0 turns the delay rule off (room alone decides).
+    """
+    if state.draining:
+        return DRAINING
+    if not state.connected:
+        return UNAVAILABLE
+    if state.depth and state.depth + events > state.capacity:
+        return FULL
+    if target_s > 0 and state.head_wait_s > target_s:
+        return DELAY
+    return None

@@ -1,0 +1,53 @@
+"""Admission of an envelope into the ingest queue: room, then queueing delay (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gameplay_analytics.runtime.gateway import admission
+from gameplay_analytics.runtime.gateway.admission import QueueState, refusal
+
+
+def state(depth: int = 0, head_wait_s: float = 0.0, **kw: bool) -> QueueState:
+    return QueueState(depth=depth, capacity=100, head_wait_s=head_wait_s, **kw)
+
+
+def test_an_idle_queue_takes_anything_even_larger_than_itself() -> None:
+    assert refusal(state(), 20, target_s=0.1) is None
+    assert refusal(state(), 500, target_s=0.1) is None
+
+
+@pytest.mark.parametrize(
+    ("queue", "events", "expected"),
+    [
+        (state(depth=80), 20, None),  # exactly full after it
+        (state(depth=81), 20, admission.FULL),
+        (state(depth=99), 1, None),
+        (state(depth=100), 1, admission.FULL),
+    ],
+)
+def test_room_bounds_the_queue(queue: QueueState, events: int, expected: str | None) -> None:
+    assert refusal(queue, events, target_s=0.1) == expected
+
+
+@pytest.mark.parametrize(
+    ("head_wait_s", "target_s", "expected"),
+    [
+        (0.05, 0.1, None),
+        (0.1, 0.1, None),  # at the target: still taken
+        (0.11, 0.1, admission.DELAY),
+        (3.0, 0.1, admission.DELAY),
+        (3.0, 0.0, None),  # target 0: the delay rule is off
+    ],
+)
+def test_a_standing_queue_refuses_by_delay_with_room_left(
+    head_wait_s: float, target_s: float, expected: str | None
+) -> None:
+    assert refusal(state(depth=10, head_wait_s=head_wait_s), 1, target_s=target_s) == expected
+
+
+def test_draining_and_disconnected_come_first() -> None:
+    assert refusal(state(draining=True), 1, target_s=0.1) == admission.DRAINING
+    assert refusal(state(connected=False), 1, target_s=0.1) == admission.UNAVAILABLE
+    full_and_late = state(depth=100, head_wait_s=9.0, connected=False)
+    assert refusal(full_and_late, 1, target_s=0.1) == admission.UNAVAILABLE
