@@ -89,7 +89,12 @@ def _up(args: argparse.Namespace) -> int:
     logs.configure("up")
 
     stack = LocalStack(
-        StackConfig(data_dir=Path(args.data_dir), ws_port=args.ws_port, jwt_secret=jwt_secret())
+        StackConfig(
+            data_dir=Path(args.data_dir),
+            ws_port=args.ws_port,
+            jwt_secret=jwt_secret(),
+            gateway_workers=args.gateway_workers,
+        )
     )
     stopping: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -256,6 +261,12 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start nats-server, Postgres, gateway and aggregator")
     up.add_argument("--data-dir", default=".data/local", help="where every part keeps its data")
     up.add_argument("--ws-port", type=int, default=0, help="gateway WebSocket port (0: any)")
+    up.add_argument(
+        "--gateway-workers",
+        type=int,
+        default=1,
+        help="gateway processes sharing the WebSocket port (gateway --workers)",
+    )
     up.set_defaults(run=_up)
 
     for role in _RUNTIME:

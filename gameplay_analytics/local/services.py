@@ -21,7 +21,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ManagedProcess", "NatsServer", "PostgresServer", "ServiceError", "free_port"]
+__all__ = [
+    "ManagedProcess", "NatsServer", "PostgresServer", "ServiceError", "free_port", "free_ports",
+]  # fmt: skip
 
 _START_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 15.0
@@ -36,6 +38,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> int:
+    """A port p with p … p + count - 1 all free (the probes of `gateway --workers`)."""
+    for _ in range(50):
+        base = free_port()
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(base, base + count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise ServiceError(f"no {count} consecutive free ports")
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -27,6 +27,7 @@ from gameplay_analytics.local.services import (
     PostgresServer,
     ServiceError,
     free_port,
+    free_ports,
 )
 from gameplay_analytics.runtime import jetstream
 
@@ -42,24 +43,45 @@ class StackConfig:
     jwt_secret: str = ""
     nats_sync_always: bool = True
     aggregators: int = 1
+    gateway_workers: int = 1  # gateway processes sharing the WebSocket port (`gateway --workers`)
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
 class RuntimeProcess(ManagedProcess):
-    """A gateway or aggregator child process, ready when its `/readyz` answers 200."""
+    """A gateway or aggregator child process, ready when its `/readyz` answers 200.
 
-    def __init__(self, role: str, *, log_dir: Path, env: dict[str, str], metrics_port: int):
+    A gateway with `workers` > 1 is `gateway --workers N`: a supervisor of N processes on one
+    WebSocket port, worker i serving its probes on `metrics_port + i`; ready when all are.
+    """
+
+    def __init__(
+        self,
+        role: str,
+        *,
+        log_dir: Path,
+        env: dict[str, str],
+        metrics_port: int,
+        workers: int = 1,
+    ):
         super().__init__(role, log_dir / f"{role}.log")
         self.role = role
         self.env = env
         self.metrics_port = metrics_port
+        self.workers = workers
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+        return self.metrics_urls[0]
+
+    @property
+    def metrics_urls(self) -> list[str]:
+        """One per worker."""
+        return [f"http://127.0.0.1:{self.metrics_port + i}/metrics" for i in range(self.workers)]
 
     def start(self) -> None:
         argv = [sys.executable, "-m", "gameplay_analytics.cli", self.role.split("-")[0]]
+        if self.workers > 1:
+            argv += ["--workers", str(self.workers)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -72,16 +94,22 @@ class RuntimeProcess(ManagedProcess):
         return None if self.proc is None else self.proc.poll()
 
     def wait_ready(self, deadline: float) -> None:
-        url = f"http://127.0.0.1:{self.metrics_port}/readyz"
+        waiting = [url.replace("/metrics", "/readyz") for url in self.metrics_urls]
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 break
-            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as reply:
-                if reply.status == 200:
-                    return
+            waiting = [url for url in waiting if not _ready(url)]
+            if not waiting:
+                return
             time.sleep(0.1)
         tail = self.log_path.read_text(errors="replace").splitlines()[-20:]
         raise ServiceError(f"{self.role} did not become ready:\n" + "\n".join(tail))
+
+
+def _ready(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as reply:
+        return bool(reply.status == 200)
+    return False
 
 
 class LocalStack:
@@ -136,7 +164,8 @@ class LocalStack:
             self.aggregators = [self.new_aggregator(i) for i in range(self.config.aggregators)]
             for aggregator in self.aggregators:
                 aggregator.start()
-            metrics_port = free_port()
+            workers = self.config.gateway_workers
+            metrics_port = free_ports(workers)
             self.gateway = RuntimeProcess(
                 "gateway",
                 log_dir=self.config.data_dir.resolve() / "logs",
@@ -147,6 +176,7 @@ class LocalStack:
                     "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),
                 },
                 metrics_port=metrics_port,
+                workers=workers,
             )
             self.gateway.start()
             for process in [*self.aggregators, self.gateway]:
@@ -172,7 +202,10 @@ class LocalStack:
             "postgres_dsn": self.postgres.dsn,
             "warehouse_root": str(self.warehouse_root),
             "metrics_urls": {
-                p.role: p.metrics_url for p in [self.gateway, *self.aggregators] if p is not None
+                f"{p.role}-{i}" if i else p.role: url
+                for p in [self.gateway, *self.aggregators]
+                if p is not None
+                for i, url in enumerate(p.metrics_urls)
             },
             "up_pid": os.getpid(),
             "processes": self.supervisor.status(),
