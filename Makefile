@@ -77,6 +77,7 @@ up: $(STAMP)
 test-ws: $(STAMP)
 	@mkdir -p .data
 	$(BIN)/gameplay-analytics load --players 500 --seconds 60 --plot .data/test-ws.png --json .data/test-ws.json
+	@$(BIN)/python -c "import json; s = json.load(open('.data/test-ws.json')); print(f\"test-ws: {s['players']} players, {s['offered_per_s']:,}/s offered, backpressure refusals {s['backpressure_replies']:,.0f} (rate_limited {s['rate_limited_replies']:,.0f}), p95 track()->commit {s['p95_ms']} ms, every acked event stored once: {s['ok']}\")"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -63,6 +63,8 @@ class LoadReport:
             "received": self.delta("received"),
             "drops": self.delta("drops"),
             "drops_by_reason": self.drops_by_reason(),
+            "backpressure_replies": r.total("backpressure"),
+            "rate_limited_replies": r.total("rate_limited"),
             "stored": rec.stored if rec else None,
             "missing": rec.missing if rec else None,
             "doubled": rec.doubled if rec else None,
@@ -139,7 +141,8 @@ def write_table(report: LoadReport, out: TextIO) -> None:
         ("acked to the SDKs as stored", r.total("events_acked")),
         ("stored in Postgres", rec.stored if rec else None),
         ("envelopes resent after reconnects", r.total("envelopes_resent")),
-        ("backpressure / rate_limited replies", r.total("backpressure") + r.total("rate_limited")),
+        ("backpressure replies (envelopes refused)", r.total("backpressure")),
+        ("rate_limited replies", r.total("rate_limited")),
     ]
     w(f"  {'events':<44}{'total':>12}{'per s':>10}\n")
     for label, value in rows:

@@ -147,7 +147,7 @@ class GatewaySettings(NatsSettings):
         "envelopes arriving meanwhile join the next write",
     )
     queue_delay_target_s: float = Field(
-        0.1,
+        0.25,
         ge=0,
         le=10,
         description="admission by queueing delay: while the oldest envelope waiting for its "
