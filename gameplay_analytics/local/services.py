@@ -22,8 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "ManagedProcess", "NatsServer", "PostgresServer", "ServiceError", "free_port", "free_ports",
-]  # fmt: skip
+    "ManagedProcess",
+    "NatsCluster",
+    "NatsServer",
+    "PostgresServer",
+    "ServiceError",
+    "free_port",
+    "free_ports",
+]
 
 _START_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 15.0
@@ -130,11 +136,18 @@ class NatsServer(ManagedProcess):
     sync_always: bool = True
 
     def __init__(
-        self, data_dir: Path, *, port: int = 0, sync_always: bool = True, auth_config: str = ""
+        self,
+        data_dir: Path,
+        *,
+        port: int = 0,
+        sync_always: bool = True,
+        auth_config: str = "",
+        cluster_config: str = "",
     ) -> None:
         super().__init__("nats-server", data_dir / "nats-server.log")
         self.data_dir = data_dir
         self.auth_config = auth_config  # nats.conf text: an authorization or operator block
+        self.cluster_config = cluster_config  # nats.conf text: server_name and cluster block
         self.port = port or free_port()
         self.monitor_port = free_port()
         self.sync_always = sync_always
@@ -156,22 +169,100 @@ class NatsServer(ManagedProcess):
             f'listen: "127.0.0.1:{self.port}"\nhttp: "127.0.0.1:{self.monitor_port}"\n'
             f"max_payload: 8MB\n"
             f'jetstream {{\n  store_dir: "{self.data_dir / "jetstream"}"\n  {sync}\n}}\n'
-            f"{self.auth_config}\n"
+            f"{self.auth_config}\n{self.cluster_config}\n"
         )
         proc = self._spawn([binary, "-c", str(conf)])
         deadline = time.monotonic() + _START_TIMEOUT_S
-        if not _wait_tcp(self.port, proc, deadline) or not self._healthy(deadline):
+        if not _wait_tcp(self.port, proc, deadline) or not self.healthy_by(deadline):
             self.kill()
             raise ServiceError(f"nats-server did not start:\n{_tail(self.log_path)}")
 
-    def _healthy(self, deadline: float) -> bool:
-        url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+    def healthy_by(self, deadline: float, *, full: bool = False) -> bool:
+        """Whether /healthz answers 200 before `deadline`: JetStream is on, or, `full`, this
+        server also has the meta leader and its stream replicas are current (a cluster node)."""
+        query = "" if full else "?js-enabled-only=true"
+        url = f"http://127.0.0.1:{self.monitor_port}/healthz{query}"
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as reply:
                 if reply.status == 200:
                     return True
             time.sleep(0.05)
         return False
+
+
+class NatsCluster:
+    """`nodes` nats-servers clustered on loopback ports (one JetStream meta group), each with
+    its own store, server name (`nats-0`, …) and ports kept across restarts, so a node killed
+    with SIGKILL comes back as the same peer on the same data. `url` lists every node, as
+    clients of a cluster get it; `port` and `monitor_port` are the first node's."""
+
+    name = "nats-cluster"
+
+    def __init__(
+        self, data_dir: Path, *, nodes: int = 3, sync_always: bool = True, auth_config: str = ""
+    ) -> None:
+        route_ports = [free_port() for _ in range(nodes)]
+        routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in route_ports)
+        self.nodes = [
+            NatsServer(
+                data_dir / f"nats-{i}",
+                sync_always=sync_always,
+                auth_config=auth_config,
+                cluster_config=_cluster_config(f"nats-{i}", port, routes),
+            )
+            for i, port in enumerate(route_ports)
+        ]
+        self.route_ports = route_ports
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].port
+
+    @property
+    def monitor_port(self) -> int:
+        return self.nodes[0].monitor_port
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port the cluster listens on (client, monitoring, routes)."""
+        return [p for n in self.nodes for p in (n.port, n.monitor_port)] + self.route_ports
+
+    def node(self, server_name: str) -> NatsServer:
+        """The node called `server_name` (as stream info's `cluster.leader` names it)."""
+        return self.nodes[int(server_name.rsplit("-", 1)[1])]
+
+    def start(self) -> None:
+        """Start every node that is not running, then wait until each is healthy in full."""
+        for node in self.nodes:
+            if not node.running:
+                node.start()
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout_s: float = _START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        for node in self.nodes:
+            if not node.healthy_by(deadline, full=True):
+                raise ServiceError(f"nats cluster not healthy:\n{_tail(node.log_path)}")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+
+def _cluster_config(server_name: str, port: int, routes: str) -> str:
+    """The nats.conf lines that make a server a named member of the loopback cluster."""
+    return (
+        f'server_name: "{server_name}"\n'
+        f'cluster {{\n  name: "analytics"\n  listen: "127.0.0.1:{port}"\n  routes: [{routes}]\n}}'
+    )
 
 
 @dataclass

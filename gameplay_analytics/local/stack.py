@@ -23,6 +23,7 @@ from pathlib import Path
 from gameplay_analytics.local import supervise
 from gameplay_analytics.local.services import (
     ManagedProcess,
+    NatsCluster,
     NatsServer,
     PostgresServer,
     ServiceError,
@@ -44,6 +45,7 @@ class StackConfig:
     nats_sync_always: bool = True
     aggregators: int = 1
     gateway_workers: int = 1  # gateway processes sharing the WebSocket port (`gateway --workers`)
+    nats_nodes: int = 1  # 3: a JetStream cluster on loopback with the stream at R3 (tests/chaos)
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -118,7 +120,12 @@ class LocalStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         data = config.data_dir.resolve()
-        self.nats = NatsServer(data / "nats", sync_always=config.nats_sync_always)
+        self.nats: NatsServer | NatsCluster = (
+            NatsServer(data / "nats", sync_always=config.nats_sync_always)
+            if config.nats_nodes == 1
+            else NatsCluster(data / "nats", nodes=config.nats_nodes,
+                             sync_always=config.nats_sync_always)
+        )  # fmt: skip
         self.postgres = PostgresServer(data / "postgres" / "data")
         self.warehouse_root = data / "warehouse"
         self.ws_port = config.ws_port or free_port()
@@ -157,7 +164,12 @@ class LocalStack:
     def start(self) -> None:
         try:
             self.nats.start()
-            asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=self.nats.url)))
+            asyncio.run(
+                jetstream.provision(
+                    jetstream.NatsSettings(nats_url=self.nats.url),
+                    limits=jetstream.StreamSettings(replicas=self.config.nats_nodes),
+                )
+            )
             self.postgres.start()
             self.warehouse_root.mkdir(parents=True, exist_ok=True)
             deadline = time.monotonic() + _READY_TIMEOUT_S

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "Figures",
     "RotatingConnector",
     "Scenario",
+    "connect",
     "consumer_state",
     "reconcile",
     "wait_drained",
@@ -35,6 +37,7 @@ __all__ = [
 
 _DRAIN_TIMEOUT_S = 60.0
 _CONSUMER = "aggregator"  # AggregatorSettings.consumer_name's default, shared by replicas
+_UNEXPECTED = "analytics_aggregator_errors_total{kind=unexpected}"
 
 
 @dataclasses.dataclass
@@ -53,23 +56,44 @@ class Figures:
     stall_s: float = 0.0  # longest time without a new row in Postgres during the scenario
     drain_s: float = 0.0  # load ended → every JetStream message handled
     unflushed_players: int = 0
+    # named recovery times of the scenario's faults (s; None: did not happen in the bound),
+    # e.g. "leader_kill.first_ack" (tests/chaos/recovery.py)
+    recovery: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    faults_injected: int = 0  # commits the aggregators' fault hook failed (FAULT_COMMIT_RATE)
     players: list[str] = dataclasses.field(default_factory=list, repr=False)
 
     def line(self) -> str:
         ready = "n/a" if self.ready_s is None else f"{self.ready_s:.1f}s"
+        recovery = " ".join(
+            f"{k}={'n/a' if v is None else f'{v:.1f}s'}" for k, v in self.recovery.items()
+        )
         return (
             f"[chaos] {self.name}: acked={self.acked} stored={self.stored} "
             f"missing={self.missing} doubled={self.doubled} "
             f"duplicates_suppressed={self.duplicates_suppressed} resent_envelopes={self.resent} "
             f"redelivered_peak={self.redelivered} ready_after={ready} "
             f"longest_store_stall={self.stall_s:.1f}s drain={self.drain_s:.1f}s "
-            f"unflushed_players={self.unflushed_players}"
+            f"unflushed_players={self.unflushed_players} faults_injected={self.faults_injected}"
+            + (f" recovery: {recovery}" if recovery else "")
         )
+
+    def record(self) -> dict[str, object]:
+        """The figures as one JSON object (a line of the results file)."""
+        figures = dataclasses.asdict(self)
+        del figures["players"]
+        return {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+
+
+async def connect(nats_url: str) -> nats.NATS:
+    """A probe connection: one try at each URL of `nats_url` (comma-separated for a cluster)."""
+    return await nats.connect(
+        nats_url.split(","), connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False
+    )
 
 
 async def consumer_state(nats_url: str) -> tuple[int, int, int]:
     """(num_pending, num_ack_pending, num_redelivered) of the aggregators' durable consumer."""
-    nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+    nc = await connect(nats_url)
     try:
         info = await nc.jetstream().consumer_info(STREAM, _CONSUMER, timeout=2)
         return info.num_pending or 0, info.num_ack_pending or 0, info.num_redelivered or 0
@@ -127,6 +151,8 @@ class _Watch:
         self.stack = stack
         self.dedup_seen: dict[tuple[str, int], float] = {}
         self.dedup_base: dict[tuple[str, int], float] = {}
+        self.faults_seen: dict[tuple[str, int], float] = {}
+        self.faults_base: dict[tuple[str, int], float] = {}
         self.stall_s = 0.0
         self.redelivered_max = 0
         self._task: asyncio.Task[None] | None = None
@@ -146,10 +172,12 @@ class _Watch:
             self.dedup_seen[(aggregator.role, pid)] = totals.get(
                 "analytics_events_deduplicated_total", 0.0
             )
+            self.faults_seen[(aggregator.role, pid)] = totals.get(_UNEXPECTED, 0.0)
 
     async def start(self) -> None:
         await self._scrape()
         self.dedup_base = dict(self.dedup_seen)
+        self.faults_base = dict(self.faults_seen)
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -184,9 +212,15 @@ class _Watch:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        return int(
-            sum(value - self.dedup_base.get(key, 0.0) for key, value in self.dedup_seen.items())
-        )
+        return _growth(self.dedup_seen, self.dedup_base)
+
+    def faults_injected(self) -> int:
+        """Batches given back after an unexpected error: the fault hook's, in these tests."""
+        return _growth(self.faults_seen, self.faults_base)
+
+
+def _growth(seen: dict[tuple[str, int], float], base: dict[tuple[str, int], float]) -> int:
+    return int(sum(value - base.get(key, 0.0) for key, value in seen.items()))
 
 
 @dataclasses.dataclass
@@ -199,6 +233,9 @@ class Scenario:
     seed: int
     players: int = 80
     seconds: float = 20.0
+    results: Path | None = None  # the JSON-lines file the figures are appended to
+    # filled by the fault while it runs: named recovery times (see Figures.recovery)
+    recovery: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
     def profile(self) -> LoadProfile:
         # No deliberate disconnects: the fault is the only disturbance, so resends and
@@ -232,8 +269,13 @@ class Scenario:
             figures.duplicates_suppressed = await watch.stop()
         figures.stall_s = watch.stall_s
         figures.redelivered = watch.redelivered_max
+        figures.recovery = dict(self.recovery)
+        figures.faults_injected = watch.faults_injected()
         await reconcile(self.stack.postgres.dsn, result, figures)
         print(figures.line())
+        if self.results is not None:
+            with self.results.open("a") as out:
+                out.write(json.dumps(figures.record()) + "\n")
         return figures
 
 

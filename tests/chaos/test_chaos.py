@@ -39,7 +39,7 @@ async def _ready(process: RuntimeProcess, timeout_s: float = 30.0) -> None:
 
 
 async def test_kill_one_of_two_aggregators_mid_batch(
-    chaos_stack: LocalStack, tmp_path: Path
+    chaos_stack: LocalStack, tmp_path: Path, chaos_results: Path
 ) -> None:
     stack = chaos_stack
     victim = stack.aggregators[0]
@@ -59,14 +59,16 @@ async def test_kill_one_of_two_aggregators_mid_batch(
         await _ready(victim)
         return time.monotonic() - killed
 
-    scenario = Scenario("aggregator kill -9 (1 of 2)", stack, tmp_path, seed=101, seconds=18)
+    scenario = Scenario(
+        "aggregator kill -9 (1 of 2)", stack, tmp_path, seed=101, seconds=18, results=chaos_results
+    )
     figures = await scenario.run(fault)
     _assert_exact(figures)
     assert victim.running
 
 
 async def test_kill_nats_server_and_restart_on_same_data(
-    chaos_stack: LocalStack, tmp_path: Path
+    chaos_stack: LocalStack, tmp_path: Path, chaos_results: Path
 ) -> None:
     stack = chaos_stack
 
@@ -81,7 +83,10 @@ async def test_kill_nats_server_and_restart_on_same_data(
             await _ready(process)
         return time.monotonic() - killed
 
-    scenario = Scenario("nats-server kill -9 + restart", stack, tmp_path, seed=202, seconds=18)
+    scenario = Scenario(
+        "nats-server kill -9 + restart", stack, tmp_path, seed=202, seconds=18,
+        results=chaos_results,
+    )  # fmt: skip
     figures = await scenario.run(fault)
     _assert_exact(figures)
 
@@ -92,7 +97,9 @@ async def test_kill_nats_server_and_restart_on_same_data(
 _PG_OUTAGE_S = 30.0
 
 
-async def test_stop_postgres_under_load(chaos_stack: LocalStack, tmp_path: Path) -> None:
+async def test_stop_postgres_under_load(
+    chaos_stack: LocalStack, tmp_path: Path, chaos_results: Path
+) -> None:
     stack = chaos_stack
 
     async def fault() -> float:
@@ -106,15 +113,19 @@ async def test_stop_postgres_under_load(chaos_stack: LocalStack, tmp_path: Path)
         return time.monotonic() - restarted
 
     scenario = Scenario(
-        f"postgres stopped {_PG_OUTAGE_S:.0f}s", stack, tmp_path, seed=303, seconds=_PG_OUTAGE_S + 5
-    )
+        f"postgres stopped {_PG_OUTAGE_S:.0f}s", stack, tmp_path, seed=303,
+        seconds=_PG_OUTAGE_S + 5, results=chaos_results,
+    )  # fmt: skip
     figures = await scenario.run(fault)
     _assert_exact(figures)
     assert figures.stall_s >= _PG_OUTAGE_S * 0.8, "the outage did not stop storing?"
 
 
 async def test_sigterm_gateway_clients_move_to_second_gateway(
-    chaos_stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chaos_stack: LocalStack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chaos_results: Path,
 ) -> None:
     stack = chaos_stack
     assert stack.gateway is not None
@@ -155,7 +166,7 @@ async def test_sigterm_gateway_clients_move_to_second_gateway(
 
         players = 80
         scenario = Scenario("gateway SIGTERM → second gateway", stack, tmp_path, seed=404,
-                            players=players, seconds=18)  # fmt: skip
+                            players=players, seconds=18, results=chaos_results)  # fmt: skip
         figures = await scenario.run(fault)
         _assert_exact(figures)
         received = await asyncio.to_thread(metric_totals, second.metrics_url)

@@ -12,6 +12,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -29,7 +30,7 @@ from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
 from gameplay_analytics.runtime.storage import erasure, hot
 from gameplay_analytics.runtime.storage.profile import ProfileUpdate, merge_profiles
 
-__all__ = ["Committed", "Committer", "Naked", "Outcome", "Stored"]
+__all__ = ["Committed", "Committer", "InjectedFault", "Naked", "Outcome", "Stored"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,11 @@ class Naked:
 
 
 Outcome = Committed | Naked
+
+
+class InjectedFault(RuntimeError):
+    """Thrown by the test-only fault hook (FAULT_COMMIT_RATE > 0, tests/chaos): a bug in the
+    commit path, handled like any unexpected error (counted, logged, batch nak'd)."""
 
 
 class Committer:
@@ -117,18 +123,28 @@ class Committer:
         return Naked(len(msgs), f"{type(err).__name__}: {err}")
 
     async def _commit(self, msgs: Sequence[Msg], prepared: Sequence[PreparedMessage]) -> Committed:
+        self._fault("before storing")
         stored = await self._retrying(lambda: self.store(prepared), msgs)
+        self._fault("after storing, before any ack")
         dlq = [item for p in prepared for item in p.dlq] + stored.unstorable
         if dlq:
             dlq = await self._retrying(lambda: self._not_erased(dlq), msgs)
         if dlq:
             await self._retrying(lambda: self.publish_dlq(dlq), msgs)
-        for msg in msgs:
+        for i, msg in enumerate(msgs):
+            if i == len(msgs) // 2:
+                self._fault(f"after {i} of {len(msgs)} acks")
             await msg.ack()
         dropped: collections.Counter[str] = collections.Counter()
         for p in prepared:
             dropped.update(p.dropped)
         return Committed(len(msgs), stored.write, dlq, dropped)
+
+    def _fault(self, where: str) -> None:
+        """The test-only fault hook: raise at random, at FAULT_COMMIT_RATE (0: never)."""
+        rate = self._settings.fault_commit_rate
+        if rate and random.random() < rate:
+            raise InjectedFault(f"injected fault {where} (FAULT_COMMIT_RATE={rate})")
 
     async def store(self, prepared: Sequence[PreparedMessage]) -> Stored:
         """One transaction for the whole batch; if Postgres refuses the data, per message."""

@@ -138,6 +138,15 @@ class AggregatorSettings(NatsSettings):
         "the Postgres pool to close",
     )
 
+    fault_commit_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="FAULT_COMMIT_RATE: TEST ONLY (tests/chaos), never set in production: the "
+        "chance that a batch's commit raises an injected fault before storing, after storing "
+        "or halfway through the acks (committer.InjectedFault); 0 injects none",
+    )
+
     def backoff(self) -> Backoff:
         """A fresh backoff for one retried operation (RETRY_BASE_S doubling to RETRY_MAX_S)."""
         return Backoff(self.retry_base_s, self.retry_max_s)
