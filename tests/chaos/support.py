@@ -22,15 +22,17 @@ from gameplay_analytics.contract.messages import STREAM
 from gameplay_analytics.loadgen import harness
 from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
 from gameplay_analytics.local.demo import metric_totals
-from gameplay_analytics.local.stack import LocalStack
+from gameplay_analytics.local.stack import LocalStack, RuntimeProcess
 from gameplay_analytics.sdk import AnalyticsClient, WebSocketConnector
 
 __all__ = [
     "Figures",
     "RotatingConnector",
     "Scenario",
+    "assert_exact",
     "connect",
     "consumer_state",
+    "ready",
     "reconcile",
     "wait_drained",
 ]
@@ -82,6 +84,18 @@ class Figures:
         figures = dataclasses.asdict(self)
         del figures["players"]
         return {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+
+
+def assert_exact(figures: Figures) -> None:
+    """The invariant of every scenario: enough load, nothing acked missing or doubled."""
+    assert figures.acked > 1000, f"too little load to prove anything: {figures.line()}"
+    assert figures.missing == 0, figures.line()
+    assert figures.doubled == 0, figures.line()
+
+
+async def ready(process: RuntimeProcess, timeout_s: float = 30.0) -> None:
+    """Wait (bounded) until a gateway or aggregator answers /readyz."""
+    await asyncio.to_thread(process.wait_ready, time.monotonic() + timeout_s)
 
 
 async def connect(nats_url: str) -> nats.NATS:

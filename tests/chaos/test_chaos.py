@@ -19,7 +19,14 @@ from gameplay_analytics.local.services import free_port
 from gameplay_analytics.local.stack import LocalStack, RuntimeProcess
 from gameplay_analytics.runtime import privacy_scan
 from gameplay_analytics.runtime.storage.warm import WarmStore
-from tests.chaos.support import Figures, Scenario, consumer_state, rotating_connectors
+from tests.chaos.support import (
+    Figures,
+    Scenario,
+    assert_exact,
+    consumer_state,
+    ready,
+    rotating_connectors,
+)
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
 
@@ -29,13 +36,7 @@ _server_ports: set[int] = set()  # listen ports of servers started here (allowed
 
 def _assert_exact(figures: Figures) -> None:
     _players.update(figures.players)
-    assert figures.acked > 1000, f"too little load to prove anything: {figures.line()}"
-    assert figures.missing == 0, figures.line()
-    assert figures.doubled == 0, figures.line()
-
-
-async def _ready(process: RuntimeProcess, timeout_s: float = 30.0) -> None:
-    await asyncio.to_thread(process.wait_ready, time.monotonic() + timeout_s)
+    assert_exact(figures)
 
 
 async def test_kill_one_of_two_aggregators_mid_batch(
@@ -56,7 +57,7 @@ async def test_kill_one_of_two_aggregators_mid_batch(
         killed = time.monotonic()
         await asyncio.sleep(2)
         victim.start()
-        await _ready(victim)
+        await ready(victim)
         return time.monotonic() - killed
 
     scenario = Scenario(
@@ -80,7 +81,7 @@ async def test_kill_nats_server_and_restart_on_same_data(
         await asyncio.to_thread(stack.nats.start)  # same port, same store_dir
         assert stack.gateway is not None
         for process in [stack.gateway, *stack.aggregators]:
-            await _ready(process)
+            await ready(process)
         return time.monotonic() - killed
 
     scenario = Scenario(
@@ -109,7 +110,7 @@ async def test_stop_postgres_under_load(
         restarted = time.monotonic()
         await asyncio.to_thread(stack.postgres.start)
         for aggregator in stack.aggregators:
-            await _ready(aggregator)
+            await ready(aggregator)
         return time.monotonic() - restarted
 
     scenario = Scenario(
@@ -145,7 +146,7 @@ async def test_sigterm_gateway_clients_move_to_second_gateway(
     )
     second.start()
     try:
-        await _ready(second)
+        await ready(second)
         rotating_connectors(monkeypatch, [f"ws://127.0.0.1:{second_port}/ws"])
 
         async def fault() -> float:
@@ -174,7 +175,7 @@ async def test_sigterm_gateway_clients_move_to_second_gateway(
     finally:
         await asyncio.to_thread(second.stop)
         first.start()  # leave the stack as the other tests expect it
-        await _ready(first)
+        await ready(first)
 
 
 async def test_privacy_scan_after_chaos(chaos_stack: LocalStack) -> None:

@@ -14,25 +14,15 @@ from pathlib import Path
 import pytest
 
 from gameplay_analytics.local.services import NatsCluster
-from gameplay_analytics.local.stack import LocalStack, RuntimeProcess
+from gameplay_analytics.local.stack import LocalStack
 from tests.chaos.recovery import Recovery, stream_peers
-from tests.chaos.support import Figures, Scenario
+from tests.chaos.support import Scenario, assert_exact, ready
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
 
 _RECOVERY_BOUND_S = 30.0  # generous: a missing figure is reported as n/a, not waited for
 _QUORUM_LOSS_S = 4.0  # leader and a follower both down (1 of 3 left: no quorum) this long
 _FAULT_RATE = "0.1"  # chance per fault point (three per batch) of the commit hook raising
-
-
-def _assert_exact(figures: Figures) -> None:
-    assert figures.acked > 1000, f"too little load to prove anything: {figures.line()}"
-    assert figures.missing == 0, figures.line()
-    assert figures.doubled == 0, figures.line()
-
-
-async def _ready(process: RuntimeProcess, timeout_s: float = 30.0) -> None:
-    await asyncio.to_thread(process.wait_ready, time.monotonic() + timeout_s)
 
 
 async def test_kill_stream_leader_then_a_follower_then_restart_both(
@@ -75,7 +65,7 @@ async def test_kill_stream_leader_then_a_follower_then_restart_both(
                         tmp_path, seed=505, seconds=30, results=chaos_results)  # fmt: skip
     figures = await scenario.run(fault)
     print(f"[chaos] killed {killed[0]} (leader), then {killed[1]} (follower)")
-    _assert_exact(figures)
+    assert_exact(figures)
     assert figures.recovery["leader_kill.first_ack"] is not None, "no ack after leader kill"
     assert figures.recovery["restart.caught_up"] is not None, "never caught up after restart"
     _, followers = await stream_peers(cluster.url)
@@ -100,7 +90,7 @@ async def test_aggregator_commit_faults_at_random(
                 aggregator.env[variable] = rate
             aggregator.start()
         for aggregator in stack.aggregators:
-            await _ready(aggregator)
+            await ready(aggregator)
 
     await restart_aggregators(_FAULT_RATE)
     try:
@@ -118,7 +108,7 @@ async def test_aggregator_commit_faults_at_random(
         figures = await scenario.run(fault)
     finally:
         await restart_aggregators(None)
-    _assert_exact(figures)
+    assert_exact(figures)
     assert figures.faults_injected > 0, f"the hook never fired: {figures.line()}"
     assert figures.duplicates_suppressed > 0, f"no stored-but-unacked batch? {figures.line()}"
     assert figures.recovery["caught_up_under_faults"] is not None, figures.line()
