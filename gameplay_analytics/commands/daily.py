@@ -30,7 +30,9 @@ def register(
     """Add `daily` to the `insights` subcommands (with the group's own option helpers)."""
     parser = metrics.add_parser("daily", help="build the dbt marts and write the day's summary")
     store_options(parser)
-    parser.add_argument("--out", required=True, help="folder for summary.json, summary.md, dbt/")
+    parser.add_argument(
+        "--out", required=True, help="folder for summary.json, summary.md, dbt/ ({day}: the day)"
+    )
     parser.add_argument("--day", type=date, help="the day summarised (default: yesterday, UTC)")
     parser.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
     parser.add_argument("--dbt", choices=("auto", "always", "never"), default="auto")
@@ -43,8 +45,8 @@ def _run(args: argparse.Namespace) -> int:
     from gameplay_analytics.insights import daily
     from gameplay_analytics.insights.stores import InsightsError
 
-    out = Path(args.out)
     day = args.day or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    out = Path(args.out.replace("{day}", day.isoformat()))  # a folder a day from a schedule
     try:
         if args.window < 0:
             raise InsightsError(f"--window must be a whole number of days ≥ 0, not {args.window}")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gameplay_analytics.contract import natsnames
-from gameplay_analytics.operator import auxiliary, quality, workloads
+from gameplay_analytics.operator import auxiliary, daily, quality, workloads
 from gameplay_analytics.operator.naming import (
     CONFIG_HASH_ANNOTATION,
     MANAGED_BY,
@@ -118,6 +118,9 @@ def desired_objects(
     if spec.gateway.autoscaling is not None:
         objects.append(auxiliary.hpa(pipeline))
     objects.append(quality.cronjob(pipeline))
+    insights = daily.cronjob(pipeline)
+    if insights is not None:
+        objects.append(insights)
     if monitoring and spec.monitoring.service_monitor:
         objects += [auxiliary.service_monitor(pipeline), auxiliary.prometheus_rule(pipeline)]
     return objects
@@ -134,6 +137,7 @@ def prunable_objects(pipeline: Pipeline, wanted: list[dict[str, Any]]) -> list[t
         ("PodDisruptionBudget", names.aggregator),
         ("ServiceMonitor", pipeline.name),
         ("PrometheusRule", pipeline.name),
+        ("CronJob", daily.job_name(pipeline.name)),
     ]
     present = {(obj["kind"], obj["metadata"]["name"]) for obj in wanted}
     return [kind_name for kind_name in possible if kind_name not in present]

@@ -56,8 +56,13 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
         "resources": ["deployments"],
         "verbs": ["get", "list", "watch", "create", "patch"],
     },
-    # The nightly data-quality check (operator/quality.py).
-    {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": ["get", "create", "patch"]},
+    # The nightly data-quality check (operator/quality.py) and the optional daily insights job
+    # (operator/daily.py), deleted when the pipeline no longer wants it.
+    {
+        "apiGroups": ["batch"],
+        "resources": ["cronjobs"],
+        "verbs": ["get", "create", "patch", "delete"],
+    },
     {
         "apiGroups": ["policy"],
         "resources": ["poddisruptionbudgets"],

@@ -82,8 +82,9 @@ def test_the_daily_job_refuses_in_one_line(tmp_path: Path) -> None:
 def test_the_daily_job_without_dbt_still_writes_the_summary(
     warm_root: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    done = cli("insights", "daily", "--store", "warm", "--root", str(warm_root), "--out", str(out),
+    out = tmp_path / "2025-03-02"  # from --out DIR/{day}, as the CronJob passes it
+    done = cli("insights", "daily", "--store", "warm", "--root", str(warm_root),
+               "--out", str(tmp_path / "{day}"),
                "--day", "2025-03-02", "--dbt", "never")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (out / "summary.md").is_file()

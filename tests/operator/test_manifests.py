@@ -380,6 +380,7 @@ def test_objects_no_longer_wanted_are_named_for_pruning() -> None:
         ("HorizontalPodAutoscaler", "p-gateway"),
         ("ServiceMonitor", "p"),
         ("PrometheusRule", "p"),
+        ("CronJob", "p-daily-insights"),
     ]
     idle = Pipeline(
         "p", "games", AnalyticsPipelineSpec.model_validate({"aggregator": {"replicas": 0}})

@@ -7,6 +7,7 @@ that span fields are CEL (`x-kubernetes-validations`) so that `kubectl apply` re
 from gameplay_analytics.operator.models.base import GROUP, VERSION
 from gameplay_analytics.operator.models.pipeline import (
     AnalyticsPipelineSpec,
+    DailyInsightsSpec,
     GeoIPSpec,
     MonitoringSpec,
     PrivacySpec,
@@ -52,6 +53,7 @@ __all__ = [
     "BreakerSpec",
     "ClassRuleForm",
     "ConfigMapKeyRef",
+    "DailyInsightsSpec",
     "EventOverrideForm",
     "GatewaySpec",
     "GeoIPSpec",

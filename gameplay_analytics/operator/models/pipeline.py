@@ -18,6 +18,7 @@ from gameplay_analytics.operator.models.workloads import AggregatorSpec, Gateway
 
 __all__ = [
     "AnalyticsPipelineSpec",
+    "DailyInsightsSpec",
     "GeoIPSpec",
     "MonitoringSpec",
     "PrivacySpec",
@@ -74,6 +75,32 @@ class MonitoringSpec(Spec):
     )
 
 
+class DailyInsightsSpec(Spec):
+    """The daily job (`gameplay-analytics insights daily`) as a CronJob: the dbt marts on the
+    hot store and the day's summary for the roadmap review (docs/analytics.md)."""
+
+    schedule: str = Field(
+        default="30 5 * * *",
+        pattern=r"^\S+( \S+){4}$",
+        description="cron schedule, UTC (default 05:30: yesterday is closed)",
+    )
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        description="an image with dbt (.venv/dbt) and analytics/dbt in its working directory; "
+        "unset: the pipeline's image, where dbt is absent and only the summary is written",
+    )
+    dbt: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto: build the marts when the image has dbt"
+    )
+    claim_name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="PVC keeping the summaries (<day>/summary.md, .json); unset: an emptyDir, "
+        "the summary only in the Job's log",
+    )
+
+
 class AnalyticsPipelineSpec(Spec):
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
@@ -108,6 +135,9 @@ class AnalyticsPipelineSpec(Spec):
         default=None, description="SamplingPolicy in this namespace; none: the default rules"
     )
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    daily_insights: DailyInsightsSpec | None = Field(
+        default=None, description="the daily dbt build + summary as a CronJob; unset: none"
+    )
     deletion_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",
         description="what happens to the NATS stream (with its consumer) and config bucket "

@@ -26,10 +26,10 @@ tests/chart/test_rbac.py fails, printing the list to paste here, when the two di
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
-# The nightly data-quality check (a CronJob per pipeline).
+# The nightly data-quality check (a CronJob per pipeline) and the optional daily insights job.
 - apiGroups: [batch]
   resources: [cronjobs]
-  verbs: [get, create, patch]
+  verbs: [get, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, create, patch, delete]

@@ -1,0 +1,101 @@
+"""A pipeline's daily insights CronJob (`spec.dailyInsights`): `gameplay-analytics insights
+daily` on the hot store — the dbt marts (when the image has dbt) and the day's summary in
+`/out/<day>/` (a PVC when `claimName` is set). Pure; rendered like operator/quality.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gameplay_analytics.operator import workloads
+from gameplay_analytics.operator.naming import Pipeline, labels, meta
+
+__all__ = ["OUT", "cronjob", "job_name"]
+
+OUT = "/out"
+
+
+def job_name(pipeline: str) -> str:
+    return f"{pipeline}-daily-insights"
+
+
+def cronjob(pipeline: Pipeline) -> dict[str, Any] | None:
+    """The CronJob, or None when the pipeline wants none."""
+    spec = pipeline.spec
+    daily = spec.daily_insights
+    if daily is None:
+        return None
+    out: dict[str, Any] = (
+        {"persistentVolumeClaim": {"claimName": daily.claim_name}}
+        if daily.claim_name
+        else {"emptyDir": {"sizeLimit": "256Mi"}}
+    )
+    dsn = spec.postgres.dsn_secret_ref
+    container = {
+        "name": "daily-insights",
+        "image": daily.image or pipeline.image,
+        "imagePullPolicy": spec.image_pull_policy,
+        "command": [
+            "gameplay-analytics",
+            "insights",
+            "daily",
+            "--store",
+            "hot",
+            "--out",
+            f"{OUT}/{{day}}",
+            "--dbt",
+            daily.dbt,
+        ],
+        "env": [
+            {
+                "name": f"{workloads.ENV_PREFIX}POSTGRES_DSN",
+                "valueFrom": {"secretKeyRef": {"name": dsn.name, "key": dsn.key}},
+            },
+            # dbt writes nothing under HOME with usage stats off; /tmp in case a plugin does.
+            {"name": "HOME", "value": "/tmp"},
+            {"name": "DBT_SEND_ANONYMOUS_USAGE_STATS", "value": "false"},
+        ],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "out", "mountPath": OUT},
+        ],
+    }
+    pod = {
+        "metadata": {"labels": labels(pipeline, "daily-insights")},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": workloads.RUN_AS_USER,
+                "runAsGroup": workloads.RUN_AS_USER,
+                "fsGroup": workloads.RUN_AS_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": [
+                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                {"name": "out", **out},
+            ],
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": meta(pipeline, job_name(pipeline.name), "daily-insights"),
+        "spec": {
+            "schedule": daily.schedule,
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": {"backoffLimit": 1, "template": pod}},
+        },
+    }
