@@ -46,6 +46,11 @@ def test_a_standing_queue_refuses_by_delay_with_room_left(
     assert refusal(state(depth=10, head_wait_s=head_wait_s), 1, target_s=target_s) == expected
 
 
+def test_a_wait_with_a_free_write_slot_is_the_loop_not_the_store() -> None:
+    late = QueueState(depth=10, capacity=100, head_wait_s=3.0, store_busy=False)
+    assert refusal(late, 1, target_s=0.1) is None
+
+
 def test_draining_and_disconnected_come_first() -> None:
     assert refusal(state(draining=True), 1, target_s=0.1) == admission.DRAINING
     assert refusal(state(connected=False), 1, target_s=0.1) == admission.UNAVAILABLE

@@ -3,12 +3,17 @@
 Room in the queue (`queue_capacity` events) bounds memory; it does not bound latency, since
 how long a full queue takes to drain depends on how fast JetStream stores it (fsync, a busy
 disk, a slow replica). So the gateway also refuses by *queueing delay*, CoDel-style: while the
-oldest envelope still waiting for its JetStream write (queued while earlier writes are in
-flight) has waited longer than `target_s`, a standing queue has formed, and a new envelope
-would only wait behind it; it is refused with `backpressure` at once (the client keeps it and
+store is busy (every write slot in flight) and the oldest envelope waiting for its JetStream
+write has waited longer than `target_s`, a standing queue has formed, and a new envelope would
+only wait behind it; it is refused with `backpressure` at once (the client keeps it and
 resends after `retry_after_ms`). Every envelope the gateway takes is then written within about
-the target, and acked one store round trip later. The store's own latency is not counted: the
-gateway cannot refuse it away, and counting it would refuse everything on a slow disk.
+the target, and acked one store round trip later.
+
+Two delays are deliberately not counted. The store's own latency: refusing cannot take it
+away, and counting it would refuse everything on a slow disk. And a wait with a write slot
+free: then the store is not the bottleneck, the gateway's own event loop is (the publisher
+has not run yet), and refusing would not help it, since reading and refusing a frame costs the
+loop nearly what taking it does; it would only turn a slow loop into a collapse of goodput.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class QueueState:
     depth: int  # events queued or awaiting a JetStream acknowledgement
     capacity: int  # queue_capacity
     head_wait_s: float  # how long the oldest envelope not yet written has waited (0: none)
+    store_busy: bool = True  # every JetStream write slot is in flight
     draining: bool = False
     connected: bool = True
 
@@ -47,6 +53,6 @@ def refusal(state: QueueState, events: int, *, target_s: float) -> str | None:
         return UNAVAILABLE
     if state.depth and state.depth + events > state.capacity:
         return FULL
-    if target_s > 0 and state.head_wait_s > target_s:
+    if target_s > 0 and state.store_busy and state.head_wait_s > target_s:
         return DELAY
     return None

@@ -11,8 +11,9 @@ resolves only once JetStream has acknowledged every write it is part of; past
 client resends the envelope.
 
 Admission (`admission.refusal`) bounds the queue by room (`capacity` events) and by delay: no
-envelope is taken while the oldest one still waiting for its JetStream write (queued, not yet
-handed to the connection) has waited over `target_delay_s`.
+envelope is taken while every write slot is in flight and the oldest envelope still waiting
+for its JetStream write (queued, not yet handed to the connection) has waited over
+`target_delay_s`.
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ class IngestWorker:
             depth=self.depth,
             capacity=self.capacity,
             head_wait_s=self.head_wait(time.monotonic()) if self.depth else 0.0,
+            store_busy=self._writes >= self._max_writes,
             draining=self.draining,
             connected=self.connected,
         )
