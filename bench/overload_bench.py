@@ -5,18 +5,22 @@ Games do not wait for acks, so a closed-loop bench hides collapse. Here every cl
 as its own processes (their CPU is reported), the gateway as its own process with the
 protocol's limits (10 Hz, queue 5,000), nats-server with fsync on every write.
 
-Steps: capacity is measured first (the goodput of 200 open-loop clients, 40k events/s
+Steps: capacity is measured first (the goodput of 400 open-loop clients, 80k events/s
 offered), then the offered load is 1x, 2x and 5x of it (at most 1,000 clients); goodput
 (events acked per second) at 5x must stay >= 0.9 x goodput at 1x, and the p95 from send to
-ack of accepted envelopes stays bounded. In the same run the same clients send the same
-frames to a bare websockets server that only receives and `orjson`-decodes them: the
-gateway's goodput over the bare server's decoded events/s.
+ack of accepted envelopes stays bounded (admission by queueing delay,
+`runtime/gateway/admission.py`). In the same run the same clients send the same frames to a
+bare websockets server that only receives and `orjson`-decodes them: the gateway's goodput
+over the bare server's decoded events/s. Then the same steps against `gateway --workers 2`
+(one port, SO_REUSEPORT): on the 2-core machine the workers share the cores with the load
+generator and nats-server, so this shows what a second process adds there, not scaling.
 Run: `PYTHONPATH=. .venv/bin/python bench/overload_bench.py` (minutes; noisy when loaded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -30,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from websockets.asyncio.client import connect
 
 from bench.gateway_bench import SECRET, _wait_ready
-from gameplay_analytics.local.services import NatsServer, free_port
+from gameplay_analytics.local.services import NatsServer, free_port, free_ports
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.gateway.auth import issue_token
 
@@ -42,7 +47,8 @@ EVENTS = 20
 STEP_S = 8.0
 LOADGEN_PROCS = 2
 MAX_CLIENTS = 1000
-PROBE_CLIENTS = 200  # 40k events/s offered: past this machine's capacity
+PROBE_CLIENTS = 400  # 80k events/s offered: past this machine's capacity (200 were not)
+WORKERS = (1, 2)  # gateway processes of each pass
 _TAIL_S = 3.0
 _GATEWAY = (
     "import asyncio\n"
@@ -226,78 +232,121 @@ def admission_cost(frames_n: int = 5000) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _steps(
+    url: str, workers: int, gateway: subprocess.Popen[bytes]
+) -> tuple[list[dict[str, Any]], float]:
+    """Capacity, then 1x, 2x and 5x of it: the rows, and the number of clients at 5x."""
+    label = "" if workers == 1 else f"{workers} workers "
+    # Capacity: the goodput of PROBE_CLIENTS open-loop clients, which saturates this
+    # gateway on the 2-core machine; the steps are multiples of it.
+    probe = _run_loadgen(url, PROBE_CLIENTS, STEP_S, bare=False)
+    capacity = probe["acked"] / STEP_S
+    per_client = RATE_HZ * EVENTS
+    rows: list[dict[str, Any]] = [{
+        "component": "overload",
+        "metric": f"{label}capacity: {PROBE_CLIENTS} clients offered "
+                  f"{probe['sent'] / STEP_S:.0f}/s p95 {probe['p95_s'] or 0:.3f}s "
+                  f"loadgen {probe['cpu_s'] / STEP_S:.2f}",
+        "value": round(capacity),
+    }]  # fmt: skip
+    goodput: dict[int, float] = {}
+    clients = 1
+    for factor in (1, 2, 5):
+        clients = max(1, min(MAX_CLIENTS, round(factor * capacity / per_client)))
+        cpu0 = _cpu(gateway.pid)
+        res = _run_loadgen(url, clients, STEP_S, bare=False)
+        gw_cpu = (_cpu(gateway.pid) - cpu0) / (STEP_S + _TAIL_S)
+        goodput[factor] = res["acked"] / STEP_S
+        rows.append({
+            "component": "overload",
+            "metric": f"{label}{factor}x: {clients} clients offered {res['sent'] / STEP_S:.0f}/s "
+                      f"refused {res['refused']} p95 {res['p95_s'] or 0:.3f}s "
+                      f"gw {gw_cpu:.2f} cores, loadgen {res['cpu_s'] / STEP_S:.2f}",
+            "value": round(goodput[factor]),
+            "raw": round(goodput[1]),
+            "ratio": round(goodput[factor] / goodput[1], 3) if goodput[1] else None,
+            "target": ">=0.9" if factor == 5 else "",
+            "p95_s": res["p95_s"],
+        })  # fmt: skip
+    return rows, clients
+
+
+def _start_gateway(nats_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """One gateway process (or `gateway --workers N`), ready; and its WebSocket URL."""
+    ws_port, metrics_port = free_port(), free_ports(workers)
+    env = {
+        **os.environ,
+        "GAMEPLAY_ANALYTICS_NATS_URL": nats_url,
+        "GAMEPLAY_ANALYTICS_JWT_SECRET": SECRET,
+        "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",
+        "GAMEPLAY_ANALYTICS_WS_PORT": str(ws_port),
+        "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),
+        "GAMEPLAY_ANALYTICS_BREAKER_HOLD_S": "3600",  # measure admission, not thinning
+        "GAMEPLAY_ANALYTICS_LOG_LEVEL": "WARNING",  # not a line per connection
+    }
+    argv = (
+        [sys.executable, "-c", _GATEWAY]
+        if workers == 1
+        else [sys.executable, "-m", "gameplay_analytics.cli", "gateway", "--workers", str(workers)]
+    )
+    gateway = subprocess.Popen(argv, env=env)
+    try:
+        for i in range(workers):
+            _wait_ready(metrics_port + i, gateway)
+    except BaseException:
+        _stop(gateway)
+        raise
+    return gateway, f"ws://127.0.0.1:{ws_port}/ws"
+
+
+def _stop(gateway: subprocess.Popen[bytes]) -> None:
+    gateway.send_signal(signal.SIGTERM)
+    try:
+        gateway.wait(30)
+    except subprocess.TimeoutExpired:
+        gateway.kill()
+
+
 def run() -> list[dict[str, Any]]:
     admission = admission_cost()
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp) / "nats")
         server.start()
-        asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=server.url)))
-        ws_port, metrics_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "GAMEPLAY_ANALYTICS_NATS_URL": server.url,
-            "GAMEPLAY_ANALYTICS_JWT_SECRET": SECRET,
-            "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",
-            "GAMEPLAY_ANALYTICS_WS_PORT": str(ws_port),
-            "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),
-            "GAMEPLAY_ANALYTICS_BREAKER_HOLD_S": "3600",  # measure admission, not thinning
-        }
-        gateway = subprocess.Popen([sys.executable, "-c", _GATEWAY], env=env)
-        url = f"ws://127.0.0.1:{ws_port}/ws"
         try:
-            _wait_ready(metrics_port, gateway)
-            # Capacity: the goodput of PROBE_CLIENTS open-loop clients, which saturates this
-            # gateway on the 2-core machine; the steps are multiples of it.
-            probe = _run_loadgen(url, PROBE_CLIENTS, STEP_S, bare=False)
-            capacity = probe["acked"] / STEP_S
-            per_client = RATE_HZ * EVENTS
-            rows: list[dict[str, Any]] = [{
-                "component": "overload",
-                "metric": f"capacity: {PROBE_CLIENTS} clients offered "
-                          f"{probe['sent'] / STEP_S:.0f}/s p95 {probe['p95_s'] or 0:.3f}s "
-                          f"loadgen {probe['cpu_s'] / STEP_S:.2f}",
-                "value": round(capacity),
-            }]  # fmt: skip
-            goodput: dict[int, float] = {}
-            for factor in (1, 2, 5):
-                clients = max(1, min(MAX_CLIENTS, round(factor * capacity / per_client)))
-                cpu0 = _cpu(gateway.pid)
-                res = _run_loadgen(url, clients, STEP_S, bare=False)
-                gw_cpu = (_cpu(gateway.pid) - cpu0) / (STEP_S + _TAIL_S)
-                goodput[factor] = res["acked"] / STEP_S
-                rows.append({
-                    "component": "overload",
-                    "metric": f"{factor}x: {clients} clients offered {res['sent'] / STEP_S:.0f}/s "
-                              f"refused {res['refused']} p95 {res['p95_s'] or 0:.3f}s "
-                              f"gw {gw_cpu:.2f} cores, loadgen {res['cpu_s'] / STEP_S:.2f}",
-                    "value": round(goodput[factor]),
-                    "raw": round(goodput[1]),
-                    "ratio": round(goodput[factor] / goodput[1], 3) if goodput[1] else None,
-                    "target": ">=0.9" if factor == 5 else "",
-                })  # fmt: skip
-            clients = max(1, min(MAX_CLIENTS, round(5 * capacity / per_client)))
-            bare = _bare_rate(clients)
-            rows.append({
-                "component": "overload",
-                "metric": f"gateway goodput at 5x vs bare ws+orjson, {clients} clients",
-                "value": round(goodput[5]), "raw": round(bare),
-                "ratio": round(goodput[5] / bare, 3) if bare else None, "target": ">=0.3",
-            })  # fmt: skip
-            rows.append(admission)
-            return rows
+            asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=server.url)))
+            for workers in WORKERS:
+                gateway, url = _start_gateway(server.url, workers)
+                try:
+                    steps, clients = _steps(url, workers, gateway)
+                finally:
+                    _stop(gateway)
+                rows.extend(steps)
+                if workers == 1:
+                    bare = _bare_rate(clients)
+                    at_5x = steps[-1]["value"]
+                    rows.append({
+                        "component": "overload",
+                        "metric": f"gateway goodput at 5x vs bare ws+orjson, {clients} clients",
+                        "value": at_5x, "raw": round(bare),
+                        "ratio": round(at_5x / bare, 3) if bare else None, "target": ">=0.3",
+                    })  # fmt: skip
         finally:
-            gateway.send_signal(signal.SIGTERM)
-            try:
-                gateway.wait(20)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
             server.stop()
+    rows.append(admission)
+    return rows
 
 
 def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) a process and its children (workers) used so far."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(pid)
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                total += times.user + times.system
+    return total
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """`make bench`: every benchmark in one run, a table of ratios, results kept as JSON.
 
 Each bench module exposes `run() -> list[dict]`; a module whose part is missing is skipped.
+`python bench/run.py throughput` runs issue 17's benches alone (gateway, overload, aggregator,
+end to end); any other arguments name modules.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ MODULES = [
     "contract_bench", "sdk_bench", "gateway_bench", "aggregator_bench", "e2e_bench",
     "retention_bench", "overload_bench",
 ]  # fmt: skip
+GROUPS = {"throughput": ["gateway_bench", "overload_bench", "aggregator_bench", "e2e_bench"]}
 
 
 def main(names: list[str]) -> int:
     sys.path.insert(0, str(HERE.parent))
     rows: list[dict[str, object]] = []
-    for name in names or MODULES:
+    for name in [m for n in names for m in GROUPS.get(n, [n])] or MODULES:
         if not (HERE / f"{name}.py").exists():
             continue
         print(f"… {name}", file=sys.stderr, flush=True)
