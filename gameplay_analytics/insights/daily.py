@@ -105,7 +105,7 @@ def _change(value: float | None, before: float | None) -> float | None:
     return round(float(value) - float(before), 6)
 
 
-_COUNTS: Final = frozenset({"activated", "encounters", "xp_per_hour"})
+_NOT_RATES: Final = frozenset({"activated", "encounters", "xp_per_hour"})
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -124,7 +124,7 @@ def markdown(summary: dict[str, Any]) -> str:
         lines += ["", f"## {section.replace('_', ' ').capitalize()}", ""]
         lines += ["| figure | day | day before | change |", "| --- | ---: | ---: | ---: |"]
         for name, f in rows.items():
-            count = name in _COUNTS
+            count = name in _NOT_RATES
             lines.append(
                 f"| {name} | {_fmt(f['value'], count)} | {_fmt(f['previous'], count)} "
                 f"| {_fmt(f['change'], count, signed=True)} |"
@@ -142,5 +142,5 @@ def _fmt(value: float | None, count: bool, *, signed: bool = False) -> str:
         return "–"
     sign = "+" if signed else ""
     if count:
-        return f"{value:{sign},.1f}"
+        return f"{value:{sign},.0f}" if float(value).is_integer() else f"{value:{sign},.1f}"
     return f"{value * 100:{sign}.1f} pp" if signed else f"{value * 100:.1f} %"

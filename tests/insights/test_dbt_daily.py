@@ -62,14 +62,15 @@ def test_the_summary_and_its_markdown() -> None:
     assert summary["figures"]["funnel"]["activated"]["change"] == 2
     text = daily.markdown(summary)
     assert "| win_rate | 60.0 % | 40.0 % | +20.0 pp |" in text
-    assert "| xp_per_hour | 120.0 | 100.0 | +20.0 |" in text
+    assert "| xp_per_hour | 120 | 100 | +20 |" in text
+    assert "| activated | 10 | 8 | +2 |" in text
 
 
 def test_a_missing_figure_has_no_change() -> None:
     summary = daily.summarise(DAY, {"xp_velocity": {"xp_per_hour": 5.0}},
                               {"xp_velocity": {"xp_per_hour": None}})  # fmt: skip
     assert summary["figures"]["xp_velocity"]["xp_per_hour"]["change"] is None
-    assert "| xp_per_hour | 5.0 | – | – |" in daily.markdown(summary)
+    assert "| xp_per_hour | 5 | – | – |" in daily.markdown(summary)
 
 
 def test_the_daily_job_refuses_in_one_line(tmp_path: Path) -> None:
