@@ -4,11 +4,17 @@ is, the win rate over all tiers, the change, the Markdown; and `insights daily` 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from gameplay_analytics.insights import daily
-from tests.insights.test_cli import cli
+import pytest
+
+from gameplay_analytics.insights import daily, dbt_run
+from gameplay_analytics.insights.stores import InsightsError
+from tests.insights.test_cli import ROOT_ENV, cli
 
 DAY = dt.date(2025, 5, 10)
 
@@ -89,8 +95,34 @@ def test_the_daily_job_without_dbt_still_writes_the_summary(
                "--day", "2025-03-02", "--dbt", "never")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (out / "summary.md").is_file()
-    import json
-
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dbt"] == {"status": "skipped", "reason": "--dbt never"}
     assert summary["figures"]["funnel"]["activated"]["previous"] > 0
+
+
+def test_the_dbt_environment_of_each_store(tmp_path: Path) -> None:
+    hot = dbt_run.environment(
+        dsn="postgresql://ana%40ly:p%2Fw@db.example:6543/games", work=tmp_path
+    )
+    assert hot["GAMEPLAY_ANALYTICS_DBT_TARGET"] == "postgres"
+    assert (hot["PGHOST"], hot["PGPORT"], hot["PGUSER"], hot["PGPASSWORD"], hot["PGDATABASE"]) == (
+        "db.example", "6543", "ana@ly", "p/w", "games"
+    )  # fmt: skip
+    socket = dbt_run.environment(dsn="postgresql:///games?host=/run/pg&user=a", work=tmp_path)
+    assert (socket["PGHOST"], socket["PGUSER"], socket["PGPORT"]) == ("/run/pg", "a", "5432")
+    warm = dbt_run.environment(root=str(tmp_path), work=tmp_path / "w")
+    assert warm["GAMEPLAY_ANALYTICS_DBT_TARGET"] == "duckdb"
+    assert warm["GAMEPLAY_ANALYTICS_DBT_DUCKDB"] == str(tmp_path / "w" / dbt_run.DUCKDB_FILE)
+    for bad in ({"root": "s3://bucket/prefix"}, {"dsn": "mysql://x/y"}, {}):
+        with pytest.raises(InsightsError):
+            dbt_run.environment(work=tmp_path, **bad)
+
+
+def test_always_refuses_without_dbt(tmp_path: Path, warm_root: Path) -> None:
+    env = {**ROOT_ENV, "GAMEPLAY_ANALYTICS_DBT": str(tmp_path / "no-dbt")}
+    done = subprocess.run(
+        [sys.executable, "-m", "gameplay_analytics.cli", "insights", "daily", "--store", "warm",
+         "--root", str(warm_root), "--out", str(tmp_path / "out"), "--dbt", "always"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2 and "dbt is not installed" in done.stderr
