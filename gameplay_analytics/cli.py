@@ -81,6 +81,7 @@ def _up(args: argparse.Namespace) -> int:
     import time
 
     from gameplay_analytics.contract.natsnames import PipelineNames
+    from gameplay_analytics.contract.natsperms import Role
     from gameplay_analytics.local import heartbeat, supervise
     from gameplay_analytics.local.services import ServiceError
     from gameplay_analytics.local.stack import LocalStack, StackConfig
@@ -107,7 +108,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"ready {stack.endpoints_path}", flush=True)
     beat = heartbeat.LocalHeartbeat(
         metrics_url=stack.gateway.metrics_url if stack.gateway else "",
-        nats_url=stack.nats.url,
+        nats_url=stack.nats_url_as(Role.OPERATOR),  # in a cluster the operator publishes
         bucket=PipelineNames().config_bucket,
     )
     next_beat = time.monotonic() + heartbeat.INTERVAL_S

@@ -54,7 +54,7 @@ def _request(kind: str) -> Any:
         try:
             player = _player(args.player, args.player_file)
             where = privacy_requests.PrivacyStores(
-                **stores.endpoints(args), event_messages=args.event_messages
+                **stores.endpoints(args, nats_role="privacy"), event_messages=args.event_messages
             )
             salts = stores.salt_book(args, f"privacy {kind}")
             profile_secret = stores.profile_secret(args, f"privacy {kind}", salts)
@@ -168,7 +168,9 @@ def _scan(args: argparse.Namespace) -> int:
             privacy_scan.scan_all(
                 dsn=args.dsn or endpoints.get("postgres_dsn"),
                 warehouse_root=_scan_root(args, endpoints),
-                nats_url=args.nats_url or endpoints.get("nats_url"),
+                nats_url=stores.nats_login(
+                    args.nats_url or endpoints.get("nats_url"), endpoints, "privacy"
+                ),
                 log_paths=logs, player_uuids=players, canaries=args.canary,
                 server_ports=ports,
             )

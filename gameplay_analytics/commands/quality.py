@@ -51,7 +51,7 @@ def _sessions(args: argparse.Namespace) -> int:
 
     day = args.day or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     try:
-        where = stores.endpoints(args)
+        where = stores.endpoints(args, nats_role="quality")
         if not where["nats_url"]:
             raise stores.Refused("the sessions ledger is on NATS: --endpoints or --nats-url")
         counts = asyncio.run(_count(where, day))
@@ -70,6 +70,7 @@ async def _count(where: dict[str, Any], day: dt.date) -> dict[str, int]:
     import nats.errors
     import nats.js.errors
 
+    from gameplay_analytics.local import natsauth
     from gameplay_analytics.runtime import jetstream
     from gameplay_analytics.runtime.gateway import ledger
     from gameplay_analytics.runtime.storage.schema import SESSIONS_TABLE
@@ -78,7 +79,8 @@ async def _count(where: dict[str, Any], day: dt.date) -> dict[str, int]:
         settings = jetstream.NatsSettings(nats_url=where["nats_url"])
         nc = await jetstream.connect(settings, name="gameplay-analytics-quality")
     except (OSError, nats.errors.Error) as err:
-        raise stores.Refused(f"NATS at {where['nats_url']}: {type(err).__name__}") from None
+        shown = natsauth.without_login(where["nats_url"])
+        raise stores.Refused(f"NATS at {shown}: {type(err).__name__}") from None
     try:
         js = nc.jetstream()
         try:

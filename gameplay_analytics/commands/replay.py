@@ -45,7 +45,7 @@ def _replay(args: argparse.Namespace) -> int:
     import datetime as dt
 
     try:
-        where = stores.endpoints(args)
+        where = stores.endpoints(args, nats_role="replay")
         since = _time(args.since)
         until = _time(args.until)
         salts = stores.salt_book(args, "replay")

@@ -3,7 +3,9 @@ the hot store, warm store and JetStream are, the NATS names, and the salt secret
 
 Each option defaults to the variable the operator renders for the pipeline's processes
 (`GAMEPLAY_ANALYTICS_*`), so a Job in the cluster needs no arguments beyond the request;
-`--endpoints` reads the local stack's `endpoints.json`.
+`--endpoints` reads the local stack's `endpoints.json`. Each command logs in to NATS as its
+own least-privilege user (`contract.natsperms`): from the local stack's users file, or from
+`GAMEPLAY_ANALYTICS_NATS_USER`/`…_NATS_PASSWORD` in a cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = [
     "add_salt_option",
     "add_store_options",
     "endpoints",
+    "nats_login",
     "profile_secret",
     "salt_book",
 ]
@@ -70,9 +73,10 @@ def add_salt_option(cmd: argparse.ArgumentParser) -> None:
     )
 
 
-def endpoints(args: argparse.Namespace) -> dict[str, Any]:
+def endpoints(args: argparse.Namespace, *, nats_role: str) -> dict[str, Any]:
     """The stores as options and `--endpoints` give them, options winning; NATS names
-    filled with the local stack's defaults. Raises `Refused` without a hot store."""
+    filled with the local stack's defaults, the NATS URL logged in as `nats_role`. Raises
+    `Refused` without a hot store."""
     from gameplay_analytics.contract.natsnames import PipelineNames
 
     found: dict[str, Any] = {}
@@ -90,12 +94,32 @@ def endpoints(args: argparse.Namespace) -> dict[str, Any]:
         "warehouse_root": args.root or found.get("warehouse_root"),
         "s3_endpoint": args.s3_endpoint,
         "s3_region": args.s3_region,
-        "nats_url": args.nats_url or found.get("nats_url"),
+        "nats_url": nats_login(args.nats_url or found.get("nats_url"), found, nats_role),
         "stream": args.stream or names.stream,
         "events_subject": args.events_subject or names.events_subject,
         "dlq_subject": args.dlq_subject or names.dlq_subject,
         "warm_retention_days": args.warm_retention_days,
     }
+
+
+def nats_login(url: str | None, found: dict[str, Any], role: str) -> str | None:
+    """The NATS URL a command connects with, logged in as `role`: with the local stack's
+    password for it when the URL came from endpoints.json, else with `…_NATS_USER` and
+    `…_NATS_PASSWORD` when both are set, else as given (an open server)."""
+    from gameplay_analytics.local import natsauth
+
+    if not url:
+        return url
+    users_file = found.get("nats_users")
+    if users_file and url == found.get("nats_url"):
+        password = natsauth.password_of(Path(users_file), role)
+        if password is None:
+            raise Refused(f"{users_file}: no NATS user {role!r}")
+        return natsauth.login_url(url, role, password)
+    user, password = os.environ.get(f"{ENV}NATS_USER"), os.environ.get(f"{ENV}NATS_PASSWORD")
+    if user and password:
+        return natsauth.login_url(url, user, password)
+    return url
 
 
 def salt_book(args: argparse.Namespace, command: str) -> Any:

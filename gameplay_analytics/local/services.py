@@ -171,6 +171,7 @@ class NatsServer(ManagedProcess):
             f'jetstream {{\n  store_dir: "{self.data_dir / "jetstream"}"\n  {sync}\n}}\n'
             f"{self.auth_config}\n{self.cluster_config}\n"
         )
+        conf.chmod(0o600)  # the authorization block holds passwords
         proc = self._spawn([binary, "-c", str(conf)])
         deadline = time.monotonic() + _START_TIMEOUT_S
         if not _wait_tcp(self.port, proc, deadline) or not self.healthy_by(deadline):

@@ -4,7 +4,9 @@ Each part is a child process (the gateway and aggregator via this same CLI), so 
 uses every core and a test can SIGKILL any part. Start is all-or-nothing: if one part fails,
 everything already started is stopped and the error names the part and its log. The stack
 owns the stream and the config bucket here (the operator does in a cluster): it creates them
-before the gateway and aggregators start, which only verify them.
+before the gateway and aggregators start, which only verify them. NATS runs with auth on:
+each part logs in as its own least-privilege user (`local/natsauth.py`), `up` itself as the
+operator.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gameplay_analytics.local import supervise
+from gameplay_analytics.contract.natsnames import PipelineNames
+from gameplay_analytics.contract.natsperms import Role
+from gameplay_analytics.local import natsauth, supervise
 from gameplay_analytics.local.services import (
     ManagedProcess,
     NatsCluster,
@@ -120,11 +124,13 @@ class LocalStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         data = config.data_dir.resolve()
+        self.nats_users = natsauth.LocalNatsUsers.load_or_create(data / natsauth.FILE_NAME)
+        auth = self.nats_users.authorization(PipelineNames())
         self.nats: NatsServer | NatsCluster = (
-            NatsServer(data / "nats", sync_always=config.nats_sync_always)
+            NatsServer(data / "nats", sync_always=config.nats_sync_always, auth_config=auth)
             if config.nats_nodes == 1
             else NatsCluster(data / "nats", nodes=config.nats_nodes,
-                             sync_always=config.nats_sync_always)
+                             sync_always=config.nats_sync_always, auth_config=auth)
         )  # fmt: skip
         self.postgres = PostgresServer(data / "postgres" / "data")
         self.warehouse_root = data / "warehouse"
@@ -140,6 +146,10 @@ class LocalStack:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ws_port}/ws"
+
+    def nats_url_as(self, user: Role | str) -> str:
+        """The NATS URL with `user`'s credentials (a role, or `natsauth.ADMIN` for tests)."""
+        return self.nats_users.url(self.nats.url, str(user))
 
     def runtime_env(self) -> dict[str, str]:
         env = {
@@ -157,7 +167,11 @@ class LocalStack:
         return RuntimeProcess(
             f"aggregator-{index}",
             log_dir=self.config.data_dir.resolve() / "logs",
-            env={**self.runtime_env(), "GAMEPLAY_ANALYTICS_METRICS_PORT": str(port)},
+            env={
+                **self.runtime_env(),
+                **self.nats_users.env(Role.AGGREGATOR),
+                "GAMEPLAY_ANALYTICS_METRICS_PORT": str(port),
+            },
             metrics_port=port,
         )
 
@@ -166,7 +180,7 @@ class LocalStack:
             self.nats.start()
             asyncio.run(
                 jetstream.provision(
-                    jetstream.NatsSettings(nats_url=self.nats.url),
+                    jetstream.NatsSettings(nats_url=self.nats_url_as(Role.OPERATOR)),
                     limits=jetstream.StreamSettings(replicas=self.config.nats_nodes),
                 )
             )
@@ -183,6 +197,7 @@ class LocalStack:
                 log_dir=self.config.data_dir.resolve() / "logs",
                 env={
                     **self.runtime_env(),
+                    **self.nats_users.env(Role.GATEWAY),
                     "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",
                     "GAMEPLAY_ANALYTICS_WS_PORT": str(self.ws_port),
                     "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),
@@ -211,6 +226,7 @@ class LocalStack:
         return {
             "ws_url": self.ws_url,
             "nats_url": self.nats.url,
+            "nats_users": str(self.nats_users.path),
             "postgres_dsn": self.postgres.dsn,
             "warehouse_root": str(self.warehouse_root),
             "metrics_urls": {

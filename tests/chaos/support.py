@@ -21,6 +21,7 @@ import nats
 from gameplay_analytics.contract.messages import STREAM
 from gameplay_analytics.loadgen import harness
 from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
+from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.demo import metric_totals
 from gameplay_analytics.local.stack import LocalStack, RuntimeProcess
 from gameplay_analytics.sdk import AnalyticsClient, WebSocketConnector
@@ -122,7 +123,7 @@ async def wait_drained(stack: LocalStack, timeout_s: float = _DRAIN_TIMEOUT_S) -
     while quiet < 2:
         assert time.monotonic() - started < timeout_s, "JetStream did not drain in time"
         try:
-            pending, ack_pending, _ = await consumer_state(stack.nats.url)
+            pending, ack_pending, _ = await consumer_state(stack.nats_url_as(natsauth.ADMIN))
         except Exception:  # nats restarting, consumer not bound yet
             pending = ack_pending = -1
         quiet = quiet + 1 if pending == 0 and ack_pending == 0 else 0
@@ -173,7 +174,7 @@ class _Watch:
 
     async def _scrape(self) -> None:
         with contextlib.suppress(Exception):  # nats may be down: that is the point
-            _, _, redelivered = await consumer_state(self.stack.nats.url)
+            _, _, redelivered = await consumer_state(self.stack.nats_url_as(natsauth.ADMIN))
             self.redelivered_max = max(self.redelivered_max, redelivered)
         for aggregator in self.stack.aggregators:
             pid = aggregator.pid

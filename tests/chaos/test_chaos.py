@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from gameplay_analytics.contract.natsperms import Role
+from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.demo import metric_totals
 from gameplay_analytics.local.services import free_port
 from gameplay_analytics.local.stack import LocalStack, RuntimeProcess
@@ -49,7 +51,7 @@ async def test_kill_one_of_two_aggregators_mid_batch(
         await asyncio.sleep(6)
         # Mid-batch: wait (bounded) until the consumer has deliveries out, then SIGKILL.
         for _ in range(100):
-            _, ack_pending, _ = await consumer_state(stack.nats.url)
+            _, ack_pending, _ = await consumer_state(stack.nats_url_as(natsauth.ADMIN))
             if ack_pending > 0:
                 break
             await asyncio.sleep(0.02)
@@ -200,7 +202,7 @@ async def test_privacy_scan_after_chaos(chaos_stack: LocalStack) -> None:
     report = await privacy_scan.scan_all(
         dsn=stack.postgres.dsn,
         warehouse_root=stack.warehouse_root,
-        nats_url=stack.nats.url,
+        nats_url=stack.nats_url_as(Role.PRIVACY),
         log_paths=sorted(stack.config.data_dir.resolve().rglob("*.log")),
         player_uuids=_players,
         server_ports=ports,

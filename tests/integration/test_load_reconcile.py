@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from gameplay_analytics.contract.natsperms import Role
 from gameplay_analytics.loadgen import LoadProfile, Target, run_load_test
 from gameplay_analytics.loadgen import store as load_store
 from gameplay_analytics.local.stack import LocalStack, StackConfig
@@ -63,11 +64,14 @@ async def test_small_load_run_reconciles_exactly_and_reports(tmp_path: Path) -> 
         ports |= {p.metrics_port for p in [stack.gateway, *stack.aggregators]}
         scan = await privacy_scan.scan_all(
             dsn=stack.postgres.dsn, warehouse_root=stack.warehouse_root,
-            nats_url=stack.nats.url, log_paths=sorted((tmp_path / "stack").rglob("*.log")),
+            nats_url=stack.nats_url_as(Role.PRIVACY),
+            log_paths=sorted((tmp_path / "stack").rglob("*.log")),
             player_uuids=None, server_ports=ports,
         )  # fmt: skip
         print(scan.line(f"load ({PROFILE.players} players)"))
         assert scan.findings == [], "\n".join(f.redacted() for f in scan.findings[:20])
+        # every part did its job under its own least-privilege NATS user: nothing was refused
+        assert "Violation" not in stack.nats.log_path.read_text()
 
         # The checker itself: lose one acked event, double another across a day boundary.
         exact, partial = report.result.promised()
