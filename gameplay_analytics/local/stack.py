@@ -151,13 +151,15 @@ class LocalStack:
         """The NATS URL with `user`'s credentials (a role, or `natsauth.ADMIN` for tests)."""
         return self.nats_users.url(self.nats.url, str(user))
 
-    def runtime_env(self) -> dict[str, str]:
+    def runtime_env(self, role: Role) -> dict[str, str]:
+        """The settings of a gateway or aggregator of this stack, logged in as `role`."""
         env = {
             "GAMEPLAY_ANALYTICS_NATS_URL": self.nats.url,
             "GAMEPLAY_ANALYTICS_POSTGRES_DSN": self.postgres.dsn,
             "GAMEPLAY_ANALYTICS_WAREHOUSE_ROOT": str(self.warehouse_root),
             "GAMEPLAY_ANALYTICS_JWT_SECRET": self.config.jwt_secret,
             "GAMEPLAY_ANALYTICS_PIPELINE": "local",
+            **self.nats_users.env(role),
             **self.config.extra_env,
         }
         return env
@@ -168,8 +170,7 @@ class LocalStack:
             f"aggregator-{index}",
             log_dir=self.config.data_dir.resolve() / "logs",
             env={
-                **self.runtime_env(),
-                **self.nats_users.env(Role.AGGREGATOR),
+                **self.runtime_env(Role.AGGREGATOR),
                 "GAMEPLAY_ANALYTICS_METRICS_PORT": str(port),
             },
             metrics_port=port,
@@ -196,8 +197,7 @@ class LocalStack:
                 "gateway",
                 log_dir=self.config.data_dir.resolve() / "logs",
                 env={
-                    **self.runtime_env(),
-                    **self.nats_users.env(Role.GATEWAY),
+                    **self.runtime_env(Role.GATEWAY),
                     "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",
                     "GAMEPLAY_ANALYTICS_WS_PORT": str(self.ws_port),
                     "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),

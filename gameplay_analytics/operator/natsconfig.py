@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from gameplay_analytics.runtime import jetstream
 
 __all__ = [
     "NamesInUse",
+    "NatsLogin",
     "NatsError",
     "delete_pipeline",
     "ensure_pipeline",
@@ -38,6 +40,22 @@ CALL_TIMEOUT_S = 10.0
 _SUBJECTS_OVERLAP = 10065  # JetStream: "subjects overlap with an existing stream"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class NatsLogin:
+    """How the operator logs in for one pipeline: a `.creds` file, or its own user."""
+
+    creds_file: str | None = None
+    user: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+
+    def options(self) -> dict[str, Any]:
+        if self.creds_file:
+            return {"user_credentials": self.creds_file}
+        if self.user is not None:
+            return {"user": self.user, "password": self.password or ""}
+        return {}
+
+
 class NatsError(Exception):
     """NATS could not be reached or refused a call; the message says which and where."""
 
@@ -47,7 +65,7 @@ class NamesInUse(NatsError):
 
 
 async def ensure_pipeline(
-    spec: NatsSpec, names: PipelineNames, *, owner: str, creds: str | None = None
+    spec: NatsSpec, names: PipelineNames, *, owner: str, login: NatsLogin | None = None
 ) -> None:
     """Create or update the pipeline's stream (its limits from the spec) and config bucket,
     marked as `owner`'s; raise NamesInUse, touching nothing, when another pipeline has them."""
@@ -57,7 +75,7 @@ async def ensure_pipeline(
         max_age_s=spec.max_age_hours * 3600.0,
         max_bytes=spec.max_bytes,
     )
-    async with _connected(spec.url, creds) as nc:
+    async with _connected(spec.url, login) as nc:
         js = nc.jetstream()
         problems = natsclaims.claim_problems(names, owner, await _marks(js, names))
         if problems:
@@ -80,11 +98,11 @@ async def ensure_pipeline(
 
 
 async def publish_config(
-    url: str, values: Mapping[str, str], *, bucket: str, creds: str | None = None
+    url: str, values: Mapping[str, str], *, bucket: str, login: NatsLogin | None = None
 ) -> list[str]:
     """Put each changed value under its key of `bucket`; returns the keys that were written."""
     written = []
-    async with _connected(url, creds) as nc:
+    async with _connected(url, login) as nc:
         kv = await nc.jetstream().key_value(bucket)
         for key, value in values.items():
             try:
@@ -97,8 +115,10 @@ async def publish_config(
     return written
 
 
-async def read_config(url: str, key: str, *, bucket: str, creds: str | None = None) -> bytes | None:
-    async with _connected(url, creds) as nc:
+async def read_config(
+    url: str, key: str, *, bucket: str, login: NatsLogin | None = None
+) -> bytes | None:
+    async with _connected(url, login) as nc:
         try:
             kv = await nc.jetstream().key_value(bucket)
             return (await kv.get(key)).value
@@ -107,12 +127,12 @@ async def read_config(url: str, key: str, *, bucket: str, creds: str | None = No
 
 
 async def delete_pipeline(
-    url: str, names: PipelineNames, *, owner: str, creds: str | None = None
+    url: str, names: PipelineNames, *, owner: str, login: NatsLogin | None = None
 ) -> list[str]:
     """Delete the pipeline's stream (its durable consumer goes with it) and config bucket,
     each only when it carries `owner`'s mark. Returns what was deleted."""
     deleted = []
-    async with _connected(url, creds) as nc:
+    async with _connected(url, login) as nc:
         js = nc.jetstream()
         marks = await _marks(js, names)
         if "stream" in marks and marks["stream"] == owner:
@@ -141,7 +161,7 @@ async def _marks(js: JetStreamContext, names: PipelineNames) -> dict[str, str | 
 
 
 @contextlib.asynccontextmanager
-async def _connected(url: str, creds: str | None) -> AsyncIterator[Client]:
+async def _connected(url: str, login: NatsLogin | None) -> AsyncIterator[Client]:
     """A short-lived connection with every call under one deadline; errors become NatsError."""
     options: dict[str, Any] = {
         "name": "gameplay-analytics-operator",
@@ -149,8 +169,7 @@ async def _connected(url: str, creds: str | None) -> AsyncIterator[Client]:
         "allow_reconnect": False,
         "max_reconnect_attempts": 0,
     }
-    if creds:
-        options["user_credentials"] = creds
+    options.update(login.options() if login else {})
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
             nc = await nats.connect(url, **options)

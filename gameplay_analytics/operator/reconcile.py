@@ -130,15 +130,15 @@ async def reconcile_pipeline(body: Mapping[str, Any]) -> dict[str, Any]:
             outcomes[f"{kind}/{name}"] = "pruned"
     names = nats_names(pipeline)
     try:
-        creds = await _nats_creds(pipeline)
+        login = await _nats_login(pipeline)
         await natsconfig.ensure_pipeline(
-            pipeline.spec.nats, names, owner=owner_mark_of(pipeline), creds=creds
+            pipeline.spec.nats, names, owner=owner_mark_of(pipeline), login=login
         )
         await natsconfig.publish_config(
             pipeline.spec.nats.url,
             config_values(state, schemas),
             bucket=names.config_bucket,
-            creds=creds,
+            login=login,
         )
     except natsconfig.NamesInUse as exc:
         problem, reason = str(exc), natsclaims.COLLISION_REASON
@@ -178,7 +178,7 @@ async def delete_pipeline_nats(body: Mapping[str, Any]) -> list[str]:
         pipeline.spec.nats.url,
         nats_names(pipeline),
         owner=owner_mark_of(pipeline),
-        creds=await _nats_creds(pipeline),
+        login=await _nats_login(pipeline),
     )
     log.info("pipeline %s/%s deleted: %s", pipeline.namespace, pipeline.name, deleted or "none")
     return deleted
@@ -225,22 +225,36 @@ async def _delete_owned(kind: str, namespace: str, name: str, *, owner_uid: str)
     return await kube.delete(kind=kind, namespace=namespace, name=name)
 
 
-async def _nats_creds(pipeline: Pipeline) -> str | None:
-    """A file path holding the pipeline's NATS credentials, read from its Secret."""
-    ref = pipeline.spec.nats.credentials_secret_ref
+async def _nats_login(pipeline: Pipeline) -> natsconfig.NatsLogin | None:
+    """How the operator logs in to the pipeline's NATS: its own user (`spec.nats.users.
+    operator`, a Secret with `user` and `password`), else the `.creds` file of
+    `credentialsSecretRef` written to a private file, else anonymously."""
+    nats_spec = pipeline.spec.nats
+    users = nats_spec.users
+    if users is not None and users.operator is not None:
+        user = await _secret_values(pipeline.namespace, users.operator.name, "user", "password")
+        return natsconfig.NatsLogin(user=user["user"], password=user["password"])
+    ref = nats_spec.credentials_secret_ref
     if ref is None:
         return None
-    secret = await kube.get(kind="Secret", namespace=pipeline.namespace, name=ref.name)
-    data = ((secret or {}).get("data") or {}).get(ref.key)
-    if data is None:
-        raise natsconfig.NatsError(f"Secret {ref.name!r} has no key {ref.key!r}")
+    data = (await _secret_values(pipeline.namespace, ref.name, ref.key))[ref.key]
     folder = os.path.join(tempfile.gettempdir(), "gameplay-analytics-nats")
     os.makedirs(folder, mode=0o700, exist_ok=True)
     path = os.path.join(folder, f"{pipeline.namespace}.{pipeline.name}.creds")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as stream:
-        stream.write(base64.b64decode(data))
-    return path
+    with os.fdopen(fd, "w") as stream:
+        stream.write(data)
+    return natsconfig.NatsLogin(creds_file=path)
+
+
+async def _secret_values(namespace: str, name: str, *keys: str) -> dict[str, str]:
+    """Decoded values of a Secret's keys; NatsError naming the Secret and key when missing."""
+    secret = await kube.get(kind="Secret", namespace=namespace, name=name)
+    data = (secret or {}).get("data") or {}
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise natsconfig.NatsError(f"Secret {name!r} has no key {missing[0]!r}")
+    return {key: base64.b64decode(data[key]).decode() for key in keys}
 
 
 # -- SamplingPolicy ------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ RUN_AS_USER = 10001
 CONFIG_MOUNT = "/etc/gameplay-analytics"
 GEOIP_MOUNT = "/var/lib/geoip"
 NATS_CREDS_MOUNT = "/var/run/secrets/nats"
+NATS_USER_KEY, NATS_PASSWORD_KEY = "user", "password"  # the keys of a NATS user's Secret
 WAREHOUSE_MOUNT = "/var/lib/gameplay-analytics/warehouse"
 DEFAULT_GATEWAY_REPLICAS = 2
 
@@ -88,6 +89,9 @@ def secret_refs(pipeline: Pipeline, component: str) -> list[str]:
             refs.append(spec.object_store.credentials_secret_ref.name)
     if spec.nats.credentials_secret_ref is not None:
         refs.append(spec.nats.credentials_secret_ref.name)
+    user = _nats_user_secret(pipeline, component)
+    if user is not None:
+        refs.append(user)
     return sorted(set(refs))
 
 
@@ -119,6 +123,24 @@ def _from_secret(env: str, name: str, key: str) -> dict[str, Any]:
     return {"name": env, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
 
 
+def _nats_user_secret(pipeline: Pipeline, component: str) -> str | None:
+    """The Secret of `component`'s own NATS user (`spec.nats.users`), if the spec names one."""
+    users = pipeline.spec.nats.users
+    ref = getattr(users, component, None) if users is not None else None
+    return ref.name if ref is not None else None
+
+
+def _nats_user(pipeline: Pipeline, component: str) -> list[dict[str, Any]]:
+    """`…_NATS_USER` and `…_NATS_PASSWORD` from the component's user Secret, if any."""
+    name = _nats_user_secret(pipeline, component)
+    if name is None:
+        return []
+    return [
+        _from_secret(f"{ENV_PREFIX}NATS_USER", name, NATS_USER_KEY),
+        _from_secret(f"{ENV_PREFIX}NATS_PASSWORD", name, NATS_PASSWORD_KEY),
+    ]
+
+
 def _literal(key: str, value: object) -> dict[str, Any]:
     return {"name": f"{ENV_PREFIX}{key}", "value": str(value)}
 
@@ -136,6 +158,7 @@ def gateway_deployment(
         _literal("WS_PORT", gateway.port),
         _literal("METRICS_PORT", gateway.metrics_port),
         _literal("PIPELINE", pipeline.name),  # the `pipeline` of its log lines
+        *_nats_user(pipeline, "gateway"),
         _from_secret(
             f"{ENV_PREFIX}JWT_SECRET", gateway.jwt_secret_ref.name, gateway.jwt_secret_ref.key
         ),
@@ -182,6 +205,7 @@ def aggregator_deployment(
         *_from_config(pipeline, keys, runtime),
         _literal("METRICS_PORT", aggregator.metrics_port),
         _literal("PIPELINE", pipeline.name),
+        *_nats_user(pipeline, "aggregator"),
         _from_secret(
             f"{ENV_PREFIX}POSTGRES_DSN",
             spec.postgres.dsn_secret_ref.name,
@@ -223,6 +247,7 @@ def quality_env(pipeline: Pipeline) -> list[Any]:
     env = [
         *_from_config(pipeline, _nats_keys(with_consumer=False), runtime_config(pipeline)),
         _literal("PIPELINE", pipeline.name),
+        *_nats_user(pipeline, "quality"),
         _from_secret(
             f"{ENV_PREFIX}POSTGRES_DSN",
             spec.postgres.dsn_secret_ref.name,

@@ -139,7 +139,7 @@ async def test_sigterm_gateway_clients_move_to_second_gateway(
         "gateway-b",
         log_dir=stack.config.data_dir.resolve() / "logs",
         env={
-            **stack.runtime_env(),
+            **stack.runtime_env(Role.GATEWAY),
             "GAMEPLAY_ANALYTICS_WS_HOST": "127.0.0.1",
             "GAMEPLAY_ANALYTICS_WS_PORT": str(second_port),
             "GAMEPLAY_ANALYTICS_METRICS_PORT": str(metrics_port),

@@ -33,6 +33,7 @@ from gameplay_analytics.operator.models.sampling import (
 from gameplay_analytics.operator.models.schemaversion import SchemaSource, SchemaVersionSpec
 from gameplay_analytics.operator.models.stores import (
     NatsSpec,
+    NatsUsersSpec,
     ObjectStoreSpec,
     PostgresSpec,
     WarmVolumeSpec,
@@ -61,6 +62,7 @@ __all__ = [
     "LocalObjectRef",
     "MonitoringSpec",
     "NatsSpec",
+    "NatsUsersSpec",
     "ObjectStoreSpec",
     "PostgresSpec",
     "PrivacySpec",

@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from gameplay_analytics.contract import natsnames
-from gameplay_analytics.operator.models.base import NATS_NAME, NATS_SUBJECT, Spec
+from gameplay_analytics.operator.models.base import NATS_NAME, NATS_SUBJECT, Spec, cel_rules
 from gameplay_analytics.operator.models.refs import LocalObjectRef, SecretKeyRef
 
-__all__ = ["NatsSpec", "ObjectStoreSpec", "PostgresSpec", "WarmVolumeSpec"]
+__all__ = ["NatsSpec", "NatsUsersSpec", "ObjectStoreSpec", "PostgresSpec", "WarmVolumeSpec"]
+
+_USER_SECRET = "a Secret with keys `user` and `password`"
+
+
+class NatsUsersSpec(Spec):
+    """One least-privilege NATS user per component (`gameplay-analytics nats-permissions`
+    renders their server-side permissions), each from its own Secret."""
+
+    gateway: LocalObjectRef | None = Field(default=None, description=f"{_USER_SECRET}: gateways")
+    aggregator: LocalObjectRef | None = Field(
+        default=None, description=f"{_USER_SECRET}: aggregators"
+    )
+    operator: LocalObjectRef | None = Field(
+        default=None, description=f"{_USER_SECRET}: the operator (stream, buckets, rules)"
+    )
+    quality: LocalObjectRef | None = Field(
+        default=None, description=f"{_USER_SECRET}: the nightly quality CronJob"
+    )
 
 
 class NatsSpec(Spec):
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                "!(has(self.credentialsSecretRef) && has(self.users))",
+                "set credentialsSecretRef or users, not both",
+            )
+        )
+    )
+
     url: str = Field(default="nats://nats:4222", pattern=r"^(nats|tls)://", description="NATS URL")
     credentials_secret_ref: SecretKeyRef | None = Field(
         default=None, description="a NATS .creds file; none for an unauthenticated server"
+    )
+    users: NatsUsersSpec | None = Field(
+        default=None,
+        description="user/password per component from Secrets (instead of credentialsSecretRef)",
     )
     stream_replicas: int = Field(
         default=natsnames.DEFAULT_REPLICAS,
