@@ -27,8 +27,8 @@ from gameplay_analytics.runtime import jetstream
 
 __all__ = [
     "NamesInUse",
-    "NatsLogin",
     "NatsError",
+    "NatsLogin",
     "delete_pipeline",
     "ensure_pipeline",
     "publish_config",
