@@ -73,6 +73,7 @@ def test_tools_log_in_as_their_role_from_endpoints(
     stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     endpoints = str(stack.endpoints_path)
+    refused_before = stack.nats.log_path.read_text().count("Violation")
     today = dt.datetime.now(dt.UTC).date().isoformat()
     rc = cli.main(["quality", "sessions", "--endpoints", endpoints, "--day", today])
     _, err = capsys.readouterr()
@@ -80,6 +81,11 @@ def test_tools_log_in_as_their_role_from_endpoints(
     assert cli.main(["replay", "--from-stream", "--endpoints", endpoints]) == 0, (
         capsys.readouterr().err
     )
+    player = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    erase = ["privacy", "erase", "--player", player, "--endpoints", endpoints]
+    assert cli.main(erase) == 0, capsys.readouterr().err  # reads and erases the DLQ as privacy
+    assert cli.main(["privacy", "scan", "--endpoints", endpoints]) == 0, capsys.readouterr()
+    assert stack.nats.log_path.read_text().count("Violation") == refused_before
 
 
 def test_users_file_keeps_passwords_across_restarts(tmp_path: Path) -> None:
