@@ -23,6 +23,7 @@ import nats.errors
 from nats.js.errors import NotFoundError
 
 from gameplay_analytics.contract.messages import STREAM
+from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.demo import metric_totals
 from gameplay_analytics.local.stack import LocalStack
 from tests.chaos.support import connect
@@ -59,7 +60,7 @@ class Recovery:
     def __init__(self, stack: LocalStack) -> None:
         assert stack.gateway is not None
         self._metrics_url = stack.gateway.metrics_url
-        self._nats_url = stack.nats.url
+        self._nats_url = stack.nats_url_as(natsauth.ADMIN)
         self._at = 0.0
         self._acked = 0.0
 

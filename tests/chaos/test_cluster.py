@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.services import NatsCluster
 from gameplay_analytics.local.stack import LocalStack
 from tests.chaos.recovery import Recovery, stream_peers
@@ -37,14 +38,14 @@ async def test_kill_stream_leader_then_a_follower_then_restart_both(
 
     async def fault() -> float:
         await asyncio.sleep(5)
-        leader, _ = await stream_peers(cluster.url)
+        leader, _ = await stream_peers(stack.nats_url_as(natsauth.ADMIN))
         cluster.node(leader).kill()
         killed.append(leader)
         probe = Recovery(stack)
         await probe.mark()
         scenario.recovery["leader_kill.first_ack"] = await probe.first_ack(_RECOVERY_BOUND_S)
         scenario.recovery["leader_kill.caught_up"] = await probe.caught_up(_RECOVERY_BOUND_S)
-        new_leader, followers = await stream_peers(cluster.url)
+        new_leader, followers = await stream_peers(stack.nats_url_as(natsauth.ADMIN))
         assert new_leader != leader, "the killed leader still leads?"
         (follower,) = [f for f in followers if f != leader]
         cluster.node(follower).kill()
@@ -68,7 +69,7 @@ async def test_kill_stream_leader_then_a_follower_then_restart_both(
     assert_exact(figures)
     assert figures.recovery["leader_kill.first_ack"] is not None, "no ack after leader kill"
     assert figures.recovery["restart.caught_up"] is not None, "never caught up after restart"
-    _, followers = await stream_peers(cluster.url)
+    _, followers = await stream_peers(stack.nats_url_as(natsauth.ADMIN))
     assert len(followers) == 2 and all(node.running for node in cluster.nodes)
 
 
