@@ -47,7 +47,7 @@ def _client() -> AnalyticsClient:
 def track_cost_us() -> tuple[float, float]:
     """(median µs per track(), median µs per raw encode of the same event)."""
     client = _client()
-    buffer = client._buffer
+    buffer = client._outbox.buffer
     while buffer.size < DEFAULT_CAP_BYTES // 2:
         client.track("encounter_end", encounter_id="fill", tier="normal", outcome="win")
     half = buffer.size

@@ -9,10 +9,8 @@ that owns its socket drives these itself; `WebSocketConnector` drives them other
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import math
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -21,19 +19,21 @@ from typing import Any
 
 import msgspec
 
-from gameplay_analytics.contract import frames, limits, registry, taxonomy
+from gameplay_analytics.contract import frames, limits, registry
 from gameplay_analytics.contract.errors import ErrorCode
 from gameplay_analytics.contract.limits import MAX_EVENT_BYTES, MAX_FRAME_BYTES
-from gameplay_analytics.privacy.consent import Consent, allows
+from gameplay_analytics.privacy.consent import Consent
 from gameplay_analytics.sampling import hashing
 from gameplay_analytics.sampling.compiled import CompiledRules
-from gameplay_analytics.sdk.buffer import DEFAULT_CAP_BYTES, PriorityBuffer
-from gameplay_analytics.sdk.inflight import Envelope, InFlight
+from gameplay_analytics.sdk.buffer import DEFAULT_CAP_BYTES
+from gameplay_analytics.sdk.decisions import EventGate, default_rules
+from gameplay_analytics.sdk.outbox import Outbox
 from gameplay_analytics.sdk.pending import DEFAULT_PENDING_CAP_BYTES, PendingEvents
+from gameplay_analytics.sdk.schedule import FLUSH_INTERVAL_S, SendSchedule
 from gameplay_analytics.sdk.state import SeqCounter
 from gameplay_analytics.sdk.stats import Acked, ClientStats
 
-__all__ = ["Acked", "AnalyticsClient", "ClientStats", "default_rules"]
+__all__ = ["FLUSH_INTERVAL_S", "Acked", "AnalyticsClient", "ClientStats", "default_rules"]
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +41,10 @@ DEFAULT_SCHEMA = "1.0.0"
 MAX_IN_FLIGHT = 8
 """Envelopes sent and not yet acknowledged before the client waits."""
 RATE_LIMITED_RETRY_MS = 1000
-FLUSH_INTERVAL_S = 1.0 / limits.FLUSH_HZ
-_RATE_MARGIN = 1.05  # keep just under the gateway's limit despite timer jitter
-_RETRY_JITTER = 0.5  # a refused client waits retry_after × [1, 1.5): no synchronised resends
-_ENVELOPE_OVERHEAD = 128
 
 _server_frames = msgspec.json.Decoder(
     frames.Welcome | frames.Ack | frames.Error | frames.SamplingFrame
 )
-_default_rules: CompiledRules | None = None
-
-
-def default_rules() -> CompiledRules:
-    """The shipped rules, used until the gateway's `welcome` brings the live ones."""
-    global _default_rules
-    if _default_rules is None:
-        from gameplay_analytics import sampling
-
-        _default_rules = sampling.compile(sampling.load_default_rules())
-    return _default_rules
 
 
 class _Event(msgspec.Struct, array_like=False):
@@ -70,14 +55,6 @@ class _Event(msgspec.Struct, array_like=False):
 
 
 _encode = msgspec.json.Encoder().encode
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Decision:
-    keep: bool
-    priority: int
-    debounce_ns: int
-    reason: str = ""
 
 
 class AnalyticsClient:
@@ -123,33 +100,20 @@ class AnalyticsClient:
         self._consent_wire = dict(consent or {})
         self._consent = Consent.from_hello(self._consent_wire)
         self._seq = SeqCounter(self.client_guid, state_dir=state_dir)
-        self._buffer = PriorityBuffer(buffer_cap_bytes)
+        self._gate = EventGate(self.player_uuid, self._consent)
+        self._outbox = Outbox(buffer_cap_bytes, schema)
+        self._schedule = SendSchedule(flush_interval_s, clock, self.client_guid)
         self._max_frame_bytes = max_frame_bytes
-        self._clock = clock
         self._on_ack_hook = on_ack
         self.stats = ClientStats()
-        self._rules = default_rules()
-        self._multiplier = 1.0
-        self._decisions: dict[tuple[str, object], _Decision] = {}
-        self._last_at: dict[str, int] = {}
         self.max_events = limits.MAX_EVENTS_PER_ENVELOPE
         self.max_rate_hz = limits.MAX_RATE_HZ
         self.session_id: str | None = None
-        self.sampling_version = self._rules.version
+        self.sampling_version = self._gate.rules.version
         self.connected = False
         self.welcomed = False
         self.unauthorized: str | None = None
         self.version_refused: str | None = None
-        self._flight = InFlight()
-        self._next_id = 1
-        self._last_send = float("-inf")
-        self._hold_until = float("-inf")
-        self._flush_interval = flush_interval_s
-        self._last_new = float("-inf")
-        self._jitter = random.Random(self.client_guid)
-        self._telemetry: bytes | None = None
-        self._last_telemetry = float("-inf")
-        self._pending: PendingEvents | None = None
         self.recovered_crash = False
         if state_dir is not None:
             self._recover(
@@ -168,11 +132,7 @@ class AnalyticsClient:
         try:
             stats = self.stats
             stats.tracked += 1
-            key = (name, props.get("tier"))
-            decision = self._decisions.get(key)
-            if decision is None:
-                decision = self._decide(name, key[1])
-                self._decisions[key] = decision
+            decision = self._gate.decide(name, props.get("tier"))
             if not decision.keep:
                 if decision.reason == "sampled":
                     stats.sampled_out += 1
@@ -181,28 +141,17 @@ class AnalyticsClient:
                 else:
                     stats.refused += 1
                 return
-            if decision.debounce_ns:
-                now = time.monotonic_ns()
-                last = self._last_at.get(name)
-                if last is not None and now - last < decision.debounce_ns:
-                    stats.debounced += 1
-                    return
-                self._last_at[name] = now
+            if decision.debounce_ns and self._gate.debounced(name, decision.debounce_ns):
+                stats.debounced += 1
+                return
             seq = self._seq.next()
             data = _encode(_Event(seq, name, time.time_ns() // 1_000_000, props))
             if len(data) > MAX_EVENT_BYTES:
                 stats.refused += 1
                 return
-            buffer = self._buffer
-            before = buffer.count
-            buffer.push(decision.priority, data)
-            if buffer.count <= before:  # an eviction happened
+            if self._outbox.add(decision.priority, seq, name, data):
                 self._note_overflow()
             stats.buffered += 1
-            pending = self._pending
-            if pending is not None and pending.wants(decision.priority):
-                pending.note_session(name)
-                pending.add(seq, decision.priority, data)
         except Exception:  # the game loop must never see an analytics failure
             self.stats.errors += 1
 
@@ -216,36 +165,36 @@ class AnalyticsClient:
                 rtt_ms=float(rtt_ms) if math.isfinite(rtt_ms) and rtt_ms >= 0 else None,
                 snapshot_bytes=int(snapshot_bytes) if snapshot_bytes >= 0 else None,
             )
-            self._telemetry = msgspec.json.encode(frame)
+            self._schedule.telemetry(msgspec.json.encode(frame))
         except Exception:
             self.stats.errors += 1
 
     @property
     def multiplier(self) -> float:
         """The gateway's current sampling multiplier (1.0 unless it is overloaded)."""
-        return self._multiplier
+        return self._gate.multiplier
 
     @property
     def buffered_events(self) -> int:
-        return len(self._buffer)
+        return len(self._outbox.buffer)
 
     @property
     def buffered_bytes(self) -> int:
-        return self._buffer.size
+        return self._outbox.buffer.size
 
     @property
     def pending_envelopes(self) -> int:
-        return len(self._flight)
+        return len(self._outbox.flight)
 
     @property
     def pending_events(self) -> int:
         """Events sent in envelopes not yet acknowledged (kept for a resend)."""
-        return self._flight.events
+        return self._outbox.flight.events
 
     @property
     def idle(self) -> bool:
         """Nothing buffered and nothing awaiting an ack."""
-        return not self._buffer.count and not self._flight
+        return not self._outbox.buffer.count and not self._outbox.flight
 
     # -- the transport's side --------------------------------------------------------------
 
@@ -269,7 +218,7 @@ class AnalyticsClient:
     def on_disconnected(self) -> None:
         """The connection is gone: every unacked envelope will be resent, unchanged."""
         self.connected = self.welcomed = False
-        self._flight.disconnected()
+        self._outbox.flight.disconnected()
 
     def on_frame(self, data: bytes | str) -> bool:
         """Handle one frame from the gateway; False when it is not an analytics frame (a game
@@ -296,90 +245,42 @@ class AnalyticsClient:
         """Frames to send now: a resend first, else a new envelope once `flush_interval_s` has
         passed (or the buffer fills one); at most one frame per 1/max_rate_hz, none while held
         back by `backpressure` or `rate_limited` (whose wait is jittered)."""
-        if self._pending is not None:
-            self._pending.flush()  # acks settled since the last poll, or non-lifecycle adds
+        outbox, schedule = self._outbox, self._schedule
+        outbox.flush_pending()  # acks settled since the last poll, or non-lifecycle adds
         if not self.welcomed:
             return []
-        now = self._clock() if now is None else now
-        out = self._due_telemetry(now)
-        if self.version_refused is not None:
+        now = schedule.now() if now is None else now
+        out = []
+        telemetry = schedule.due_telemetry(now)
+        if telemetry is not None:
+            self.stats.telemetry_sent += 1
+            out.append(telemetry)
+        if self.version_refused is not None or not schedule.may_send(now, self.max_rate_hz):
             return out
-        if now < self._hold_until or now - self._last_send < _RATE_MARGIN / self.max_rate_hz:
-            return out
-        envelope = self._flight.next_resend()
+        new = False
+        envelope = outbox.flight.next_resend()
         if envelope is not None:
             self.stats.envelopes_resent += 1
-        elif (
-            self._buffer.count
-            and self._flight.on_the_wire < MAX_IN_FLIGHT
-            and (
-                now - self._last_new >= self._flush_interval
-                or self._buffer.count >= self.max_events
-            )
+        elif outbox.flight.on_the_wire < MAX_IN_FLIGHT and schedule.new_envelope_due(
+            now, buffered=outbox.buffer.count, max_events=self.max_events
         ):
-            envelope = self._new_envelope()
-            self._last_new = now
+            envelope = outbox.envelope(
+                max_events=self.max_events, max_frame_bytes=self._max_frame_bytes
+            )
+            new = True
         else:
             return out
-        self._flight.sent(envelope)
-        self._last_send = now
+        outbox.flight.sent(envelope)
+        schedule.sent(now, new=new)
         self.stats.envelopes_sent += 1
         out.append(envelope.frame)
         return out
 
     # -- private ---------------------------------------------------------------------------
 
-    def _due_telemetry(self, now: float) -> list[bytes]:
-        frame = self._telemetry
-        if frame is None or now - self._last_telemetry < 1.0 / limits.TELEMETRY_MAX_HZ:
-            return []
-        self._telemetry = None
-        self._last_telemetry = now
-        self.stats.telemetry_sent += 1
-        return [frame]
-
-    def _decide(self, name: str, tier: object) -> _Decision:
-        if self.version_refused is not None:
-            return _Decision(False, 0, 0, "version")
-        spec = taxonomy.spec_for(name)
-        if spec is None:
-            return _Decision(False, 0, 0, "unknown")
-        if not allows(self._consent, spec):
-            return _Decision(False, 0, 0, "consent")  # opt-out: not even buffered
-        props = {"tier": tier} if spec.tiered and tier is not None else None
-        keep, _ = self._rules.should_keep(
-            self.player_uuid, name, props=props, multiplier=self._multiplier
-        )
-        debounce_ns = self._rules.debounce(name) * 1_000_000
-        return _Decision(keep, int(spec.priority), debounce_ns, "" if keep else "sampled")
-
-    def _new_envelope(self) -> Envelope:
-        events = self._buffer.take(
-            max_events=self.max_events, max_bytes=self._max_frame_bytes - _ENVELOPE_OVERHEAD
-        )
-        ident = self._next_id
-        self._next_id += 1
-        head = b'{"type":"analytics","id":%d,"schema":%s,"events":[' % (
-            ident,
-            msgspec.json.encode(self.schema),
-        )
-        frame = head + b",".join(events) + b"]}"
-        self._buffer.reserved += len(frame)
-        return Envelope(ident, frame, len(events))
-
-    def _forget(self, envelope: Envelope) -> None:
-        """The envelope is settled for good (acked, or refused as malformed)."""
-        self._buffer.reserved -= len(envelope.frame)
-        pending = self._pending
-        if pending is not None and len(pending):
-            pending.settle(list(envelope.seqs()))
-
     def _recover(self, pending: PendingEvents, *, report_crash: bool) -> None:
         """Put an earlier run's unacked events back in the buffer, unchanged."""
-        self._pending = pending
-        for priority, event in pending.recovered():
-            self._buffer.push(priority, event)
-            self.stats.recovered += 1
+        self.stats.recovered += self._outbox.recover(pending)
         self.recovered_crash = pending.session_open
         if self.recovered_crash and report_crash:
             self.track("session_crash", reason="unclean_exit")
@@ -395,16 +296,14 @@ class AnalyticsClient:
 
     def _set_rules(self, wire: dict[str, Any], multiplier: float) -> None:
         rules = CompiledRules.from_wire(wire)
-        if rules != self._rules or multiplier != self._multiplier:
-            self._rules, self._multiplier = rules, multiplier
+        if self._gate.set_rules(rules, multiplier):
             self.sampling_version = rules.version
-            self._decisions.clear()
 
     def _on_ack(self, ack: frames.Ack) -> None:
-        envelope = self._flight.settle(ack.id)
+        envelope = self._outbox.flight.settle(ack.id)
         if envelope is None:
             return  # an ack for an envelope already settled (a resend raced it)
-        self._forget(envelope)
+        self._outbox.forget(envelope)
         stats = self.stats
         stats.envelopes_acked += 1
         stats.events_acked += ack.accepted
@@ -419,35 +318,34 @@ class AnalyticsClient:
 
     def _on_error(self, error: frames.Error) -> None:
         code = error.code
-        envelope = self._flight.settle(error.id) if error.id is not None else None
+        flight = self._outbox.flight
+        envelope = flight.settle(error.id) if error.id is not None else None
         if code in (ErrorCode.BACKPRESSURE, ErrorCode.RATE_LIMITED):
-            delay_s = (error.retry_after_ms or RATE_LIMITED_RETRY_MS) / 1000
-            delay_s *= 1 + _RETRY_JITTER * self._jitter.random()
-            self._hold_until = max(self._hold_until, self._clock() + delay_s)
+            self._schedule.hold((error.retry_after_ms or RATE_LIMITED_RETRY_MS) / 1000)
             if code == ErrorCode.BACKPRESSURE:
                 self.stats.backpressure += 1
             else:
                 self.stats.rate_limited += 1
             if envelope is not None:
-                self._flight.requeue(envelope)  # kept and resent unchanged
+                flight.requeue(envelope)  # kept and resent unchanged
         elif code == ErrorCode.ANALYTICS_VERSION:
             self.version_refused = error.detail
-            self._decisions.clear()
+            self._gate.refuse()
             log.error("analytics: schema %s refused by the gateway: %s", self.schema, error.detail)
             if envelope is not None:
-                self._flight.requeue(envelope)
+                flight.requeue(envelope)
         elif code == ErrorCode.UNAUTHORIZED:
             self.unauthorized = error.detail
             if envelope is not None:
-                self._flight.requeue(envelope)
+                flight.requeue(envelope)
         else:  # bad_request: resending the same bytes cannot succeed
             if envelope is not None:
-                self._forget(envelope)
+                self._outbox.forget(envelope)
                 self.stats.envelopes_refused += 1
             log.error("analytics: gateway refused a frame (%s): %s", code, error.detail)
 
     def _note_overflow(self) -> None:
-        dropped = self._buffer.dropped
+        dropped = self._outbox.buffer.dropped
         self.stats.overflow = collections.Counter({p.name.lower(): n for p, n in dropped.items()})
         total = sum(dropped.values())
         if total & (total - 1) == 0:  # 1, 2, 4, 8, …: a trail, not a flood

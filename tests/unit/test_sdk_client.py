@@ -288,7 +288,7 @@ def test_buffer_cap_counts_unacked_envelopes() -> None:
     assert client.poll(now=100.0)
     for i in range(200):
         client.track("engage_enemy", enemy_id=f"o{i}", tier="boss")
-    assert client.buffered_bytes + client._buffer.reserved <= 4096
+    assert client.buffered_bytes + client._outbox.buffer.reserved <= 4096
     assert client.stats.overflow["gameplay"] > 0
 
 

@@ -1,0 +1,76 @@
+"""When the client may send: new envelopes every flush interval (sooner when one is full),
+at most one frame per 1/max_rate_hz, nothing while the gateway holds it back (`backpressure`,
+`rate_limited`, jittered so refused clients do not resend in step), telemetry at most
+`TELEMETRY_MAX_HZ`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from gameplay_analytics.contract import limits
+
+__all__ = ["FLUSH_INTERVAL_S", "SendSchedule"]
+
+FLUSH_INTERVAL_S = 1.0 / limits.FLUSH_HZ
+_RATE_MARGIN = 1.05  # keep just under the gateway's limit despite timer jitter
+_RETRY_JITTER = 0.5  # a refused client waits retry_after × [1, 1.5): no synchronised resends
+
+
+class SendSchedule:
+    """The pacing state of one client (times from its clock, in seconds)."""
+
+    __slots__ = (
+        "_clock",
+        "_flush_interval",
+        "_hold_until",
+        "_jitter",
+        "_last_new",
+        "_last_send",
+        "_last_telemetry",
+        "_telemetry",
+    )
+
+    def __init__(self, flush_interval_s: float, clock: Callable[[], float], seed: str) -> None:
+        self._clock = clock
+        self._flush_interval = flush_interval_s
+        self._last_send = float("-inf")
+        self._last_new = float("-inf")
+        self._hold_until = float("-inf")
+        self._jitter = random.Random(seed)
+        self._telemetry: bytes | None = None
+        self._last_telemetry = float("-inf")
+
+    def now(self) -> float:
+        return self._clock()
+
+    def hold(self, delay_s: float) -> None:
+        """The gateway asked to wait `delay_s`: send nothing before then (plus jitter)."""
+        delay_s *= 1 + _RETRY_JITTER * self._jitter.random()
+        self._hold_until = max(self._hold_until, self._clock() + delay_s)
+
+    def may_send(self, now: float, max_rate_hz: int) -> bool:
+        return now >= self._hold_until and now - self._last_send >= _RATE_MARGIN / max_rate_hz
+
+    def new_envelope_due(self, now: float, *, buffered: int, max_events: int) -> bool:
+        """A new envelope once the flush interval has passed, or as soon as one is full."""
+        return buffered > 0 and (
+            now - self._last_new >= self._flush_interval or buffered >= max_events
+        )
+
+    def sent(self, now: float, *, new: bool) -> None:
+        self._last_send = now
+        if new:
+            self._last_new = now
+
+    def telemetry(self, frame: bytes) -> None:
+        """The latest telemetry frame; an older one not yet sent is replaced."""
+        self._telemetry = frame
+
+    def due_telemetry(self, now: float) -> bytes | None:
+        frame = self._telemetry
+        if frame is None or now - self._last_telemetry < 1.0 / limits.TELEMETRY_MAX_HZ:
+            return None
+        self._telemetry = None
+        self._last_telemetry = now
+        return frame
