@@ -1,4 +1,5 @@
-"""Session fixtures: real nats-server and PostgreSQL from their wheels, on free ports."""
+"""Shared fixtures: real nats-server and PostgreSQL from their wheels, on free ports; a moto S3
+server per module."""
 
 from __future__ import annotations
 
@@ -66,3 +67,26 @@ async def fresh_database(dsn: str, prefix: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+# -- S3 (moto in server mode): the warm store and privacy tests, the cluster in a box --------
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    from gameplay_analytics.local.services import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

@@ -17,11 +17,10 @@ import yaml
 from gameplay_analytics.local.services import free_port
 from gameplay_analytics.operator.runner import run_operator
 from tests.cluster.kubelet import Kubelet
-from tests.integration.test_warm_export import aws_env, s3_endpoint
 from tests.operator.conftest import k8s
 from tests.operator.emulator import Emulator
 
-__all__ = ["aws_env", "k8s", "s3_endpoint"]
+__all__ = ["k8s"]
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = "analytics.gameplay.dev/v1alpha1"

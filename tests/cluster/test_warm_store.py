@@ -14,9 +14,6 @@ from gameplay_analytics.local.services import free_port
 from gameplay_analytics.runtime.aggregator.app import Aggregator
 from tests.conftest import fresh_database
 from tests.integration.test_aggregator_support import settings as aggregator_settings
-from tests.integration.test_warm_export import aws_env, s3_endpoint
-
-__all__ = ["aws_env", "s3_endpoint"]
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,7 @@ import pytest
 from gameplay_analytics.insights import definitions, mart
 from tests.conftest import fresh_database
 from tests.insights import script
-from tests.insights.test_cli import cli
-from tests.insights.test_ground_truth import ALL_KEPT, START, _stores
-from tests.integration.test_warm_export import aws_env, s3_endpoint
-
-__all__ = ["aws_env", "s3_endpoint"]
+from tests.insights.support import ALL_KEPT, START, cli, fill_stores
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +33,7 @@ async def hot(
     postgres_dsn: str, tmp_path: Path, mart_players: list[script.Player]
 ) -> AsyncIterator[str]:
     async with fresh_database(postgres_dsn, "mart") as dsn:
-        await _stores(dsn, tmp_path / "wh", mart_players, ALL_KEPT)
+        await fill_stores(dsn, tmp_path / "wh", mart_players, ALL_KEPT)
         yield dsn
 
 

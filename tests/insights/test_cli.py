@@ -6,24 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.insights import script
-
-ROOT_ENV = {k: v for k, v in os.environ.items() if not k.startswith("GAMEPLAY_ANALYTICS_")}
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gameplay_analytics.cli", *args],
-        capture_output=True, text=True, timeout=120, env=ROOT_ENV, cwd=cwd,
-    )  # fmt: skip
-
+from tests.insights.support import cli
 
 MEASURES = {
     "funnel": {"step", "players", "rate", "rate_low", "rate_high"},

@@ -14,55 +14,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from gameplay_analytics import sampling
 from gameplay_analytics.insights import core, stores
-from gameplay_analytics.runtime import storage
-from gameplay_analytics.runtime.storage import hot, warm
 from tests.conftest import fresh_database
 from tests.insights import script
-
-# Everyone activates on January 1st, so even D30 stays inside one salt month; the month
-# boundary has its own test.
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-ALL_KEPT = sampling.compile(
-    sampling.parse_rules(
-        {
-            "classes": {
-                name: {"rate": 1.0}
-                for name in ("combat", "commodity", "social", "heartbeat", "milestone")
-            },
-        },
-        base=sampling.load_default_rules(),
-    )
-)
-DEFAULTS = sampling.compile(sampling.load_default_rules())
-
-
-async def _stores(
-    dsn: str, root: Path, players: list[script.Player], rules: sampling.CompiledRules
-) -> None:
-    """Both stores as the pipeline fills them: events and onboarding profiles in Postgres
-    (one `write_batch`, as the aggregator commits), then the days exported to Parquet."""
-    rows = script.stored_rows(players, rules)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await storage.migrate(conn)
-        # A partition per day, so the export copies the days (it moves default-partition rows).
-        days = sorted({row[storage.EVENT_COLUMNS.index("event_day")] for row in rows})
-        await storage.ensure_partitions(conn, today=days[0], ahead_days=(days[-1] - days[0]).days)
-        await hot.write_batch(conn, rows, (), script.profiles(players, rules))
-    finally:
-        await conn.close()
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-    try:
-        await warm.export_closed_days(
-            pool, warm.WarmStore(str(root)), now=START + dt.timedelta(days=90)
-        )
-    finally:
-        await pool.close()
+from tests.insights.support import ALL_KEPT, DEFAULTS, START, fill_stores
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +32,7 @@ async def exact(
     postgres_dsn: str, tmp_path: Path, exact_players: list[script.Player]
 ) -> AsyncIterator[dict[str, stores.Store]]:
     async with fresh_database(postgres_dsn, "ins") as dsn:
-        await _stores(dsn, tmp_path / "wh", exact_players, ALL_KEPT)
+        await fill_stores(dsn, tmp_path / "wh", exact_players, ALL_KEPT)
         both: dict[str, stores.Store] = {
             "hot": stores.HotStore(dsn),
             "warm": stores.WarmStore(str(tmp_path / "wh")),
@@ -172,7 +129,7 @@ async def test_within_the_interval_at_default_rates(
     postgres_dsn: str, tmp_path: Path, sampled_players: list[script.Player]
 ) -> None:
     async with fresh_database(postgres_dsn, "ins") as dsn:
-        await _stores(dsn, tmp_path / "wh", sampled_players, DEFAULTS)
+        await fill_stores(dsn, tmp_path / "wh", sampled_players, DEFAULTS)
         for store in (stores.HotStore(dsn), stores.WarmStore(str(tmp_path / "wh"))):
             funnel = {r["step"]: r for r in await _run(store, "funnel")}
             truth = script.true_funnel(sampled_players, 7)
@@ -210,7 +167,7 @@ async def test_funnel_and_retention_cross_the_salt_rotation_in_the_hot_store(
     # where every player has a new analytics_player_id. The profile carries them across.
     players = script.population(40, start=dt.datetime(2025, 1, 25, tzinfo=dt.UTC), days=8)
     async with fresh_database(postgres_dsn, "ins") as dsn:
-        await _stores(dsn, tmp_path / "wh", players, ALL_KEPT)
+        await fill_stores(dsn, tmp_path / "wh", players, ALL_KEPT)
         hot_store = stores.HotStore(dsn)
         for window in (7, 10):
             funnel = await _run(hot_store, "funnel", window=window)
@@ -245,7 +202,7 @@ async def test_a_win_proves_combat_so_the_funnel_steps_nest(
         for _ in range(200)
     ]  # fmt: skip
     async with fresh_database(postgres_dsn, "nest") as dsn:
-        await _stores(dsn, tmp_path / "wh", players, DEFAULTS)
+        await fill_stores(dsn, tmp_path / "wh", players, DEFAULTS)
         for store in (stores.HotStore(dsn), stores.WarmStore(str(tmp_path / "wh"))):
             funnel = {r["step"]: r["players"] for r in await _run(store, "funnel")}
             assert funnel == {"first_session": 200, "first_combat": 200, "first_combat_win": 200}

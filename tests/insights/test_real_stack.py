@@ -19,17 +19,16 @@ import asyncpg
 import pytest
 from websockets.asyncio.client import connect
 
-from gameplay_analytics import sampling
 from gameplay_analytics.insights import warehouse
 from gameplay_analytics.local.stack import LocalStack, StackConfig
 from gameplay_analytics.runtime.gateway import issue_token
 from gameplay_analytics.runtime.storage.warm import WarmStore
 from tests.insights import script
+from tests.insights.support import DEFAULTS
 
 pytestmark = pytest.mark.integration
 
 SECRET = "insights-real-stack-secret-at-least-32-bytes"
-DEFAULTS = sampling.compile(sampling.load_default_rules())
 PLAYERS = 120
 
 

@@ -43,9 +43,8 @@ from tests.integration.test_aggregator_support import (
     settings,
     wait_for,
 )
-from tests.integration.test_warm_export import s3_endpoint
 
-__all__ = ["database", "js", "s3_endpoint"]
+__all__ = ["database", "js"]
 
 SECRET = "test-secret"
 REPO = Path(__file__).resolve().parents[2]

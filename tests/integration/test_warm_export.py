@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import asyncpg
 import pytest
 
 from gameplay_analytics.insights import warehouse
-from gameplay_analytics.local.services import free_port
 from gameplay_analytics.runtime import storage
 from gameplay_analytics.runtime.storage import hot, warm
 from tests.integration.test_aggregator_support import database
@@ -24,24 +23,6 @@ __all__ = ["database"]
 D = dt.date(2025, 10, 1)
 NOW = dt.datetime(2025, 10, 2, 6, 0, tzinfo=dt.UTC)
 COLUMNS = [f.name for f in warm.WARM_SCHEMA]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
 @pytest.fixture
