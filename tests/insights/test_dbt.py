@@ -21,8 +21,7 @@ from gameplay_analytics.cli import main
 from gameplay_analytics.insights import dbt_models, dbt_project, dbt_run, definitions
 from tests.conftest import fresh_database
 from tests.insights import script
-from tests.insights.test_cli import cli
-from tests.insights.test_ground_truth import ALL_KEPT, START, _stores
+from tests.insights.support import ALL_KEPT, START, cli, fill_stores
 
 REPO = Path(__file__).resolve().parents[2]
 BY = ",".join(definitions.DIMENSIONS)
@@ -69,7 +68,7 @@ async def stores(
     postgres_dsn: str, tmp_path: Path, dbt_players: list[script.Player]
 ) -> AsyncIterator[tuple[str, Path]]:
     async with fresh_database(postgres_dsn, "dbt") as dsn:
-        await _stores(dsn, tmp_path / "wh", dbt_players, ALL_KEPT)
+        await fill_stores(dsn, tmp_path / "wh", dbt_players, ALL_KEPT)
         yield dsn, tmp_path / "wh"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from gameplay_analytics.insights import daily, dbt_run
 from gameplay_analytics.insights.stores import InsightsError
-from tests.insights.test_cli import ROOT_ENV, cli
+from tests.insights.support import ROOT_ENV, cli
 
 DAY = dt.date(2025, 5, 10)
 
