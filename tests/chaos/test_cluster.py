@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gameplay_analytics.contract.natsperms import Role
 from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.services import NatsCluster
 from gameplay_analytics.local.stack import LocalStack
@@ -133,7 +134,8 @@ async def test_privacy_scan_after_cluster_chaos(cluster_stack: LocalStack) -> No
     report = await privacy_scan.scan_all(
         dsn=stack.postgres.dsn,
         warehouse_root=None,
-        nats_url=cluster.nodes[0].url,  # the scan takes one URL; every node is up again
+        # the scan's DLQ reader takes one URL; every node is up again
+        nats_url=stack.nats_users.url(cluster.nodes[0].url, str(Role.PRIVACY)),
         log_paths=sorted(stack.config.data_dir.resolve().rglob("*.log")),
         player_uuids=_players,
         server_ports=ports,
