@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameplay_analytics.operator import workloads
-from gameplay_analytics.operator.naming import Pipeline, labels, meta
+from gameplay_analytics.operator import cronjobs, workloads
+from gameplay_analytics.operator.naming import Pipeline
 
 __all__ = ["OUT", "cronjob", "job_name"]
 
@@ -56,46 +56,17 @@ def cronjob(pipeline: Pipeline) -> dict[str, Any] | None:
             {"name": "DBT_SEND_ANONYMOUS_USAGE_STATS", "value": "false"},
         ],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "out", "mountPath": OUT},
         ],
     }
-    pod = {
-        "metadata": {"labels": labels(pipeline, "daily-insights")},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": workloads.RUN_AS_USER,
-                "runAsGroup": workloads.RUN_AS_USER,
-                "fsGroup": workloads.RUN_AS_USER,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [container],
-            "volumes": [
-                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-                {"name": "out", **out},
-            ],
-        },
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": meta(pipeline, job_name(pipeline.name), "daily-insights"),
-        "spec": {
-            "schedule": daily.schedule,
-            "timeZone": "Etc/UTC",
-            "concurrencyPolicy": "Forbid",
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {"spec": {"backoffLimit": 1, "template": pod}},
-        },
-    }
+    return cronjobs.cronjob(
+        pipeline,
+        name=job_name(pipeline.name),
+        component="daily-insights",
+        schedule=daily.schedule,
+        container=container,
+        volumes=[{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, {"name": "out", **out}],
+        fs_group=True,
+    )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameplay_analytics.operator import workloads
-from gameplay_analytics.operator.naming import Pipeline, labels, meta
+from gameplay_analytics.operator import cronjobs, workloads
+from gameplay_analytics.operator.naming import Pipeline
 
 __all__ = ["SCHEDULE", "cronjob", "job_name"]
 
@@ -40,39 +40,13 @@ def cronjob(pipeline: Pipeline) -> dict[str, Any]:
         "command": ["gameplay-analytics", "quality", "sessions"],
         "env": workloads.quality_env(pipeline),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
         "volumeMounts": mounts,
     }
-    pod = {
-        "metadata": {"labels": labels(pipeline, "quality")},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": workloads.RUN_AS_USER,
-                "runAsGroup": workloads.RUN_AS_USER,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [container],
-            "volumes": volumes,
-        },
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": meta(pipeline, job_name(pipeline.name), "quality"),
-        "spec": {
-            "schedule": SCHEDULE,
-            "timeZone": "Etc/UTC",
-            "concurrencyPolicy": "Forbid",
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {"spec": {"backoffLimit": 1, "template": pod}},
-        },
-    }
+    return cronjobs.cronjob(
+        pipeline,
+        name=job_name(pipeline.name),
+        component="quality",
+        schedule=SCHEDULE,
+        container=container,
+        volumes=volumes,
+    )
