@@ -194,7 +194,7 @@ class IngestWorker:
         state = admission.QueueState(
             depth=self.depth,
             capacity=self.capacity,
-            head_wait_s=self.head_wait(time.monotonic()) if self.depth else 0.0,
+            head_wait_s=self.head_wait(time.monotonic()),  # always: it prunes the written
             store_busy=self._writes >= self._max_writes,
             draining=self.draining,
             connected=self.connected,
