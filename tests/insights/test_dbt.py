@@ -90,7 +90,7 @@ def _key(row: dict[str, Any], names: list[str]) -> tuple[str, ...]:
 def _assert_marts_equal_the_cli(marts: dict[str, list[dict[str, Any]]], store: list[str]) -> None:
     days = sorted({r["day"] for r in marts["combat_daily"]})
     assert days, "combat_daily is empty"
-    compared = {"combat": 0, "xp": 0, "funnel": 0}
+    compared = {"combat": 0, "xp": 0, "funnel": 0, "economy": 0, "sessions": 0}
     for day in days:
         day_ = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
         # Combat: encounters and wins per slice and tier.
@@ -114,6 +114,17 @@ def _assert_marts_equal_the_cli(marts: dict[str, list[dict[str, Any]]], store: l
             funnel.setdefault(_key(r, list(definitions.DIMENSIONS)), {})[r["step"]] = r["players"]
         funnels = {k: (v["first_session"], v["first_combat_win"]) for k, v in funnel.items()}
         compared["funnel"] += _close(funnels, mart)
+        # Economy flows per item, and the sessions of cohort_slices.
+        mart = {_key(r, [*DIMS, "flow", "item"]): (float(r["events"]), float(r["amount"]))
+                for r in marts["economy_daily"] if r["day"] == day}  # fmt: skip
+        got = {_key(r, [*definitions.DIMENSIONS, "flow", "item"]): (r["events"], r["amount"])
+               for r in _cli("economy", store, day_)}  # fmt: skip
+        compared["economy"] += _close(got, mart)
+        mart = {_key(r, DIMS): (float(r["sessions"]), float(r["total_minutes"]))
+                for r in marts["cohort_slices"] if r["day"] == day}  # fmt: skip
+        got = {_key(r, list(definitions.DIMENSIONS)): (r["sessions"], r["total_minutes"])
+               for r in _cli("sessions", store, day_)}  # fmt: skip
+        compared["sessions"] += _close(got, mart)
     # Retention over the whole store, by activation day and day N.
     keys = ["activation_day", "day"]
     mart = {_key(r, [*DIMS, *keys]): (float(r["players"]), float(r["retained"]))
