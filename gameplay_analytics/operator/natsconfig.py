@@ -172,7 +172,7 @@ async def _connected(url: str, login: NatsLogin | None) -> AsyncIterator[Client]
     options.update(login.options() if login else {})
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
-            nc = await nats.connect(url, **options)
+            nc = await nats.connect(jetstream.servers(url), **options)
     except Exception as exc:
         raise NatsError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from None
     try:

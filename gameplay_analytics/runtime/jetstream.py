@@ -37,6 +37,7 @@ __all__ = [
     "ensure_sessions_bucket",
     "ensure_stream",
     "provision",
+    "servers",
     "verify",
 ]
 
@@ -121,6 +122,12 @@ class MissingInfrastructure(RuntimeError):
     """The pipeline's stream or bucket is not there: its owner has not created it (yet)."""
 
 
+def servers(nats_url: str) -> list[str]:
+    """The server URLs of a NATS URL setting (comma-separated for a cluster), as nats.py
+    wants them: it refuses the comma-separated string itself ("invalid connect url")."""
+    return [url.strip() for url in nats_url.split(",") if url.strip()]
+
+
 async def connect(settings: NatsSettings, *, name: str, connect_timeout_s: float = 5.0) -> Client:
     """A NATS connection with the settings' credentials that keeps reconnecting forever (the
     process reports not-ready meanwhile) and bounds every connect attempt."""
@@ -132,8 +139,7 @@ async def connect(settings: NatsSettings, *, name: str, connect_timeout_s: float
         "allow_reconnect": True,
     }
     options.update(_credentials(settings))
-    servers = [url.strip() for url in settings.nats_url.split(",") if url.strip()]
-    return await nats.connect(servers, **options)
+    return await nats.connect(servers(settings.nats_url), **options)
 
 
 async def verify(js: JetStreamContext, names: PipelineNames, *, url: str) -> None:
@@ -223,7 +229,7 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
     the stream and the bucket named by `settings`."""
     limits = limits or StreamSettings()
     nc = await nats.connect(
-        [u.strip() for u in settings.nats_url.split(",") if u.strip()],
+        servers(settings.nats_url),
         connect_timeout=_PROVISION_TIMEOUT_S,
         allow_reconnect=False,
         max_reconnect_attempts=0,

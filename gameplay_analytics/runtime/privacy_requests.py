@@ -26,7 +26,7 @@ import nats
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM
 from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET, profile_key
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, month_of, months_between
-from gameplay_analytics.runtime import stream_erasure
+from gameplay_analytics.runtime import jetstream, stream_erasure
 from gameplay_analytics.runtime.storage import (
     erasure,
     maintenance,
@@ -210,7 +210,7 @@ async def _find_stream(
     match = stream_erasure.PlayerMatch(player_uuid=player_uuid, player_ids=ids)
     # A one-shot tool: a bounded connect, not the services' reconnect-forever.
     nc = await nats.connect(
-        stores.nats_url, name="privacy-request", connect_timeout=_NATS_TIMEOUT_S,
+        jetstream.servers(stores.nats_url), name="privacy-request", connect_timeout=_NATS_TIMEOUT_S,
         max_reconnect_attempts=0, allow_reconnect=False,
     )  # fmt: skip
     try:

@@ -36,6 +36,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pyarrow import fs as pafs
 
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, STREAM
+from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.storage.objectstore import ObjectRoot, open_root
 
 __all__ = [
@@ -243,7 +244,7 @@ async def scan_dlq(
     `only_guids` / `skip_guids` select entries by their `client_guid` (a shared stream)."""
     findings: list[Finding] = []
     read = 0
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(jetstream.servers(nats_url))
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe(

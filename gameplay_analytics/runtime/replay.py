@@ -34,6 +34,7 @@ from gameplay_analytics.contract.messages import (
     encode_batch,
     split_events,
 )
+from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator.enrich import Enricher, PreparedMessage
 from gameplay_analytics.runtime.storage import hot, maintenance, schema, warm
 
@@ -99,8 +100,8 @@ async def from_stream(
     else:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     config.ack_policy, config.inactive_threshold = AckPolicy.NONE, 30.0
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=0,
-                            allow_reconnect=False)  # fmt: skip
+    nc = await nats.connect(jetstream.servers(nats_url), connect_timeout=5,
+                            max_reconnect_attempts=0, allow_reconnect=False)  # fmt: skip
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)

@@ -134,8 +134,7 @@ async def test_privacy_scan_after_cluster_chaos(cluster_stack: LocalStack) -> No
     report = await privacy_scan.scan_all(
         dsn=stack.postgres.dsn,
         warehouse_root=None,
-        # the scan's DLQ reader takes one URL; every node is up again
-        nats_url=stack.nats_users.url(cluster.nodes[0].url, str(Role.PRIVACY)),
+        nats_url=stack.nats_url_as(Role.PRIVACY),  # all three nodes
         log_paths=sorted(stack.config.data_dir.resolve().rglob("*.log")),
         player_uuids=_players,
         server_ports=ports,
