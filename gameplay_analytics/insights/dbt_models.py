@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from gameplay_analytics.contract import registry
 from gameplay_analytics.contract.semver import SemVer
-from gameplay_analytics.insights import core, ctes, definitions
+from gameplay_analytics.insights import core, ctes, definitions, trino
 from gameplay_analytics.insights.dialect import Dialect, render
 from gameplay_analytics.runtime.storage.warm import WARM_SCHEMA
 
@@ -94,13 +94,45 @@ _SQL_TYPES: Final = {
 }
 
 
+def _targets(postgres: str, duckdb: str, trino_sql: str) -> str:
+    """The model's SQL per target: Postgres (hot store), Trino (production, over the warm
+    store's Hive table) and otherwise DuckDB (the warm store's Parquet)."""
+    branches = [("postgres", postgres), ("trino", trino_sql)]
+    out = ""
+    for kind, sql in branches:
+        out += "{% " + ("if" if not out else "elif") + f" target.type == '{kind}' %}}\n"
+        out += sql.rstrip("\n") + "\n"
+    return out + "{% else %}\n" + duckdb.rstrip("\n") + "\n{% endif %}\n"
+
+
 def _both(postgres: str, duckdb: str) -> str:
-    if postgres == duckdb:
-        return postgres
-    return (
-        "{% if target.type == 'postgres' %}\n" + postgres.rstrip("\n") + "\n{% else %}\n"
-        + duckdb.rstrip("\n") + "\n{% endif %}\n"
-    )  # fmt: skip
+    """Postgres and DuckDB SQL, and Trino's transpiled from DuckDB's."""
+    return _targets(postgres, duckdb, _trino(duckdb))
+
+
+_JINJA: Final = re.compile(r"\{\{ [^}]* \}\}")
+_DAY_LITERAL: Final = "{{ day }}"  # inside a string literal: sqlglot keeps it
+
+
+def _trino(duckdb: str) -> str:
+    """DuckDB SQL (with Jinja expressions) as Trino SQL: each Jinja expression is hidden
+    behind an identifier while sqlglot transpiles, then put back."""
+    saved: dict[str, str] = {}
+
+    def hide(match: re.Match[str]) -> str:
+        if match.group(0) == _DAY_LITERAL:
+            return match.group(0)
+        key = f"jinja_{len(saved)}_"
+        saved[key] = match.group(0)
+        return key
+
+    lines = duckdb.splitlines()
+    comments = [line for line in lines if line.startswith("--")]
+    body = "\n".join(line for line in lines if not line.startswith("--"))
+    out = trino.from_duckdb(_JINJA.sub(hide, body))
+    for key, text in saved.items():
+        out = out.replace(key, text)
+    return "".join(f"{c}\n" for c in comments) + out + "\n"
 
 
 def _refs(sql: str) -> str:
@@ -137,9 +169,10 @@ def _stg_events() -> str:
     source = "{{ source('" + SOURCE + "', 'analytics_events') }}"
     return (
         "-- The store's events, one typed column per prop of the event schema (prop_<name>).\n"
-        + _both(
+        + _targets(
             f"SELECT\n{typed(Dialect.POSTGRES)}\nFROM {source}\n",
             f"SELECT\n{typed(Dialect.DUCKDB)}\nFROM {WARM_FILES}\n",
+            _trino(f"SELECT\n{typed(Dialect.DUCKDB)}\nFROM {source}\n"),
         )
     )
 
@@ -181,7 +214,7 @@ def intermediate_sql(model: str) -> str:
             "-- The economy metric's flows (insights/ctes.py _FLOWS), whole store.\n",
         )
     if model == "int_encounters":
-        return _INT_ENCOUNTERS
+        return _both(_INT_ENCOUNTERS, _INT_ENCOUNTERS)
     raise KeyError(model)
 
 
@@ -236,20 +269,28 @@ def mart_sql(model: str) -> str:
     day = "CAST('{{ day }}' AS DATE)"
     values = {"from": day, "to": day, "window": "{{ var('funnel_window') }}"}
     body = _both(*(_metric(mart.metric, d, values) for d in Dialect))
+    newest = f"COALESCE((SELECT MAX(day) FROM {{{{ this }}}}), DATE '{EMPTY_DAY}')"
     return (
         head + "{{ config(materialized='incremental', unique_key='day',"
         " incremental_strategy='delete+insert') }}\n"
         "{%- set days_sql -%}\n"
         "SELECT DISTINCT event_day FROM {{ ref('stg_events') }}\n"
         "{%- if is_incremental() %}\n"
-        f"WHERE event_day >= COALESCE((SELECT MAX(day) FROM {{{{ this }}}}), DATE '{EMPTY_DAY}')"
-        f" - {mart.lookback_days}\n"
+        f"WHERE event_day >= {_days_before(newest, mart.lookback_days)}\n"
         "{%- endif %}\nORDER BY 1\n{%- endset -%}\n"
         "{%- set days = run_query(days_sql).columns[0].values() if execute else [] -%}\n"
         f"{{%- for day in (days or ['{EMPTY_DAY}']) %}}\n"
         "{% if not loop.first %}UNION ALL\n{% endif -%}\n"
         f"SELECT {day} AS day, m.* FROM (\n{body}) m\n"
         "{%- endfor %}\n"
+    )
+
+
+def _days_before(day: str, days: int) -> str:
+    """`day` minus `days` in each target's SQL (Trino has no date - integer)."""
+    return (
+        f"{{% if target.type == 'trino' %}}date_add('day', -{days}, {day})"
+        f"{{% else %}}{day} - {days}{{% endif %}}"
     )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "catalog_properties",
     "create_statements",
     "files",
+    "from_duckdb",
     "metric_sql",
     "sync_statement",
 ]
@@ -101,9 +102,14 @@ def sync_statement() -> str:
 
 def metric_sql(metric: str, *, window: int = core.DEFAULT_WINDOW_DAYS) -> str:
     """`metric` in Trino SQL: its warm-store definition over the whole store, every slice."""
+    return from_duckdb(core.whole_store_sql(metric, Dialect.DUCKDB, window=window))
+
+
+def from_duckdb(sql: str) -> str:
+    """One DuckDB statement of the definitions' kind as Trino SQL (sqlglot, plus the day
+    arithmetic Trino spells with date_diff/date_add)."""
     import sqlglot
 
-    sql = core.whole_store_sql(metric, Dialect.DUCKDB, window=window)
     tree = sqlglot.parse_one(sql, read="duckdb").transform(_day_arithmetic)
     return str(tree.sql(dialect="trino", pretty=True))
 

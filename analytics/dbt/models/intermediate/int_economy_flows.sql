@@ -33,6 +33,111 @@ flows AS (
 )
 SELECT player, flow, kind, item, w AS weight, amount, rarity, ok AS success
 FROM flows
+{% elif target.type == 'trino' %}
+WITH all_events AS (
+  SELECT
+    analytics_player_id AS player,
+    event_name,
+    category,
+    event_ts,
+    event_day,
+    seq,
+    sample_rate,
+    props,
+    NULLIF(region, '') AS region,
+    NULLIF(platform, '') AS platform,
+    NULLIF(build, '') AS build
+  FROM {{ ref('stg_events') }}
+  WHERE
+    sample_rate > 0 AND COALESCE(source, 'client') = 'client'
+), ev AS (
+  SELECT
+    *
+  FROM all_events
+  WHERE
+    (
+      CAST(NULL AS DATE) IS NULL OR event_day >= CAST(NULL AS DATE)
+    )
+    AND (
+      CAST(NULL AS DATE) IS NULL OR event_day <= CAST(NULL AS DATE)
+    )
+), flows AS (
+  SELECT
+    player,
+    'source' AS flow,
+    'loot' AS kind,
+    JSON_EXTRACT_SCALAR(props, '$.item_id') AS item,
+    CAST(1.0 AS DOUBLE) / sample_rate AS w,
+    1.0 AS amount,
+    JSON_EXTRACT_SCALAR(props, '$.rarity') AS rarity,
+    0 AS ok
+  FROM ev
+  WHERE
+    event_name = 'loot_drop'
+  UNION ALL
+  SELECT
+    player,
+    'source',
+    'currency',
+    'xp',
+    CAST(1.0 AS DOUBLE) / sample_rate,
+    CAST(JSON_EXTRACT_SCALAR(props, '$.amount') AS DOUBLE),
+    NULL,
+    0
+  FROM ev
+  WHERE
+    event_name = 'xp_gain'
+  UNION ALL
+  SELECT
+    player,
+    'source',
+    'craft',
+    JSON_EXTRACT_SCALAR(props, '$.recipe_id'),
+    CAST(1.0 AS DOUBLE) / sample_rate,
+    1.0,
+    NULL,
+    1
+  FROM ev
+  WHERE
+    event_name = 'craft_result' AND JSON_EXTRACT_SCALAR(props, '$.success') = 'true'
+  UNION ALL
+  SELECT
+    player,
+    'sink',
+    'craft',
+    JSON_EXTRACT_SCALAR(props, '$.recipe_id'),
+    CAST(1.0 AS DOUBLE) / sample_rate,
+    1.0,
+    NULL,
+    CASE WHEN JSON_EXTRACT_SCALAR(props, '$.success') = 'true' THEN 1 ELSE 0 END
+  FROM ev
+  WHERE
+    event_name = 'craft_result'
+  UNION ALL
+  SELECT
+    player,
+    'sink',
+    'item',
+    JSON_EXTRACT_SCALAR(props, '$.item_id'),
+    CAST(1.0 AS DOUBLE) / sample_rate,
+    1.0,
+    NULL,
+    0
+  FROM ev
+  WHERE
+    event_name = 'inventory_move'
+    AND JSON_EXTRACT_SCALAR(props, '$.to') IN ('destroyed', 'discarded', 'sold', 'trash', 'vendor')
+)
+SELECT
+  player,
+  flow,
+  kind,
+  item,
+  w AS weight,
+  amount,
+  rarity,
+  ok AS success
+FROM flows
 {% else %}
 WITH all_events AS (
     SELECT analytics_player_id AS player, event_name, category, event_ts, event_day, seq,

@@ -4,7 +4,7 @@
 {%- set days_sql -%}
 SELECT DISTINCT event_day FROM {{ ref('stg_events') }}
 {%- if is_incremental() %}
-WHERE event_day >= COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01') - 1
+WHERE event_day >= {% if target.type == 'trino' %}date_add('day', -1, COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01')){% else %}COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01') - 1{% endif %}
 {%- endif %}
 ORDER BY 1
 {%- endset -%}
@@ -80,6 +80,178 @@ SELECT 'all' AS _all, pl.d_class AS dim_class, pl.d_region AS dim_region, pl.d_p
 FROM sessions_in_range s JOIN players pl ON pl.player = s.player
 GROUP BY _all, dim_class, dim_region, dim_platform, dim_build, dim_playstyle
 ORDER BY _all, dim_class, dim_region, dim_platform, dim_build, dim_playstyle
+{% elif target.type == 'trino' %}
+WITH all_events AS (
+  SELECT
+    analytics_player_id AS player,
+    event_name,
+    category,
+    event_ts,
+    event_day,
+    seq,
+    sample_rate,
+    props,
+    NULLIF(region, '') AS region,
+    NULLIF(platform, '') AS platform,
+    NULLIF(build, '') AS build
+  FROM {{ ref('stg_events') }}
+  WHERE
+    sample_rate > 0 AND COALESCE(source, 'client') = 'client'
+), mix AS (
+  SELECT
+    player,
+    MIN(event_ts) FILTER(WHERE
+      event_name = 'session_start') AS activated_at,
+    MIN(event_day) FILTER(WHERE
+      event_name = 'session_start') AS activation_day,
+    COALESCE(
+      (
+        ARRAY_AGG(NULLIF(JSON_EXTRACT_SCALAR(props, '$.character_class'), '') ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start'
+          AND NOT NULLIF(JSON_EXTRACT_SCALAR(props, '$.character_class'), '') IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_class,
+    COALESCE(
+      (
+        ARRAY_AGG(region ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT region IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_region,
+    COALESCE(
+      (
+        ARRAY_AGG(platform ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT platform IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_platform,
+    COALESCE(
+      (
+        ARRAY_AGG(build ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT build IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_build,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'encounter_end'),
+      0
+    ) AS fights,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'xp_gain'
+        AND COALESCE(JSON_EXTRACT_SCALAR(props, '$.source'), '') <> 'combat'),
+      0
+    ) AS explores,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'craft_result'),
+      0
+    ) AS crafts,
+    COALESCE(SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+      category = 'social'), 0) AS socials
+  FROM all_events
+  GROUP BY
+    player
+), players AS (
+  SELECT
+    player,
+    activated_at,
+    activation_day,
+    d_class,
+    d_region,
+    d_platform,
+    d_build,
+    CASE
+      WHEN GREATEST(fights, explores, crafts, socials) <= 0
+      THEN 'idle'
+      WHEN fights = GREATEST(fights, explores, crafts, socials)
+      THEN 'fighter'
+      WHEN explores = GREATEST(fights, explores, crafts, socials)
+      THEN 'explorer'
+      WHEN crafts = GREATEST(fights, explores, crafts, socials)
+      THEN 'crafter'
+      ELSE 'socialiser'
+    END AS d_playstyle
+  FROM mix
+), numbered AS (
+  SELECT
+    player,
+    event_name,
+    event_ts,
+    event_day,
+    SUM(CASE WHEN event_name = 'session_start' THEN 1 ELSE 0 END) OVER (
+      PARTITION BY player
+      ORDER BY event_ts, seq
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS n
+  FROM all_events
+), sessions AS (
+  SELECT
+    player,
+    n,
+    MIN(event_day) FILTER(WHERE
+      event_name = 'session_start') AS start_day,
+    TO_UNIXTIME(
+      CAST(COALESCE(
+        MIN(event_ts) FILTER(WHERE
+          event_name IN ('session_end', 'session_crash')),
+        MAX(event_ts)
+      ) AS TIMESTAMP)
+    ) - TO_UNIXTIME(CAST(MIN(event_ts) FILTER(WHERE
+      event_name = 'session_start') AS TIMESTAMP)) AS seconds
+  FROM numbered
+  WHERE
+    n > 0
+  GROUP BY
+    player,
+    n
+), sessions_in_range AS (
+  SELECT
+    *
+  FROM sessions
+  WHERE
+    (
+      CAST(CAST('{{ day }}' AS DATE) AS DATE) IS NULL
+      OR start_day >= CAST(CAST('{{ day }}' AS DATE) AS DATE)
+    )
+    AND (
+      CAST(CAST('{{ day }}' AS DATE) AS DATE) IS NULL
+      OR start_day <= CAST(CAST('{{ day }}' AS DATE) AS DATE)
+    )
+)
+SELECT
+  'all' AS _all,
+  pl.d_class AS dim_class,
+  pl.d_region AS dim_region,
+  pl.d_platform AS dim_platform,
+  pl.d_build AS dim_build,
+  pl.d_playstyle AS dim_playstyle,
+  COUNT(*) AS sessions,
+  COUNT(DISTINCT s.player) AS players,
+  APPROX_PERCENTILE(CAST(s.seconds AS DOUBLE) / 60.0, 0.5) AS median_minutes,
+  CAST(SUM(s.seconds) AS DOUBLE) / 60.0 AS total_minutes,
+  COUNT(
+    DISTINCT CONCAT(CAST(s.player AS VARCHAR), CAST('/' AS VARCHAR), CAST(s.start_day AS VARCHAR))
+  ) AS player_days
+FROM sessions_in_range AS s
+JOIN players AS pl
+  ON pl.player = s.player
+GROUP BY
+  _all,
+  dim_class,
+  dim_region,
+  dim_platform,
+  dim_build,
+  dim_playstyle
+ORDER BY
+  _all,
+  dim_class,
+  dim_region,
+  dim_platform,
+  dim_build,
+  dim_playstyle
 {% else %}
 WITH all_events AS (
     SELECT analytics_player_id AS player, event_name, category, event_ts, event_day, seq,

@@ -4,7 +4,7 @@
 {%- set days_sql -%}
 SELECT DISTINCT event_day FROM {{ ref('stg_events') }}
 {%- if is_incremental() %}
-WHERE event_day >= COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01') - 1
+WHERE event_day >= {% if target.type == 'trino' %}date_add('day', -1, COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01')){% else %}COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01') - 1{% endif %}
 {%- endif %}
 ORDER BY 1
 {%- endset -%}
@@ -83,6 +83,225 @@ SELECT 'all' AS _all, pl.d_class AS dim_class, pl.d_region AS dim_region, pl.d_p
 FROM flows f JOIN players pl ON pl.player = f.player
 GROUP BY _all, dim_class, dim_region, dim_platform, dim_build, dim_playstyle, f.flow, f.item
 ORDER BY _all, dim_class, dim_region, dim_platform, dim_build, dim_playstyle, f.flow, f.item
+{% elif target.type == 'trino' %}
+WITH all_events AS (
+  SELECT
+    analytics_player_id AS player,
+    event_name,
+    category,
+    event_ts,
+    event_day,
+    seq,
+    sample_rate,
+    props,
+    NULLIF(region, '') AS region,
+    NULLIF(platform, '') AS platform,
+    NULLIF(build, '') AS build
+  FROM {{ ref('stg_events') }}
+  WHERE
+    sample_rate > 0 AND COALESCE(source, 'client') = 'client'
+), ev AS (
+  SELECT
+    *
+  FROM all_events
+  WHERE
+    (
+      CAST(CAST('{{ day }}' AS DATE) AS DATE) IS NULL
+      OR event_day >= CAST(CAST('{{ day }}' AS DATE) AS DATE)
+    )
+    AND (
+      CAST(CAST('{{ day }}' AS DATE) AS DATE) IS NULL
+      OR event_day <= CAST(CAST('{{ day }}' AS DATE) AS DATE)
+    )
+), mix AS (
+  SELECT
+    player,
+    MIN(event_ts) FILTER(WHERE
+      event_name = 'session_start') AS activated_at,
+    MIN(event_day) FILTER(WHERE
+      event_name = 'session_start') AS activation_day,
+    COALESCE(
+      (
+        ARRAY_AGG(NULLIF(JSON_EXTRACT_SCALAR(props, '$.character_class'), '') ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start'
+          AND NOT NULLIF(JSON_EXTRACT_SCALAR(props, '$.character_class'), '') IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_class,
+    COALESCE(
+      (
+        ARRAY_AGG(region ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT region IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_region,
+    COALESCE(
+      (
+        ARRAY_AGG(platform ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT platform IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_platform,
+    COALESCE(
+      (
+        ARRAY_AGG(build ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT build IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_build,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'encounter_end'),
+      0
+    ) AS fights,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'xp_gain'
+        AND COALESCE(JSON_EXTRACT_SCALAR(props, '$.source'), '') <> 'combat'),
+      0
+    ) AS explores,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'craft_result'),
+      0
+    ) AS crafts,
+    COALESCE(SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+      category = 'social'), 0) AS socials
+  FROM all_events
+  GROUP BY
+    player
+), players AS (
+  SELECT
+    player,
+    activated_at,
+    activation_day,
+    d_class,
+    d_region,
+    d_platform,
+    d_build,
+    CASE
+      WHEN GREATEST(fights, explores, crafts, socials) <= 0
+      THEN 'idle'
+      WHEN fights = GREATEST(fights, explores, crafts, socials)
+      THEN 'fighter'
+      WHEN explores = GREATEST(fights, explores, crafts, socials)
+      THEN 'explorer'
+      WHEN crafts = GREATEST(fights, explores, crafts, socials)
+      THEN 'crafter'
+      ELSE 'socialiser'
+    END AS d_playstyle
+  FROM mix
+), flows AS (
+  SELECT
+    player,
+    'source' AS flow,
+    'loot' AS kind,
+    JSON_EXTRACT_SCALAR(props, '$.item_id') AS item,
+    CAST(1.0 AS DOUBLE) / sample_rate AS w,
+    1.0 AS amount,
+    JSON_EXTRACT_SCALAR(props, '$.rarity') AS rarity,
+    0 AS ok
+  FROM ev
+  WHERE
+    event_name = 'loot_drop'
+  UNION ALL
+  SELECT
+    player,
+    'source',
+    'currency',
+    'xp',
+    CAST(1.0 AS DOUBLE) / sample_rate,
+    CAST(JSON_EXTRACT_SCALAR(props, '$.amount') AS DOUBLE),
+    NULL,
+    0
+  FROM ev
+  WHERE
+    event_name = 'xp_gain'
+  UNION ALL
+  SELECT
+    player,
+    'source',
+    'craft',
+    JSON_EXTRACT_SCALAR(props, '$.recipe_id'),
+    CAST(1.0 AS DOUBLE) / sample_rate,
+    1.0,
+    NULL,
+    1
+  FROM ev
+  WHERE
+    event_name = 'craft_result' AND JSON_EXTRACT_SCALAR(props, '$.success') = 'true'
+  UNION ALL
+  SELECT
+    player,
+    'sink',
+    'craft',
+    JSON_EXTRACT_SCALAR(props, '$.recipe_id'),
+    CAST(1.0 AS DOUBLE) / sample_rate,
+    1.0,
+    NULL,
+    CASE WHEN JSON_EXTRACT_SCALAR(props, '$.success') = 'true' THEN 1 ELSE 0 END
+  FROM ev
+  WHERE
+    event_name = 'craft_result'
+  UNION ALL
+  SELECT
+    player,
+    'sink',
+    'item',
+    JSON_EXTRACT_SCALAR(props, '$.item_id'),
+    CAST(1.0 AS DOUBLE) / sample_rate,
+    1.0,
+    NULL,
+    0
+  FROM ev
+  WHERE
+    event_name = 'inventory_move'
+    AND JSON_EXTRACT_SCALAR(props, '$.to') IN ('destroyed', 'discarded', 'sold', 'trash', 'vendor')
+)
+SELECT
+  'all' AS _all,
+  pl.d_class AS dim_class,
+  pl.d_region AS dim_region,
+  pl.d_platform AS dim_platform,
+  pl.d_build AS dim_build,
+  pl.d_playstyle AS dim_playstyle,
+  f.flow AS flow,
+  f.item AS item,
+  MIN(f.kind) AS kind,
+  SUM(f.w) AS events,
+  SUM(f.w * f.amount) AS amount,
+  SUM(f.w * f.ok) AS successes,
+  COALESCE(SUM(f.w) FILTER(WHERE
+    f.rarity = 'common'), 0) AS common,
+  COALESCE(SUM(f.w) FILTER(WHERE
+    f.rarity = 'uncommon'), 0) AS uncommon,
+  COALESCE(SUM(f.w) FILTER(WHERE
+    f.rarity = 'rare'), 0) AS rare,
+  COALESCE(SUM(f.w) FILTER(WHERE
+    f.rarity = 'epic'), 0) AS epic,
+  COALESCE(SUM(f.w) FILTER(WHERE
+    f.rarity = 'legendary'), 0) AS legendary
+FROM flows AS f
+JOIN players AS pl
+  ON pl.player = f.player
+GROUP BY
+  _all,
+  dim_class,
+  dim_region,
+  dim_platform,
+  dim_build,
+  dim_playstyle,
+  f.flow,
+  f.item
+ORDER BY
+  _all,
+  dim_class,
+  dim_region,
+  dim_platform,
+  dim_build,
+  dim_playstyle,
+  f.flow,
+  f.item
 {% else %}
 WITH all_events AS (
     SELECT analytics_player_id AS player, event_name, category, event_ts, event_day, seq,

@@ -4,7 +4,7 @@
 {%- set days_sql -%}
 SELECT DISTINCT event_day FROM {{ ref('stg_events') }}
 {%- if is_incremental() %}
-WHERE event_day >= COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01') - 8
+WHERE event_day >= {% if target.type == 'trino' %}date_add('day', -8, COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01')){% else %}COALESCE((SELECT MAX(day) FROM {{ this }}), DATE '1970-01-01') - 8{% endif %}
 {%- endif %}
 ORDER BY 1
 {%- endset -%}
@@ -44,6 +44,164 @@ SELECT 'all' AS _all, pl.d_class AS dim_class, pl.d_region AS dim_region, pl.d_p
 FROM activated pl
 GROUP BY _all, dim_class, dim_region, dim_platform, dim_build, dim_playstyle
 ORDER BY _all, dim_class, dim_region, dim_platform, dim_build, dim_playstyle
+{% elif target.type == 'trino' %}
+WITH all_events AS (
+  SELECT
+    analytics_player_id AS player,
+    event_name,
+    category,
+    event_ts,
+    event_day,
+    seq,
+    sample_rate,
+    props,
+    NULLIF(region, '') AS region,
+    NULLIF(platform, '') AS platform,
+    NULLIF(build, '') AS build
+  FROM {{ ref('stg_events') }}
+  WHERE
+    sample_rate > 0 AND COALESCE(source, 'client') = 'client'
+), mix AS (
+  SELECT
+    player,
+    MIN(event_ts) FILTER(WHERE
+      event_name = 'session_start') AS activated_at,
+    MIN(event_day) FILTER(WHERE
+      event_name = 'session_start') AS activation_day,
+    COALESCE(
+      (
+        ARRAY_AGG(NULLIF(JSON_EXTRACT_SCALAR(props, '$.character_class'), '') ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start'
+          AND NOT NULLIF(JSON_EXTRACT_SCALAR(props, '$.character_class'), '') IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_class,
+    COALESCE(
+      (
+        ARRAY_AGG(region ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT region IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_region,
+    COALESCE(
+      (
+        ARRAY_AGG(platform ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT platform IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_platform,
+    COALESCE(
+      (
+        ARRAY_AGG(build ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT build IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_build,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'encounter_end'),
+      0
+    ) AS fights,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'xp_gain'
+        AND COALESCE(JSON_EXTRACT_SCALAR(props, '$.source'), '') <> 'combat'),
+      0
+    ) AS explores,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'craft_result'),
+      0
+    ) AS crafts,
+    COALESCE(SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+      category = 'social'), 0) AS socials
+  FROM all_events
+  GROUP BY
+    player
+), players AS (
+  SELECT
+    player,
+    activated_at,
+    activation_day,
+    d_class,
+    d_region,
+    d_platform,
+    d_build,
+    CASE
+      WHEN GREATEST(fights, explores, crafts, socials) <= 0
+      THEN 'idle'
+      WHEN fights = GREATEST(fights, explores, crafts, socials)
+      THEN 'fighter'
+      WHEN explores = GREATEST(fights, explores, crafts, socials)
+      THEN 'explorer'
+      WHEN crafts = GREATEST(fights, explores, crafts, socials)
+      THEN 'crafter'
+      ELSE 'socialiser'
+    END AS d_playstyle
+  FROM mix
+), activated AS (
+  SELECT
+    *
+  FROM players
+  WHERE
+    NOT activation_day IS NULL
+    AND (
+      CAST(CAST('{{ day }}' AS DATE) AS DATE) IS NULL
+      OR activation_day >= CAST(CAST('{{ day }}' AS DATE) AS DATE)
+    )
+    AND (
+      CAST(CAST('{{ day }}' AS DATE) AS DATE) IS NULL
+      OR activation_day <= CAST(CAST('{{ day }}' AS DATE) AS DATE)
+    )
+), reached AS (
+  SELECT
+    a.player,
+    CASE
+      WHEN COUNT(*) FILTER(WHERE
+        e.event_name = 'encounter_end'
+        AND JSON_EXTRACT_SCALAR(props, '$.outcome') = 'win') > 0
+      THEN 1.0
+      ELSE CAST(1.0 AS DOUBLE) / MAX(e.sample_rate) FILTER(WHERE
+        e.event_name = 'engage_enemy')
+    END AS first_combat,
+    CAST(1.0 AS DOUBLE) / MAX(e.sample_rate) FILTER(WHERE
+      e.event_name = 'encounter_end'
+      AND JSON_EXTRACT_SCALAR(props, '$.outcome') = 'win') AS first_combat_win
+  FROM activated AS a
+  LEFT JOIN all_events AS e
+    ON e.player = a.player
+    AND e.event_ts >= a.activated_at
+    AND DATE_DIFF('DAY', a.activation_day, e.event_day) <= {{ var('funnel_window') }}
+  GROUP BY
+    a.player
+)
+SELECT
+  'all' AS _all,
+  pl.d_class AS dim_class,
+  pl.d_region AS dim_region,
+  pl.d_platform AS dim_platform,
+  pl.d_build AS dim_build,
+  pl.d_playstyle AS dim_playstyle,
+  COUNT(*) AS first_session,
+  COALESCE(SUM(r.first_combat), 0) AS first_combat,
+  COALESCE(SUM(r.first_combat_win), 0) AS first_combat_win
+FROM reached AS r
+JOIN activated AS pl
+  ON pl.player = r.player
+GROUP BY
+  _all,
+  dim_class,
+  dim_region,
+  dim_platform,
+  dim_build,
+  dim_playstyle
+ORDER BY
+  _all,
+  dim_class,
+  dim_region,
+  dim_platform,
+  dim_build,
+  dim_playstyle
 {% else %}
 WITH all_events AS (
     SELECT analytics_player_id AS player, event_name, category, event_ts, event_day, seq,

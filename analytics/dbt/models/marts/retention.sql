@@ -29,6 +29,162 @@ SELECT 'all' AS _all, pl.d_class AS dim_class, pl.d_region AS dim_region, pl.d_p
 FROM activated pl CROSS JOIN (VALUES (1), (7), (30)) AS d(dn)
 GROUP BY _all, dim_class, dim_region, dim_platform, dim_build, dim_playstyle, pl.activation_day, d.dn
 ORDER BY _all, dim_class, dim_region, dim_platform, dim_build, dim_playstyle, pl.activation_day, d.dn
+{% elif target.type == 'trino' %}
+WITH all_events AS (
+  SELECT
+    analytics_player_id AS player,
+    event_name,
+    category,
+    event_ts,
+    event_day,
+    seq,
+    sample_rate,
+    props,
+    NULLIF(region, '') AS region,
+    NULLIF(platform, '') AS platform,
+    NULLIF(build, '') AS build
+  FROM {{ ref('stg_events') }}
+  WHERE
+    sample_rate > 0 AND COALESCE(source, 'client') = 'client'
+), mix AS (
+  SELECT
+    player,
+    MIN(event_ts) FILTER(WHERE
+      event_name = 'session_start') AS activated_at,
+    MIN(event_day) FILTER(WHERE
+      event_name = 'session_start') AS activation_day,
+    COALESCE(
+      (
+        ARRAY_AGG(NULLIF(JSON_EXTRACT_SCALAR(props, '$.character_class'), '') ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start'
+          AND NOT NULLIF(JSON_EXTRACT_SCALAR(props, '$.character_class'), '') IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_class,
+    COALESCE(
+      (
+        ARRAY_AGG(region ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT region IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_region,
+    COALESCE(
+      (
+        ARRAY_AGG(platform ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT platform IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_platform,
+    COALESCE(
+      (
+        ARRAY_AGG(build ORDER BY event_ts) FILTER(WHERE
+          event_name = 'session_start' AND NOT build IS NULL)
+      )[1],
+      'unknown'
+    ) AS d_build,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'encounter_end'),
+      0
+    ) AS fights,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'xp_gain'
+        AND COALESCE(JSON_EXTRACT_SCALAR(props, '$.source'), '') <> 'combat'),
+      0
+    ) AS explores,
+    COALESCE(
+      SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+        event_name = 'craft_result'),
+      0
+    ) AS crafts,
+    COALESCE(SUM(CAST(1.0 AS DOUBLE) / sample_rate) FILTER(WHERE
+      category = 'social'), 0) AS socials
+  FROM all_events
+  GROUP BY
+    player
+), players AS (
+  SELECT
+    player,
+    activated_at,
+    activation_day,
+    d_class,
+    d_region,
+    d_platform,
+    d_build,
+    CASE
+      WHEN GREATEST(fights, explores, crafts, socials) <= 0
+      THEN 'idle'
+      WHEN fights = GREATEST(fights, explores, crafts, socials)
+      THEN 'fighter'
+      WHEN explores = GREATEST(fights, explores, crafts, socials)
+      THEN 'explorer'
+      WHEN crafts = GREATEST(fights, explores, crafts, socials)
+      THEN 'crafter'
+      ELSE 'socialiser'
+    END AS d_playstyle
+  FROM mix
+), activated AS (
+  SELECT
+    *
+  FROM players
+  WHERE
+    NOT activation_day IS NULL
+    AND (
+      CAST(NULL AS DATE) IS NULL OR activation_day >= CAST(NULL AS DATE)
+    )
+    AND (
+      CAST(NULL AS DATE) IS NULL OR activation_day <= CAST(NULL AS DATE)
+    )
+), per_day AS (
+  SELECT
+    a.player,
+    d.dn,
+    CAST(1.0 AS DOUBLE) / MAX(e.sample_rate) AS w
+  FROM activated AS a
+  CROSS JOIN (VALUES
+    (1),
+    (7),
+    (30)) AS d(dn)
+  LEFT JOIN all_events AS e
+    ON e.player = a.player
+    AND e.event_day = DATE_ADD('DAY', CAST(d.dn AS BIGINT), a.activation_day)
+  GROUP BY
+    a.player,
+    d.dn
+)
+SELECT
+  'all' AS _all,
+  pl.d_class AS dim_class,
+  pl.d_region AS dim_region,
+  pl.d_platform AS dim_platform,
+  pl.d_build AS dim_build,
+  pl.d_playstyle AS dim_playstyle,
+  pl.activation_day AS activation_day,
+  r.dn AS day,
+  COUNT(*) AS players,
+  COALESCE(SUM(r.w), 0) AS retained
+FROM per_day AS r
+JOIN activated AS pl
+  ON pl.player = r.player
+GROUP BY
+  _all,
+  dim_class,
+  dim_region,
+  dim_platform,
+  dim_build,
+  dim_playstyle,
+  pl.activation_day,
+  r.dn
+ORDER BY
+  _all,
+  dim_class,
+  dim_region,
+  dim_platform,
+  dim_build,
+  dim_playstyle,
+  pl.activation_day,
+  r.dn
 {% else %}
 WITH all_events AS (
     SELECT analytics_player_id AS player, event_name, category, event_ts, event_day, seq,

@@ -52,6 +52,140 @@ SELECT
     CASE WHEN event_name IN ('snapshot_size') THEN CAST((props->>'bytes') AS BIGINT) END AS prop_bytes,
     CASE WHEN event_name IN ('xp_gain') THEN (props->>'source') END AS prop_source
 FROM {{ source('hot', 'analytics_events') }}
+{% elif target.type == 'trino' %}
+SELECT
+  analytics_player_id,
+  client_guid,
+  seq,
+  event_name,
+  category,
+  event_ts,
+  event_day,
+  received_at,
+  session_id,
+  schema_version,
+  sample_rate,
+  build,
+  platform,
+  shard,
+  region,
+  country,
+  latency_bucket,
+  props,
+  geo_region,
+  envelope_id,
+  stream_seq,
+  stored_at,
+  source,
+  CASE
+    WHEN event_name IN ('ability_cast')
+    THEN JSON_EXTRACT_SCALAR(props, '$.ability_id')
+  END AS prop_ability_id,
+  CASE
+    WHEN event_name IN (
+      'ability_cast',
+      'damage_dealt',
+      'damage_taken',
+      'death',
+      'encounter_end',
+      'engage_enemy'
+    )
+    THEN JSON_EXTRACT_SCALAR(props, '$.tier')
+  END AS prop_tier,
+  CASE
+    WHEN event_name IN ('aoi_population', 'chat_message')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.count') AS BIGINT)
+  END AS prop_count,
+  CASE
+    WHEN event_name IN ('chat_message')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.length') AS BIGINT)
+  END AS prop_length,
+  CASE
+    WHEN event_name IN ('client_tick')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.fps') AS DOUBLE)
+  END AS prop_fps,
+  CASE
+    WHEN event_name IN ('craft_result')
+    THEN JSON_EXTRACT_SCALAR(props, '$.recipe_id')
+  END AS prop_recipe_id,
+  CASE
+    WHEN event_name IN ('craft_result')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.success') AS BOOLEAN)
+  END AS prop_success,
+  CASE
+    WHEN event_name IN ('damage_dealt', 'damage_taken', 'xp_gain')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.amount') AS DOUBLE)
+  END AS prop_amount,
+  CASE
+    WHEN event_name IN ('emote_played')
+    THEN JSON_EXTRACT_SCALAR(props, '$.emote_id')
+  END AS prop_emote_id,
+  CASE
+    WHEN event_name IN ('encounter_end')
+    THEN JSON_EXTRACT_SCALAR(props, '$.encounter_id')
+  END AS prop_encounter_id,
+  CASE
+    WHEN event_name IN ('encounter_end')
+    THEN JSON_EXTRACT_SCALAR(props, '$.outcome')
+  END AS prop_outcome,
+  CASE
+    WHEN event_name IN ('engage_enemy')
+    THEN JSON_EXTRACT_SCALAR(props, '$.enemy_id')
+  END AS prop_enemy_id,
+  CASE
+    WHEN event_name IN ('inventory_move')
+    THEN JSON_EXTRACT_SCALAR(props, '$.from')
+  END AS prop_from,
+  CASE
+    WHEN event_name IN ('inventory_move', 'loot_drop')
+    THEN JSON_EXTRACT_SCALAR(props, '$.item_id')
+  END AS prop_item_id,
+  CASE
+    WHEN event_name IN ('inventory_move')
+    THEN JSON_EXTRACT_SCALAR(props, '$.to')
+  END AS prop_to,
+  CASE
+    WHEN event_name IN ('loot_drop')
+    THEN JSON_EXTRACT_SCALAR(props, '$.rarity')
+  END AS prop_rarity,
+  CASE
+    WHEN event_name IN ('party_create', 'party_join')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.party_size') AS BIGINT)
+  END AS prop_party_size,
+  CASE
+    WHEN event_name IN ('reconnect')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.attempt') AS BIGINT)
+  END AS prop_attempt,
+  CASE
+    WHEN event_name IN ('session_crash', 'session_end')
+    THEN JSON_EXTRACT_SCALAR(props, '$.reason')
+  END AS prop_reason,
+  CASE
+    WHEN event_name IN ('session_start')
+    THEN JSON_EXTRACT_SCALAR(props, '$.character_class')
+  END AS prop_character_class,
+  CASE
+    WHEN event_name IN ('session_start')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.character_level') AS BIGINT)
+  END AS prop_character_level,
+  CASE
+    WHEN event_name IN ('session_start')
+    THEN JSON_EXTRACT_SCALAR(props, '$.playstyle')
+  END AS prop_playstyle,
+  CASE
+    WHEN event_name IN ('skill_rank_up')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.rank') AS BIGINT)
+  END AS prop_rank,
+  CASE
+    WHEN event_name IN ('skill_rank_up')
+    THEN JSON_EXTRACT_SCALAR(props, '$.skill')
+  END AS prop_skill,
+  CASE
+    WHEN event_name IN ('snapshot_size')
+    THEN CAST(JSON_EXTRACT_SCALAR(props, '$.bytes') AS BIGINT)
+  END AS prop_bytes,
+  CASE WHEN event_name IN ('xp_gain') THEN JSON_EXTRACT_SCALAR(props, '$.source') END AS prop_source
+FROM {{ source('hot', 'analytics_events') }}
 {% else %}
 SELECT
     analytics_player_id,
