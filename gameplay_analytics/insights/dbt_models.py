@@ -2,7 +2,8 @@
 
 Each model is Jinja-wrapped SQL that runs on the Postgres target (the hot store) and the
 DuckDB target (the Parquet warm store): where the dialects differ (a JSON prop), the model
-holds both renderings under `{% if target.type == 'postgres' %}`.
+holds each target's rendering under `{% if target.type == ... %}`, Trino's (production, not
+runnable here) transpiled from DuckDB's by sqlglot as analytics/trino/ is.
 
 - staging: `stg_events` is the store's events with one typed column per prop of the event
   schema (`prop_<name>`, NULL on events that have no such prop); `stg_sessions` one row per

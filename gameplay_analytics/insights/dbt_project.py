@@ -7,7 +7,7 @@ the schema's enums and `definitions`' constants. Regenerate after a change:
 
 Targets (profiles.yml): `postgres` (the hot store, PG* environment variables), `duckdb` (the
 warm store's Parquet under GAMEPLAY_ANALYTICS_WAREHOUSE_ROOT, a local path) and `trino`
-(production, documented only: dbt-trino is not installed and no Trino runs here).
+(production: dbt-trino is not installed and no Trino runs here; its SQL is parse-tested).
 """
 
 from __future__ import annotations
