@@ -21,6 +21,7 @@ from gameplay_analytics.local.services import free_port
 from gameplay_analytics.local.stack import LocalStack, RuntimeProcess
 from gameplay_analytics.runtime import privacy_scan
 from gameplay_analytics.runtime.storage.warm import WarmStore
+from tests.chaos.recovery import Recovery
 from tests.chaos.support import (
     Figures,
     Scenario,
@@ -79,12 +80,18 @@ async def test_kill_nats_server_and_restart_on_same_data(
         await asyncio.sleep(6)
         stack.nats.kill()
         killed = time.monotonic()
+        probe = Recovery(stack)
+        await probe.mark()
         await asyncio.sleep(2)
         await asyncio.to_thread(stack.nats.start)  # same port, same store_dir
         assert stack.gateway is not None
         for process in [stack.gateway, *stack.aggregators]:
             await ready(process)
-        return time.monotonic() - killed
+        ready_s = time.monotonic() - killed
+        # as the cluster scenarios report it (tests/chaos/recovery.py), from the kill
+        scenario.recovery["kill.first_ack"] = await probe.first_ack(30)
+        scenario.recovery["kill.caught_up"] = await probe.caught_up(30)
+        return ready_s
 
     scenario = Scenario(
         "nats-server kill -9 + restart", stack, tmp_path, seed=202, seconds=18,
