@@ -1,9 +1,9 @@
 """Every metric a designer reads, defined once as SQL templates (PROTOCOL.md §6).
 
-The single owner of each metric: the CLI, the page, and later the dbt marts and BI views
-render these templates. They run unchanged on the hot store (Postgres) and on the warm store
-(DuckDB over Parquet), `{p[...]}`/`{n[...]}` being the only dialect-specific parts (see
-`dialect.render`). Parameters are positional: `$1` from-day, `$2` to-day (both inclusive,
+The single owner of each metric: the CLI, the page, the dbt marts (`dbt_models`), the BI
+views and Trino render these templates. They run unchanged on the hot store (Postgres) and on
+the warm store (DuckDB over Parquet), `{p[...]}`/`{n[...]}` being the only dialect-specific
+parts (see `dialect.render`). Parameters are positional: `$1` from-day, `$2` to-day (both inclusive,
 NULL for open), `$3` the funnel window in days. Each template states its estimator; the
 names are those of `estimators`.
 
