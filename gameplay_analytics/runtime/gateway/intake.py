@@ -71,13 +71,24 @@ def intake(
     drops: dict[DropReason, int] = {}
     categories: dict[taxonomy.Category | None, int] = {}
     seqs: list[int] = []
+    # A frame repeats a few names (and tiers) many times: each is looked up and decided once.
+    names: dict[str, tuple[taxonomy.Category | None, bool]] = {}
+    decided: dict[tuple[str, object], tuple[DropReason | None, float, str]] = {}
     for event in result.accepted:
         name = event.event_name
         seqs.append(event.seq)
-        spec = taxonomy.EVENTS.get(name)
-        category = spec.category if spec else None
+        known = names.get(name)
+        if known is None:
+            spec = taxonomy.EVENTS.get(name)
+            known = names[name] = (spec.category, spec.tiered) if spec else (None, False)
+        category, tiered = known
         categories[category] = categories.get(category, 0) + 1
-        reason, rate = guard.decide(name, _tier(event.props) if spec and spec.tiered else None, now)
+        key = (name, _tier(event.props) if tiered else None)
+        decision = decided.get(key)
+        if decision is None:
+            reason, rate = guard.decide(name, key[1], now)
+            decision = decided[key] = (reason, rate, guard.cohort(name))
+        reason, rate, cohort = decision
         if reason is None:
             # props stays the validator's struct: msgspec encodes it as the JSON object it was
             # decoded from, without a round trip through a dict.
@@ -88,7 +99,7 @@ def intake(
                     ts=event.ts,
                     props=event.props,
                     sample_rate=rate,
-                    cohort=guard.cohort(name),
+                    cohort=cohort,
                 )
             )
         else:
