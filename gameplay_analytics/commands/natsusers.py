@@ -45,7 +45,7 @@ def _render(args: argparse.Namespace) -> int:
             return 2
     users = natsperms.user_names(prefix)
     if args.json:
-        perms = natsperms.all_permissions(names)
+        perms = natsperms.all_permissions(names, users)
         print(json.dumps({users[r]: perms[r].config() for r in natsperms.ROLES}, indent=2))
         return 0
     print(

@@ -6,8 +6,11 @@ Each list is what the component's code really sends with nats.py 2.x against nat
 (JetStream wire API, `$JS.API.…`; the permission test runs every role's own job under its user
 and checks that everything else is refused). Notes on the shape:
 
-- Every JetStream call is a request whose reply comes back on the client's inbox, so each role
-  subscribes to `_INBOX.>` and nothing else (consumer deliveries go to an inbox too).
+- Every JetStream call is a request whose reply comes back on the client's inbox (consumer
+  deliveries go to an inbox too), so each user subscribes to its own inboxes only,
+  `_INBOX_<user>.>` (`inbox_prefix`), and nothing else: with the shared default `_INBOX.>`
+  any user could read the replies and deliveries of every other (the DLQ a privacy run
+  pulls, the rules the operator reads back). Every client of ours connects with that prefix.
 - A tool's ephemeral consumer has a random name, and NATS wildcards match whole tokens only, so
   replay and privacy may create `<stream>.*.<their subject>` consumers; `deny` keeps them off the
   aggregator's durable consumer (neither redefine it nor pull from it). The subject in the
@@ -22,24 +25,27 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import urllib.parse
 from collections.abc import Mapping
 
 from gameplay_analytics.contract.natsnames import PipelineNames
 
 __all__ = [
-    "INBOXES",
+    "INBOX_ROOT",
     "ROLES",
     "Permissions",
     "Role",
     "all_permissions",
     "authorization_block",
+    "inbox_prefix",
+    "login_user",
     "matches",
     "password_variables",
     "permissions",
     "user_names",
 ]
 
-INBOXES = "_INBOX.>"  # nats.py's default inbox prefix: every reply and delivery lands here
+INBOX_ROOT = "_INBOX"  # nats.py's default inbox prefix (anonymous and `.creds` clients keep it)
 _API = "$JS.API"
 
 
@@ -63,7 +69,7 @@ class Permissions:
     no `deny` entry (deny wins)."""
 
     publish: tuple[str, ...]
-    subscribe: tuple[str, ...] = (INBOXES,)
+    subscribe: tuple[str, ...] = ()
     publish_deny: tuple[str, ...] = ()
 
     def config(self) -> dict[str, dict[str, list[str]]]:
@@ -132,8 +138,31 @@ def _ephemeral_reader(
     return allow, deny
 
 
-def permissions(role: Role, names: PipelineNames) -> Permissions:
-    """The least each role needs on the pipeline `names` (see the module docstring)."""
+def permissions(role: Role, names: PipelineNames, *, user: str | None = None) -> Permissions:
+    """The least `role` needs on the pipeline `names`, for its user `user` (default: the
+    role's name, as in `up`), whose inboxes are the only subjects it may subscribe to."""
+    found = _publish(role, names)
+    return dataclasses.replace(found, subscribe=(f"{inbox_prefix(user or role.value)}.>",))
+
+
+def inbox_prefix(user: str | None) -> str:
+    """The inbox prefix of a client logged in as `user`: `_INBOX_<user>` (characters a
+    subject token cannot hold become `_`), or `_INBOX` with no user."""
+    if not user:
+        return INBOX_ROOT
+    return f"{INBOX_ROOT}_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in user)
+
+
+def login_user(url: str) -> str | None:
+    """The user of a `nats://user:password@host` URL (its first server), if it names one; a
+    bare token (`nats://token@host`) is no user."""
+    parts = urllib.parse.urlsplit(url.split(",")[0].strip())
+    if parts.username and parts.password is not None:
+        return urllib.parse.unquote(parts.username)
+    return None
+
+
+def _publish(role: Role, names: PipelineNames) -> Permissions:
     stream, durable = names.stream, names.consumer
     if role is Role.GATEWAY:
         return Permissions(
@@ -200,8 +229,10 @@ def permissions(role: Role, names: PipelineNames) -> Permissions:
     raise AssertionError(f"no permissions for role {role!r}")  # pragma: no cover
 
 
-def all_permissions(names: PipelineNames) -> dict[Role, Permissions]:
-    return {role: permissions(role, names) for role in ROLES}
+def all_permissions(
+    names: PipelineNames, users: Mapping[Role, str] | None = None
+) -> dict[Role, Permissions]:
+    return {role: permissions(role, names, user=(users or {}).get(role)) for role in ROLES}
 
 
 def user_names(prefix: str = "") -> dict[Role, str]:
@@ -235,7 +266,7 @@ def authorization_block(
     entries = []
     for role, password in passwords.items():
         user = (users or {}).get(role, role.value)
-        perms = json.dumps(permissions(role, names).config())
+        perms = json.dumps(permissions(role, names, user=user).config())
         entries.append(f"    {{user: {json.dumps(user)}, password: {_value(password)}, "
                        f"permissions: {perms}}}")  # fmt: skip
     for user, password in (extra_users or {}).items():

@@ -20,6 +20,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, BucketNotFoundError, KeyNotFoundError, NotFoundError
 
+from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.natsnames import PipelineNames
 from gameplay_analytics.operator import natsclaims
 from gameplay_analytics.operator.models import NatsSpec
@@ -170,6 +171,8 @@ async def _connected(url: str, login: NatsLogin | None) -> AsyncIterator[Client]
         "max_reconnect_attempts": 0,
     }
     options.update(login.options() if login else {})
+    user = login.user if login and login.user else natsperms.login_user(url)
+    options["inbox_prefix"] = natsperms.inbox_prefix(user)  # its own inboxes only
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
             nc = await nats.connect(jetstream.servers(url), **options)

@@ -24,7 +24,7 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gameplay_analytics.contract import natsnames
+from gameplay_analytics.contract import natsnames, natsperms
 from gameplay_analytics.contract.messages import SESSIONS_BUCKET
 from gameplay_analytics.contract.natsnames import ENV_PREFIX, PipelineNames
 
@@ -247,8 +247,14 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
 
 
 def _credentials(settings: NatsSettings) -> dict[str, Any]:
+    """Login options, with the user's own inbox prefix: a least-privilege user may subscribe
+    to its own inboxes only (`contract.natsperms`)."""
     if settings.nats_creds is not None:
         return {"user_credentials": str(settings.nats_creds)}
     if settings.nats_user is not None and settings.nats_password is not None:
-        return {"user": settings.nats_user, "password": settings.nats_password.get_secret_value()}
-    return {}
+        return {
+            "user": settings.nats_user,
+            "password": settings.nats_password.get_secret_value(),
+            "inbox_prefix": natsperms.inbox_prefix(settings.nats_user),
+        }
+    return {"inbox_prefix": natsperms.inbox_prefix(natsperms.login_user(settings.nats_url))}

@@ -23,6 +23,7 @@ from typing import Any, Final
 import asyncpg
 import nats
 
+from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM
 from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET, profile_key
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, month_of, months_between
@@ -212,6 +213,7 @@ async def _find_stream(
     nc = await nats.connect(
         jetstream.servers(stores.nats_url), name="privacy-request", connect_timeout=_NATS_TIMEOUT_S,
         max_reconnect_attempts=0, allow_reconnect=False,
+        inbox_prefix=natsperms.inbox_prefix(natsperms.login_user(stores.nats_url)),
     )  # fmt: skip
     try:
         js = nc.jetstream()

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pyarrow import fs as pafs
 
+from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, STREAM
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.storage.objectstore import ObjectRoot, open_root
@@ -244,7 +245,10 @@ async def scan_dlq(
     `only_guids` / `skip_guids` select entries by their `client_guid` (a shared stream)."""
     findings: list[Finding] = []
     read = 0
-    nc = await nats.connect(jetstream.servers(nats_url))
+    nc = await nats.connect(
+        jetstream.servers(nats_url),
+        inbox_prefix=natsperms.inbox_prefix(natsperms.login_user(nats_url)),
+    )
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe(

@@ -28,6 +28,7 @@ import nats
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.messages import (
     EventBatch,
     PublishedEvent,
@@ -101,7 +102,9 @@ async def from_stream(
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     config.ack_policy, config.inactive_threshold = AckPolicy.NONE, 30.0
     nc = await nats.connect(jetstream.servers(nats_url), connect_timeout=5,
-                            max_reconnect_attempts=0, allow_reconnect=False)  # fmt: skip
+                            max_reconnect_attempts=0, allow_reconnect=False,
+                            inbox_prefix=natsperms.inbox_prefix(natsperms.login_user(nats_url)),
+                            )  # fmt: skip
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)

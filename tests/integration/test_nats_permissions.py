@@ -74,7 +74,10 @@ class Refusals:
 
 async def _connect(url: str, refusals: Refusals | None = None) -> Client:
     options = {"error_cb": refusals.callback} if refusals else {}
-    return await nats.connect(url, connect_timeout=5, allow_reconnect=False, **options)
+    inbox = natsperms.inbox_prefix(natsperms.login_user(url))  # as every client of ours does
+    return await nats.connect(
+        url, connect_timeout=5, allow_reconnect=False, inbox_prefix=inbox, **options
+    )
 
 
 async def _provision(secured: Secured) -> None:
@@ -202,6 +205,9 @@ REFUSED = [
     (Role.QUALITY, "pub", f"$KV.{NAMES.sessions_bucket}.x"),
     (Role.QUALITY, "pub", f"$JS.API.CONSUMER.CREATE.{NAMES.stream}.x.{NAMES.events_subject}"),
     (Role.QUALITY, "sub", ">"),
+    (Role.GATEWAY, "sub", "_INBOX.>"),  # the shared inboxes: other clients' replies
+    (Role.REPLAY, "sub", "_INBOX_privacy.>"),  # the DLQ a privacy run pulls
+    (Role.GATEWAY, "sub", "_INBOX_aggregator.>"),
 ]
 
 

@@ -80,8 +80,9 @@ def test_no_role_reaches_another_pipeline_or_subscribes_outside_its_inbox() -> N
     ]
     for role in Role:
         assert not [s for s in others if perms(role).may_publish(s)], role
-        assert perms(role).subscribe == (natsperms.INBOXES,)
+        assert perms(role).subscribe == (f"_INBOX_{role.value}.>",)
         assert not perms(role).may_subscribe(NAMES.events_subject)
+        assert not perms(role).may_subscribe("_INBOX.x")  # nobody else's replies
 
 
 def test_rendered_block_names_each_user_and_reads_passwords_from_variables() -> None:
@@ -104,3 +105,15 @@ def test_literal_passwords_are_quoted_and_the_admin_is_unrestricted() -> None:
     assert 'password: "p\\"w"' in block
     assert '{user: "admin", password: "s3cret"}' in block
     assert "aggregator" not in block
+
+
+def test_each_user_has_its_own_inboxes() -> None:
+    assert natsperms.inbox_prefix(None) == "_INBOX"
+    assert natsperms.inbox_prefix("games-ctf-gateway") == "_INBOX_games-ctf-gateway"
+    assert natsperms.inbox_prefix("a.b c>") == "_INBOX_a_b_c_"  # one subject token
+    mine = natsperms.permissions(Role.GATEWAY, NAMES, user="games-ctf-gateway")
+    assert mine.may_subscribe("_INBOX_games-ctf-gateway.abc.1")
+    assert not mine.may_subscribe("_INBOX_games-ctf-aggregator.abc.1")
+    assert natsperms.login_user("nats://replay:pw@127.0.0.1:4222,nats://x:y@h:1") == "replay"
+    assert natsperms.login_user("nats://127.0.0.1:4222") is None
+    assert natsperms.login_user("nats://s3cret-token@127.0.0.1:4222") is None
