@@ -70,7 +70,7 @@ async def _count(where: dict[str, Any], day: dt.date) -> dict[str, int]:
     import nats.errors
     import nats.js.errors
 
-    from gameplay_analytics.local import natsauth
+    from gameplay_analytics.contract import natsperms
     from gameplay_analytics.runtime import jetstream
     from gameplay_analytics.runtime.gateway import ledger
     from gameplay_analytics.runtime.storage.schema import SESSIONS_TABLE
@@ -79,7 +79,7 @@ async def _count(where: dict[str, Any], day: dt.date) -> dict[str, int]:
         settings = jetstream.NatsSettings(nats_url=where["nats_url"])
         nc = await jetstream.connect(settings, name="gameplay-analytics-quality")
     except (OSError, nats.errors.Error) as err:
-        shown = natsauth.without_login(where["nats_url"])
+        shown = natsperms.without_login(where["nats_url"])
         raise stores.Refused(f"NATS at {shown}: {type(err).__name__}") from None
     try:
         js = nc.jetstream()

@@ -43,6 +43,7 @@ __all__ = [
     "password_variables",
     "permissions",
     "user_names",
+    "without_login",
 ]
 
 INBOX_ROOT = "_INBOX"  # nats.py's default inbox prefix (anonymous and `.creds` clients keep it)
@@ -160,6 +161,14 @@ def login_user(url: str) -> str | None:
     if parts.username and parts.password is not None:
         return urllib.parse.unquote(parts.username)
     return None
+
+
+def without_login(url: str) -> str:
+    """`url` (comma-separated servers) without user and password, to show in a message."""
+    return ",".join(
+        urllib.parse.urlunsplit(p._replace(netloc=p.netloc.rsplit("@", 1)[-1]))
+        for p in (urllib.parse.urlsplit(s.strip()) for s in url.split(","))
+    )
 
 
 def _publish(role: Role, names: PipelineNames) -> Permissions:

@@ -21,7 +21,7 @@ from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.natsnames import ENV_PREFIX, PipelineNames
 from gameplay_analytics.contract.natsperms import Role
 
-__all__ = ["ADMIN", "FILE_NAME", "LocalNatsUsers", "login_url", "password_of", "without_login"]
+__all__ = ["ADMIN", "FILE_NAME", "LocalNatsUsers", "login_url", "password_of"]
 
 ADMIN = "admin"
 FILE_NAME = "nats-users.json"
@@ -85,14 +85,6 @@ def password_of(path: Path, user: str) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return found if isinstance(found, str) else None
-
-
-def without_login(url: str) -> str:
-    """`url` without its user and password, to show in a message."""
-    return ",".join(
-        urllib.parse.urlunsplit(p._replace(netloc=p.netloc.rsplit("@", 1)[-1]))
-        for p in (urllib.parse.urlsplit(s.strip()) for s in url.split(","))
-    )
 
 
 def login_url(server_url: str, user: str, password: str) -> str:

@@ -177,13 +177,15 @@ async def _connected(url: str, login: NatsLogin | None) -> AsyncIterator[Client]
         async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
             nc = await nats.connect(jetstream.servers(url), **options)
     except Exception as exc:
-        raise NatsError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from None
+        shown = natsperms.without_login(url)
+        raise NatsError(f"cannot connect to NATS at {shown}: {exc or type(exc).__name__}") from None
     try:
         async with asyncio.timeout(CALL_TIMEOUT_S):
             yield nc
     except NatsError:
         raise
     except (Exception, TimeoutError) as exc:
-        raise NatsError(f"NATS at {url}: {exc or type(exc).__name__}") from exc
+        shown = natsperms.without_login(url)
+        raise NatsError(f"NATS at {shown}: {exc or type(exc).__name__}") from exc
     finally:
         await nc.close()

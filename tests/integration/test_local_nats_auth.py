@@ -15,6 +15,7 @@ import nats
 import pytest
 
 from gameplay_analytics import cli
+from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.natsperms import Role
 from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.stack import LocalStack, StackConfig
@@ -97,4 +98,4 @@ def test_users_file_keeps_passwords_across_restarts(tmp_path: Path) -> None:
     assert natsauth.password_of(first.path, "gateway") == first.passwords["gateway"]
     url = first.url("nats://127.0.0.1:4222,nats://127.0.0.1:4223", "replay")
     assert url.count("replay:") == 2
-    assert natsauth.without_login(url) == "nats://127.0.0.1:4222,nats://127.0.0.1:4223"
+    assert natsperms.without_login(url) == "nats://127.0.0.1:4222,nats://127.0.0.1:4223"
