@@ -13,7 +13,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gameplay_analytics.commands import insights, natsusers, privacy, quality, replay, status
+from gameplay_analytics.commands import (
+    bucketpolicy,
+    insights,
+    natsusers,
+    privacy,
+    quality,
+    replay,
+    status,
+)
 
 __all__ = ["main"]
 
@@ -316,6 +324,7 @@ def _parser() -> argparse.ArgumentParser:
     insights.register(sub)  # insights METRIC, query
     quality.register(sub)
     natsusers.register(sub)
+    bucketpolicy.register(sub)
     return parser
 
 
