@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from pathlib import Path
 from typing import Any, Self
 
@@ -86,6 +87,17 @@ class NatsSettings(BaseSettings):
     nats_password: SecretStr | None = Field(
         default=None, description="NATS password (with `nats_user`)"
     )
+    nats_tls_ca: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) that signed the NATS servers' certificates; set, the "
+        "connection uses TLS and trusts only this CA (tls:// URLs without it: the system's)",
+    )
+    nats_tls_cert: Path | None = Field(
+        default=None, description="client certificate (PEM) for NATS servers that verify clients"
+    )
+    nats_tls_key: Path | None = Field(
+        default=None, description="private key (PEM) of `nats_tls_cert`"
+    )
     stream: str = Field(default=_LOCAL.stream, description="the pipeline's JetStream stream")
     events_subject: str = Field(
         default=_LOCAL.events_subject, description="subject of event batches"
@@ -105,6 +117,8 @@ class NatsSettings(BaseSettings):
             raise ValueError("set both nats_user and nats_password, or neither")
         if self.nats_creds is not None and self.nats_user is not None:
             raise ValueError("set nats_creds or nats_user/nats_password, not both")
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError("set both nats_tls_cert and nats_tls_key, or neither")
         self.names()  # refuses names NATS would refuse, with the field named
         return self
 
@@ -138,7 +152,7 @@ async def connect(settings: NatsSettings, *, name: str, connect_timeout_s: float
         "reconnect_time_wait": 0.5,
         "allow_reconnect": True,
     }
-    options.update(_credentials(settings))
+    options.update(_connect_options(settings))
     return await nats.connect(servers(settings.nats_url), **options)
 
 
@@ -233,7 +247,7 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
         connect_timeout=_PROVISION_TIMEOUT_S,
         allow_reconnect=False,
         max_reconnect_attempts=0,
-        **_credentials(settings),
+        **_connect_options(settings),
     )
     try:
         async with asyncio.timeout(_PROVISION_TIMEOUT_S):
@@ -244,6 +258,11 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
             await ensure_sessions_bucket(js, bucket=names.sessions_bucket, replicas=limits.replicas)
     finally:
         await nc.close()
+
+
+def _connect_options(settings: NatsSettings) -> dict[str, Any]:
+    """Login and TLS options of every connection a process opens."""
+    return {**_credentials(settings), **_tls(settings)}
 
 
 def _credentials(settings: NatsSettings) -> dict[str, Any]:
@@ -258,3 +277,16 @@ def _credentials(settings: NatsSettings) -> dict[str, Any]:
             "inbox_prefix": natsperms.inbox_prefix(settings.nats_user),
         }
     return {"inbox_prefix": natsperms.inbox_prefix(natsperms.login_user(settings.nats_url))}
+
+
+def _tls(settings: NatsSettings) -> dict[str, Any]:
+    """A TLS context trusting the settings' CA (and presenting the client certificate), when
+    any is set; tls:// URLs without one get nats.py's default (the system's trust store)."""
+    if settings.nats_tls_ca is None and settings.nats_tls_cert is None:
+        return {}
+    context = ssl.create_default_context(
+        cafile=str(settings.nats_tls_ca) if settings.nats_tls_ca else None
+    )
+    if settings.nats_tls_cert is not None and settings.nats_tls_key is not None:
+        context.load_cert_chain(str(settings.nats_tls_cert), str(settings.nats_tls_key))
+    return {"tls": context}
