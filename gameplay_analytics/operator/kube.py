@@ -66,6 +66,7 @@ RESOURCES: dict[str, Resource] = {
     "HorizontalPodAutoscaler": Resource("autoscaling", "v2", "horizontalpodautoscalers"),
     "ServiceMonitor": Resource("monitoring.coreos.com", "v1", "servicemonitors"),
     "PrometheusRule": Resource("monitoring.coreos.com", "v1", "prometheusrules"),
+    "NetworkPolicy": Resource("networking.k8s.io", "v1", "networkpolicies"),
     "CustomResourceDefinition": Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
     "AnalyticsPipeline": Resource(GROUP, VERSION, "analyticspipelines"),
     "SamplingPolicy": Resource(GROUP, VERSION, "samplingpolicies"),

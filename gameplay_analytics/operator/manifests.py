@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gameplay_analytics.contract import natsnames
-from gameplay_analytics.operator import auxiliary, daily, quality, workloads
+from gameplay_analytics.operator import auxiliary, daily, netpol, quality, workloads
 from gameplay_analytics.operator.naming import (
     CONFIG_HASH_ANNOTATION,
     MANAGED_BY,
@@ -121,6 +121,7 @@ def desired_objects(
     insights = daily.cronjob(pipeline)
     if insights is not None:
         objects.append(insights)
+    objects += netpol.network_policies(pipeline)
     if monitoring and spec.monitoring.service_monitor:
         objects += [auxiliary.service_monitor(pipeline), auxiliary.prometheus_rule(pipeline)]
     return objects
@@ -128,7 +129,8 @@ def desired_objects(
 
 def prunable_objects(pipeline: Pipeline, wanted: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(kind, name) of the objects this pipeline may have created that `wanted` no longer
-    holds: an HPA after a switch to fixed replicas, monitoring objects once turned off. The
+    holds: an HPA after a switch to fixed replicas, monitoring objects or NetworkPolicies
+    once turned off. The
     names are fixed, so the operator finds them with `get` (no list across the namespace)."""
     names = object_names(pipeline.name)
     possible = [
@@ -138,6 +140,7 @@ def prunable_objects(pipeline: Pipeline, wanted: list[dict[str, Any]]) -> list[t
         ("ServiceMonitor", pipeline.name),
         ("PrometheusRule", pipeline.name),
         ("CronJob", daily.job_name(pipeline.name)),
+        *(("NetworkPolicy", name) for name in netpol.policy_names(pipeline.name).values()),
     ]
     present = {(obj["kind"], obj["metadata"]["name"]) for obj in wanted}
     return [kind_name for kind_name in possible if kind_name not in present]

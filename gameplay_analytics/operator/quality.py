@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameplay_analytics.operator import cronjobs, workloads
+from gameplay_analytics.operator import cronjobs, trust, workloads
 from gameplay_analytics.operator.naming import Pipeline
 
 __all__ = ["SCHEDULE", "cronjob", "job_name"]
@@ -33,6 +33,9 @@ def cronjob(pipeline: Pipeline) -> dict[str, Any]:
             {"name": "nats-creds", "mountPath": workloads.NATS_CREDS_MOUNT, "readOnly": True}
         )
         volumes.append({"name": "nats-creds", "secret": {"secretName": creds.name}})
+    for mount, volume in trust.volumes(pipeline, "quality"):
+        mounts.append(mount)
+        volumes.append(volume)
     container = {
         "name": "quality",
         "image": pipeline.image,

@@ -78,6 +78,12 @@ REQUIRED_RULES: tuple[PolicyRule, ...] = (
         "resources": ["servicemonitors", "prometheusrules"],
         "verbs": ["get", "create", "patch", "delete"],
     },
+    # spec.networkPolicy: one per component, deleted when turned off.
+    {
+        "apiGroups": ["networking.k8s.io"],
+        "resources": ["networkpolicies"],
+        "verbs": ["get", "create", "patch", "delete"],
+    },
     # Whether the monitoring.coreos.com CRDs exist (ServiceMonitor/PrometheusRule or not).
     {
         "apiGroups": ["apiextensions.k8s.io"],

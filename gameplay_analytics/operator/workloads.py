@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gameplay_analytics.contract import natsnames
+from gameplay_analytics.operator import trust
 from gameplay_analytics.operator.naming import (
     CONFIG_HASH_ANNOTATION,
     SECRETS_HASH_ANNOTATION,
@@ -80,10 +81,8 @@ def warehouse_root(pipeline: Pipeline) -> str | None:
 def secret_refs(pipeline: Pipeline, component: str) -> list[str]:
     """The Secrets a component's pods read (env or volume): their digest is on its template."""
     spec = pipeline.spec
-    refs = [spec.privacy.salt_secret_ref.name]
-    if component == "gateway":
-        refs.append(spec.gateway.jwt_secret_ref.name)
-    else:
+    refs = [spec.privacy.salt_secret_ref.name, *trust.secret_refs(pipeline, component)]
+    if component != "gateway":
         refs.append(spec.postgres.dsn_secret_ref.name)
         if spec.object_store is not None:
             refs.append(spec.object_store.credentials_secret_ref.name)
@@ -159,9 +158,8 @@ def gateway_deployment(
         _literal("METRICS_PORT", gateway.metrics_port),
         _literal("PIPELINE", pipeline.name),  # the `pipeline` of its log lines
         *_nats_user(pipeline, "gateway"),
-        _from_secret(
-            f"{ENV_PREFIX}JWT_SECRET", gateway.jwt_secret_ref.name, gateway.jwt_secret_ref.key
-        ),
+        *trust.gateway_auth_env(pipeline),
+        *trust.tls_env(pipeline, "gateway"),
         _salt(pipeline),
         *_config_files(breaker=True),
     ]
@@ -212,6 +210,7 @@ def aggregator_deployment(
             spec.postgres.dsn_secret_ref.key,
         ),
         *_object_store_credentials(pipeline),
+        *trust.tls_env(pipeline, "aggregator"),
         _salt(pipeline),
         *_config_files(breaker=False),
     ]
@@ -254,6 +253,7 @@ def quality_env(pipeline: Pipeline) -> list[Any]:
             spec.postgres.dsn_secret_ref.key,
         ),
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        *trust.tls_env(pipeline, "quality"),
     ]
     if spec.monitoring.pushgateway_url is not None:
         env.append(_literal("PUSHGATEWAY_URL", spec.monitoring.pushgateway_url))
@@ -303,6 +303,9 @@ def _deployment(
     if creds is not None:
         mounts.append({"name": "nats-creds", "mountPath": NATS_CREDS_MOUNT, "readOnly": True})
         volumes.append({"name": "nats-creds", "secret": {"secretName": creds.name}})
+    for mount, volume in trust.volumes(pipeline, component):
+        mounts.append(mount)
+        volumes.append(volume)
     geo = spec.privacy.geoip
     if aggregator and geo is not None:
         mounts.append({"name": "geoip", "mountPath": GEOIP_MOUNT, "readOnly": True})

@@ -381,6 +381,9 @@ def test_objects_no_longer_wanted_are_named_for_pruning() -> None:
         ("ServiceMonitor", "p"),
         ("PrometheusRule", "p"),
         ("CronJob", "p-daily-insights"),
+        ("NetworkPolicy", "p-gateway"),
+        ("NetworkPolicy", "p-aggregator"),
+        ("NetworkPolicy", "p-quality"),
     ]
     idle = Pipeline(
         "p", "games", AnalyticsPipelineSpec.model_validate({"aggregator": {"replicas": 0}})

@@ -135,6 +135,7 @@ async def test_every_request_the_operator_makes_is_in_the_rbac_table(
 def test_rbac_table_grants_nothing_destructive_or_wildcard() -> None:
     prunable = {"poddisruptionbudgets", "horizontalpodautoscalers"}
     prunable |= {"servicemonitors", "prometheusrules", "cronjobs"}  # the daily insights job
+    prunable |= {"networkpolicies"}
     for rule in rbac.REQUIRED_RULES:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
         assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])

@@ -5,6 +5,11 @@ that span fields are CEL (`x-kubernetes-validations`) so that `kubectl apply` re
 """
 
 from gameplay_analytics.operator.models.base import GROUP, VERSION
+from gameplay_analytics.operator.models.network import (
+    NetworkPeer,
+    NetworkPolicySpec,
+    NetworkTarget,
+)
 from gameplay_analytics.operator.models.pipeline import (
     AnalyticsPipelineSpec,
     DailyInsightsSpec,
@@ -31,6 +36,11 @@ from gameplay_analytics.operator.models.sampling import (
     TierRatesForm,
 )
 from gameplay_analytics.operator.models.schemaversion import SchemaSource, SchemaVersionSpec
+from gameplay_analytics.operator.models.security import (
+    GatewayAuthSpec,
+    NatsTLSSpec,
+    PostgresTLSSpec,
+)
 from gameplay_analytics.operator.models.stores import (
     NatsSpec,
     NatsUsersSpec,
@@ -56,15 +66,21 @@ __all__ = [
     "ConfigMapKeyRef",
     "DailyInsightsSpec",
     "EventOverrideForm",
+    "GatewayAuthSpec",
     "GatewaySpec",
     "GeoIPSpec",
     "HeartbeatSpec",
     "LocalObjectRef",
     "MonitoringSpec",
     "NatsSpec",
+    "NatsTLSSpec",
     "NatsUsersSpec",
+    "NetworkPeer",
+    "NetworkPolicySpec",
+    "NetworkTarget",
     "ObjectStoreSpec",
     "PostgresSpec",
+    "PostgresTLSSpec",
     "PrivacySpec",
     "Quantities",
     "ResourcesSpec",

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from gameplay_analytics.operator.models.base import Spec, cel_rules
+from gameplay_analytics.operator.models.network import NetworkPolicySpec
 from gameplay_analytics.operator.models.refs import LocalObjectRef, SecretKeyRef
 from gameplay_analytics.operator.models.stores import (
     NatsSpec,
@@ -137,6 +138,10 @@ class AnalyticsPipelineSpec(Spec):
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     daily_insights: DailyInsightsSpec | None = Field(
         default=None, description="the daily dbt build + summary as a CronJob; unset: none"
+    )
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="NetworkPolicies for the gateways, aggregators and the nightly check",
     )
     deletion_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",

@@ -7,6 +7,7 @@ from pydantic import ConfigDict, Field
 from gameplay_analytics.contract import natsnames
 from gameplay_analytics.operator.models.base import NATS_NAME, NATS_SUBJECT, Spec, cel_rules
 from gameplay_analytics.operator.models.refs import LocalObjectRef, SecretKeyRef
+from gameplay_analytics.operator.models.security import NatsTLSSpec, PostgresTLSSpec
 
 __all__ = ["NatsSpec", "NatsUsersSpec", "ObjectStoreSpec", "PostgresSpec", "WarmVolumeSpec"]
 
@@ -97,12 +98,18 @@ class NatsSpec(Spec):
         max_length=200,
         description="the aggregators' durable consumer; default aggregator",
     )
+    tls: NatsTLSSpec | None = Field(
+        default=None, description="TLS to NATS: the CA (and client certificate) from a Secret"
+    )
 
 
 class PostgresSpec(Spec):
     dsn_secret_ref: SecretKeyRef = Field(
         default_factory=lambda: SecretKeyRef(name="analytics-postgres", key="dsn"),
         description="Secret key holding the hot store's DSN",
+    )
+    tls: PostgresTLSSpec | None = Field(
+        default=None, description="TLS to Postgres: sslmode and the CA from a Secret"
     )
 
 

@@ -7,7 +7,9 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from gameplay_analytics.operator.models.base import Spec, cel_rules
+from gameplay_analytics.operator.models.network import Cidr
 from gameplay_analytics.operator.models.refs import Quantities, ResourcesSpec, SecretKeyRef
+from gameplay_analytics.operator.models.security import GatewayAuthSpec
 
 __all__ = ["AggregatorSpec", "AutoscalingSpec", "GatewaySpec"]
 
@@ -50,7 +52,17 @@ class GatewaySpec(Spec):
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     shard: str = Field(default="", max_length=63, description="shard label stamped on events")
     jwt_secret_ref: SecretKeyRef = Field(
-        default_factory=lambda: SecretKeyRef(name="analytics-jwt", key="secret")
+        default_factory=lambda: SecretKeyRef(name="analytics-jwt", key="secret"),
+        description="HS256 secret of players' tokens (development; unused once auth is set)",
+    )
+    auth: GatewayAuthSpec = Field(
+        default_factory=GatewayAuthSpec,
+        description="RS256/ES256 token verification (JWKS URL or PEM keys), iss and aud",
+    )
+    trusted_proxies: list[Cidr] = Field(
+        default_factory=list,
+        max_length=64,
+        description="CIDRs of the proxies whose Forwarded / X-Forwarded-For name the client",
     )
 
 

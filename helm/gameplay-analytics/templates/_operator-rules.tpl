@@ -39,6 +39,10 @@ tests/chart/test_rbac.py fails, printing the list to paste here, when the two di
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors, prometheusrules]
   verbs: [get, create, patch, delete]
+# spec.networkPolicy: one per component, deleted when turned off.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, create, patch, delete]
 # Whether the monitoring.coreos.com CRDs exist.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
