@@ -1,7 +1,8 @@
 """What a pipeline's pods trust, and how they prove who they are: the gateways' token keys
 (JWKS URL or PEM public keys from a Secret; required `iss` and `aud`), the proxies whose
-client-address headers count, and TLS to NATS and Postgres (CA, client certificate). Pure:
-environment entries, volumes and mounts, and the Secrets read (their digest rolls the pods).
+client-address headers (or PROXY protocol header) count, and TLS to NATS and Postgres (CA,
+client certificate). Pure: environment entries, volumes and mounts, and the Secrets read
+(their digest rolls the pods).
 
 Every `GAMEPLAY_ANALYTICS_*` variable here is a field of the gateway's or aggregator's
 settings (tests/cluster/test_settings_contract.py). Postgres TLS uses libpq's own `PGSSLMODE`
@@ -57,6 +58,8 @@ def gateway_auth_env(pipeline: Pipeline) -> list[dict[str, Any]]:
         env.append(_value("JWT_AUDIENCE", auth.audience))
     if gateway.trusted_proxies:
         env.append(_value("TRUSTED_PROXIES", ",".join(gateway.trusted_proxies)))
+    if gateway.proxy_protocol:
+        env.append(_value("PROXY_PROTOCOL", "true"))
     return env
 
 

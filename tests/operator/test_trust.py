@@ -42,6 +42,7 @@ def test_jwks_replaces_the_hs256_secret_and_sets_iss_aud_and_proxies() -> None:
     assert variables["GAMEPLAY_ANALYTICS_JWT_ISSUER"] == "https://login.example.com/"
     assert variables["GAMEPLAY_ANALYTICS_JWT_AUDIENCE"] == "gameplay-analytics"
     assert variables["GAMEPLAY_ANALYTICS_TRUSTED_PROXIES"] == "10.0.0.0/8"
+    assert variables["GAMEPLAY_ANALYTICS_PROXY_PROTOCOL"] == "true"
 
 
 def test_pem_keys_come_from_a_mounted_secret() -> None:

@@ -32,7 +32,12 @@ class GatewaySpec(Spec):
             (
                 "!(has(self.replicas) && has(self.autoscaling))",
                 "set either replicas or autoscaling, not both",
-            )
+            ),
+            (
+                "!has(self.proxyProtocol) || !self.proxyProtocol"
+                " || (has(self.trustedProxies) && size(self.trustedProxies) > 0)",
+                "proxyProtocol needs trustedProxies (the balancers whose headers are read)",
+            ),
         )
     )
 
@@ -63,6 +68,10 @@ class GatewaySpec(Spec):
         default_factory=list,
         max_length=64,
         description="CIDRs of the proxies whose Forwarded / X-Forwarded-For name the client",
+    )
+    proxy_protocol: bool = Field(
+        default=False,
+        description="trustedProxies send a PROXY protocol v1/v2 header naming the client",
     )
 
 

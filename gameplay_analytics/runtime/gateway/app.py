@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_salt_book
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, cold_start, default_config
-from gameplay_analytics.runtime.gateway import auth, clientaddr, ledger, metrics, relay
+from gameplay_analytics.runtime.gateway import auth, clientaddr, ledger, metrics, proxied, relay
 from gameplay_analytics.runtime.gateway.budgets import PlayerBudgets
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
 from gameplay_analytics.runtime.gateway.session import Session
@@ -172,6 +172,9 @@ class Gateway:
             max_size=settings.max_frame_bytes,
             compression=None,  # deflate would cost more CPU than the frames are worth
             reuse_port=settings.reuse_port or None,
+            create_connection=(
+                proxied.connection_class(self._trusted_proxies) if settings.proxy_protocol else None
+            ),
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
         self._started = True

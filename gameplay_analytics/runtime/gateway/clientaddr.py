@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-__all__ = ["Network", "client_address", "parse_networks"]
+__all__ = ["Network", "client_address", "is_trusted", "parse_networks"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -40,7 +40,7 @@ def client_address(
 
     `forwarded` / `x_forwarded_for` are every value of those headers, in order.
     """
-    if peer is None or not _trusted(peer, trusted):
+    if peer is None or not is_trusted(peer, trusted):
         return peer
     chain = _forwarded_for(forwarded) if forwarded else _x_forwarded_for(x_forwarded_for)
     client = peer
@@ -49,12 +49,13 @@ def client_address(
         if address is None:
             break  # garbage (or `unknown`): keep the last hop a trusted proxy vouched for
         client = address
-        if not _trusted(address, trusted):
+        if not is_trusted(address, trusted):
             break
     return client
 
 
-def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+def is_trusted(address: str, trusted: Sequence[Network]) -> bool:
+    """Whether `address` (IPv4-mapped IPv6 counts as its IPv4) lies in a trusted network."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -61,6 +61,12 @@ class GatewaySettings(NatsSettings):
         "`Forwarded` / `X-Forwarded-For` headers name the client's address; other peers' "
         "headers are ignored (empty: the socket peer is the client)",
     )
+    proxy_protocol: bool = Field(
+        False,
+        description="connections from `trusted_proxies` start with a PROXY protocol v1/v2 "
+        "header naming the client (required from them; a connection without one is "
+        "dropped); other peers are read as plain WebSocket",
+    )
     ws_port: int = Field(8765, ge=0, le=65535, description="WebSocket port (0: any free port)")
     reuse_port: bool = Field(
         False,
@@ -230,6 +236,12 @@ class GatewaySettings(NatsSettings):
 
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)
+
+    @model_validator(mode="after")
+    def _proxy_protocol(self) -> GatewaySettings:
+        if self.proxy_protocol and not self.trusted_networks():
+            raise ValueError("proxy_protocol needs trusted_proxies (whose headers are read)")
+        return self
 
     @model_validator(mode="after")
     def _token_keys(self) -> GatewaySettings:
