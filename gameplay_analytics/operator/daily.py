@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameplay_analytics.operator import cronjobs, workloads
+from gameplay_analytics.operator import cronjobs, trust, workloads
 from gameplay_analytics.operator.naming import Pipeline
 
 __all__ = ["OUT", "cronjob", "job_name"]
@@ -31,6 +31,7 @@ def cronjob(pipeline: Pipeline) -> dict[str, Any] | None:
         else {"emptyDir": {"sizeLimit": "256Mi"}}
     )
     dsn = spec.postgres.dsn_secret_ref
+    tls = trust.volumes(pipeline, "daily-insights")
     container = {
         "name": "daily-insights",
         "image": daily.image or pipeline.image,
@@ -54,11 +55,13 @@ def cronjob(pipeline: Pipeline) -> dict[str, Any] | None:
             # dbt writes nothing under HOME with usage stats off; /tmp in case a plugin does.
             {"name": "HOME", "value": "/tmp"},
             {"name": "DBT_SEND_ANONYMOUS_USAGE_STATS", "value": "false"},
+            *trust.tls_env(pipeline, "daily-insights"),  # PGSSLMODE / PGSSLROOTCERT
         ],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "out", "mountPath": OUT},
+            *(mount for mount, _ in tls),
         ],
     }
     return cronjobs.cronjob(
@@ -67,6 +70,10 @@ def cronjob(pipeline: Pipeline) -> dict[str, Any] | None:
         component="daily-insights",
         schedule=daily.schedule,
         container=container,
-        volumes=[{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, {"name": "out", **out}],
+        volumes=[
+            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+            {"name": "out", **out},
+            *(volume for _, volume in tls),
+        ],
         fs_group=True,
     )

@@ -5,6 +5,7 @@ the traffic that component needs. Pure.
   DNS, and the JWKS endpoint when tokens are verified from one.
 - aggregator: in on metrics only; out to NATS, Postgres, the object store (S3 warm store), DNS.
 - quality (the nightly check): no way in; out to NATS, Postgres, the Pushgateway, DNS.
+- daily-insights (with `spec.dailyInsights`): no way in; out to Postgres and DNS.
 
 Unset ports follow the pipeline: the NATS URL's port (4222), Postgres' 5432, the S3 endpoint's
 port (443 for AWS), the JWKS URL's and the Pushgateway's. Probes come from the kubelet, which
@@ -16,13 +17,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from gameplay_analytics.operator import quality
+from gameplay_analytics.operator import daily, quality
 from gameplay_analytics.operator.models.network import NetworkPeer, NetworkTarget
 from gameplay_analytics.operator.naming import Pipeline, meta, object_names, selector_labels
 
 __all__ = ["COMPONENTS", "network_policies", "policy_names"]
 
-COMPONENTS = ("gateway", "aggregator", "quality")
+COMPONENTS = ("gateway", "aggregator", "quality", "daily-insights")
 POSTGRES_PORT = 5432
 DNS_PORT = 53
 DEFAULT_PORTS = {"nats": 4222, "tls": 4222, "http": 80, "https": 443}
@@ -35,6 +36,7 @@ def policy_names(pipeline: str) -> dict[str, str]:
         "gateway": names.gateway,
         "aggregator": names.aggregator,
         "quality": quality.job_name(pipeline),
+        "daily-insights": daily.job_name(pipeline),
     }
 
 
@@ -73,6 +75,8 @@ def network_policies(pipeline: Pipeline) -> list[dict[str, Any]]:
         "aggregator": (aggregator_ingress, aggregator_egress),
         "quality": ([], quality_egress),
     }
+    if spec.daily_insights is not None:  # the daily dbt build: the hot store only
+        rules["daily-insights"] = ([], [postgres, dns])
     names = policy_names(pipeline.name)
     return [
         {

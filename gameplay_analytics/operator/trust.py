@@ -30,7 +30,8 @@ __all__ = [
 JWT_KEYS_MOUNT = "/var/run/secrets/jwt-keys"
 NATS_TLS_MOUNT = "/var/run/secrets/nats-tls"
 POSTGRES_TLS_MOUNT = "/var/run/secrets/postgres-tls"
-_USES_POSTGRES = ("aggregator", "quality")
+_USES_NATS = ("gateway", "aggregator", "quality")
+_USES_POSTGRES = ("aggregator", "quality", "daily-insights")
 
 
 def _value(key: str, value: str) -> dict[str, Any]:
@@ -64,11 +65,11 @@ def gateway_auth_env(pipeline: Pipeline) -> list[dict[str, Any]]:
 
 
 def tls_env(pipeline: Pipeline, component: str) -> list[dict[str, Any]]:
-    """NATS TLS for every component; Postgres TLS for those that use Postgres."""
+    """NATS TLS for the components that use NATS, Postgres TLS for those that use Postgres."""
     spec = pipeline.spec
     env: list[dict[str, Any]] = []
     nats = spec.nats.tls
-    if nats is not None:
+    if nats is not None and component in _USES_NATS:
         env.append(_value("NATS_TLS_CA", f"{NATS_TLS_MOUNT}/{nats.ca_key}"))
         if nats.cert_key is not None and nats.key_key is not None:
             env.append(_value("NATS_TLS_CERT", f"{NATS_TLS_MOUNT}/{nats.cert_key}"))
@@ -89,7 +90,7 @@ def volumes(pipeline: Pipeline, component: str) -> list[tuple[dict[str, Any], di
     keys = spec.gateway.auth.public_keys_secret_ref
     if component == "gateway" and keys is not None:
         mounted.append(("jwt-keys", keys.name, JWT_KEYS_MOUNT))
-    if spec.nats.tls is not None:
+    if spec.nats.tls is not None and component in _USES_NATS:
         mounted.append(("nats-tls", spec.nats.tls.secret_name, NATS_TLS_MOUNT))
     ca = spec.postgres.tls.ca_secret_ref if spec.postgres.tls is not None else None
     if ca is not None and component in _USES_POSTGRES:

@@ -384,6 +384,7 @@ def test_objects_no_longer_wanted_are_named_for_pruning() -> None:
         ("NetworkPolicy", "p-gateway"),
         ("NetworkPolicy", "p-aggregator"),
         ("NetworkPolicy", "p-quality"),
+        ("NetworkPolicy", "p-daily-insights"),
     ]
     idle = Pipeline(
         "p", "games", AnalyticsPipelineSpec.model_validate({"aggregator": {"replicas": 0}})

@@ -42,7 +42,7 @@ def test_none_unless_enabled() -> None:
 
 def test_default_peers_follow_the_pipeline() -> None:
     p = policies(FULL)
-    assert sorted(p) == ["p-aggregator", "p-gateway", "p-quality"]
+    assert sorted(p) == ["p-aggregator", "p-daily-insights", "p-gateway", "p-quality"]
     for component in ("gateway", "aggregator", "quality"):
         selector = p[f"p-{component}"]["podSelector"]["matchLabels"]
         assert selector["app.kubernetes.io/component"] == component
@@ -74,6 +74,9 @@ def test_default_peers_follow_the_pipeline() -> None:
     # the nightly check: no way in at all
     assert p["p-quality"]["ingress"] == []
     assert p["p-quality"]["egress"] == [nats, {"to": anywhere, "ports": _tcp(5432)}, DNS]
+    # the daily dbt build: the hot store and DNS, nothing else
+    assert p["p-daily-insights"]["ingress"] == []
+    assert p["p-daily-insights"]["egress"] == [{"to": anywhere, "ports": _tcp(5432)}, DNS]
 
 
 def test_spec_fields_narrow_every_peer() -> None:

@@ -15,7 +15,7 @@ from tests.operator.test_network_policies import HARDENED
 
 def _pod(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
     o = by_kind(objects)
-    kind = "CronJob" if name.endswith("quality") else "Deployment"
+    kind = "CronJob" if name.endswith(("quality", "insights")) else "Deployment"
     template = o[kind, name]["spec"]
     template = template["jobTemplate"]["spec"] if kind == "CronJob" else template
     spec: dict[str, Any] = template["template"]["spec"]
@@ -107,3 +107,12 @@ def test_a_rotated_ca_or_key_secret_rolls_the_pods_that_read_it() -> None:
     assert nats["p-aggregator"] != before["p-aggregator"]
     assert postgres["p-gateway"] == before["p-gateway"]
     assert postgres["p-aggregator"] != before["p-aggregator"]
+
+
+def test_the_daily_insights_job_gets_postgres_tls_too() -> None:
+    objects = render({**HARDENED, "dailyInsights": {}})
+    pod = _pod(objects, "p-daily-insights")
+    (c,) = pod["containers"]
+    pg_dir, _ = _mounts(pod)["postgres-tls"]
+    assert env(c)["PGSSLROOTCERT"] == f"{pg_dir}/ca.crt" and env(c)["PGSSLMODE"] == "verify-full"
+    assert "nats-tls" not in _mounts(pod)  # it never talks to NATS
