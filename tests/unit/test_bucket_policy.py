@@ -19,10 +19,6 @@ from parliament import analyze_policy_string
 
 from gameplay_analytics.cli import main
 from gameplay_analytics.runtime.storage import bucketpolicy
-from tests.integration.test_warm_export import aws_env, s3_endpoint
-
-__all__ = ["aws_env", "s3_endpoint"]
-
 ROOT = Path(__file__).resolve().parents[2]
 READER = "arn:aws:iam::123456789012:role/analytics-readers"
 WRITER = "arn:aws:iam::123456789012:role/analytics-aggregator"
