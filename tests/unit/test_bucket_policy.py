@@ -19,6 +19,7 @@ from parliament import analyze_policy_string
 
 from gameplay_analytics.cli import main
 from gameplay_analytics.runtime.storage import bucketpolicy
+
 ROOT = Path(__file__).resolve().parents[2]
 READER = "arn:aws:iam::123456789012:role/analytics-readers"
 WRITER = "arn:aws:iam::123456789012:role/analytics-aggregator"
