@@ -30,7 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmd.add_argument("--end-seq", type=int, help="with --from-stream: last stream sequence")
     cmd.add_argument("--since", help="with --from-stream: ISO time of the first message")
     cmd.add_argument("--until", help="with --from-stream: ISO time of the last message")
-    cmd.add_argument("--geoip-db", type=Path, help="MaxMind .mmdb for messages that carry an IP")
+    cmd.add_argument(
+        "--geoip-db",
+        type=Path,
+        help="MaxMind .mmdb for format-1 input that carries an IP (captures, snapshots)",
+    )
     cmd.add_argument(
         "--max-clock-skew-s", type=float, default=None, help="the clock_skew bound (default 600)"
     )
@@ -89,7 +93,8 @@ async def _run(args: argparse.Namespace, where: dict[str, Any], salts: Any, sinc
     import asyncpg
 
     from gameplay_analytics.contract.registry import SchemaRegistry
-    from gameplay_analytics.privacy import Pseudonymiser, open_geoip
+    from gameplay_analytics.privacy import open_geoip
+    from gameplay_analytics.privacy.edge import EdgeKeys
     from gameplay_analytics.runtime import replay
     from gameplay_analytics.runtime.aggregator.enrich import Enricher, TimeBounds
     from gameplay_analytics.runtime.storage import warm
@@ -97,11 +102,15 @@ async def _run(args: argparse.Namespace, where: dict[str, Any], salts: Any, sinc
     bounds = TimeBounds(retention_days=where["warm_retention_days"])
     if args.max_clock_skew_s is not None:
         bounds = TimeBounds(dt.timedelta(seconds=args.max_clock_skew_s), bounds.retention_days)
-    enricher = Enricher(
-        pseudonymiser=Pseudonymiser(salts),
-        registry=SchemaRegistry.from_released(max_events=10_000),
+    # Format-1 input (captures, snapshots, stream ranges older than format 2) is sealed with
+    # the gateway's keys here; format-2 messages are already pseudonymous.
+    legacy = EdgeKeys(
+        salts=salts,
+        profile_secret=stores.profile_secret(args, "replay", salts),
         geoip=open_geoip(args.geoip_db),
-        bounds=bounds,
+    )
+    enricher = Enricher(
+        registry=SchemaRegistry.from_released(max_events=10_000), bounds=bounds, legacy=legacy
     )
     if args.from_stream:
         source: Any = replay.from_stream(

@@ -64,7 +64,7 @@ def add_salt_option(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
         "--salt-secret-file",
         default=os.environ.get(f"{ENV}SALT_SECRET_FILE"),
-        help="the aggregator's salt secret file (else GAMEPLAY_ANALYTICS_SALT_SECRET)",
+        help="the gateway's salt secret file (else GAMEPLAY_ANALYTICS_SALT_SECRET)",
     )
     cmd.add_argument(
         "--profile-secret-file",

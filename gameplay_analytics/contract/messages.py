@@ -24,6 +24,7 @@ __all__ = [
     "KV_BUCKET",
     "KV_SAMPLING_KEY",
     "KV_SCHEMAS_KEY",
+    "LEGACY_RAW_IDENTIFIER",
     "SESSIONS_BUCKET",
     "SOURCES",
     "SOURCE_CLIENT",
@@ -32,6 +33,7 @@ __all__ = [
     "DlqEntry",
     "EventBatch",
     "PublishedEvent",
+    "RawEventBatch",
     "bundle_msg_id",
     "decode_batch",
     "decode_batches",
@@ -75,21 +77,15 @@ embedded ingest, the relay's player frames) or a game server's simulation (`Serv
 through a relay opened with `source: server`). Older gateways send none: `client`."""
 
 
-class EventBatch(msgspec.Struct, omit_defaults=True):
-    """The events of one envelope and the session metadata the gateway observed.
-
-    `player_uuid` and `client_ip` are raw: JetStream is inside the trust boundary and the
-    aggregator pseudonymises and geolocates before anything is stored, then drops both.
-    `received_at` is Unix epoch milliseconds on the gateway's clock.
-    """
+class _BatchFields(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """What both formats carry: the envelope's events and the session's non-identifying
+    metadata. `received_at` is Unix epoch milliseconds on the gateway's clock."""
 
     session_id: str
-    player_uuid: str
     client_guid: str
     schema_version: str
     received_at: int
     events: list[PublishedEvent]
-    client_ip: str | None = None
     shard: str | None = None
     region: str | None = None
     build: str | None = None
@@ -98,6 +94,36 @@ class EventBatch(msgspec.Struct, omit_defaults=True):
     consent_social: bool = True
     envelope_id: int | None = None
     source: str = SOURCE_CLIENT
+
+
+class EventBatch(_BatchFields, omit_defaults=True, kw_only=True):
+    """The events of one envelope as published (format 2): pseudonymous.
+
+    `player_ids` maps each salt month (`YYYY-MM`, UTC) of the batch's events, and the month
+    of `received_at`, to that month's `analytics_player_id`: an envelope can straddle a
+    month boundary, and every event is stored under its own month's pseudonym.
+    `profile_key` is the onboarding profile's key (client sessions only; PROTOCOL.md §6);
+    `country` and `geo_region` are the GeoIP answer for the client's address (the address
+    itself never leaves the gateway).
+    """
+
+    player_ids: dict[str, str]
+    profile_key: str | None = None
+    country: str | None = None
+    geo_region: str | None = None
+
+
+class RawEventBatch(_BatchFields, omit_defaults=True, kw_only=True):
+    """Format 1: the raw player UUID and client IP. Never published since format 2; read as
+    legacy messages left in the stream, JSONL captures and simulation snapshots, and turned
+    into an `EventBatch` by the edge step (`privacy/edge.py`) by whoever holds the keys."""
+
+    player_uuid: str
+    client_ip: str | None = None
+
+
+LEGACY_RAW_IDENTIFIER = "legacy_raw_identifier"
+"""DLQ reason of a format-1 message the aggregator holds no keys for (docs/protocol.md)."""
 
 
 class DlqEntry(msgspec.Struct, omit_defaults=True):
@@ -166,7 +192,7 @@ _batch_decoder = msgspec.json.Decoder(EventBatch)
 _encoder = msgspec.json.Encoder()
 
 
-def encode_batch(batch: EventBatch) -> bytes:
+def encode_batch(batch: EventBatch | RawEventBatch) -> bytes:
     return _encoder.encode(batch)
 
 
@@ -220,10 +246,11 @@ def decode_batches(data: bytes) -> list[EventBatch]:
     return [decode_batch(part) for part in split_events(data)]
 
 
-def msg_id(player_uuid: str, client_guid: str, first_seq: int, last_seq: int) -> str:
+def msg_id(player_key: str, client_guid: str, first_seq: int, last_seq: int) -> str:
     """`Nats-Msg-Id` of an envelope: a client retry of the same envelope inside the stream's
     duplicate window is stored once. Seqs are unique per installation, the player keeps one
-    forged `client_guid` from colliding with another player's envelopes. Hashed, so stream
-    headers never show a raw player id."""
-    key = f"{player_uuid.lower()}/{client_guid.lower()}/{first_seq}-{last_seq}"
+    forged `client_guid` from colliding with another player's envelopes. `player_key` is the
+    player's secret-keyed, month-stable key (the edge's `profile_key`), never the raw UUID;
+    hashed again, so headers show neither."""
+    key = f"{player_key.lower()}/{client_guid.lower()}/{first_seq}-{last_seq}"
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()

@@ -3,6 +3,9 @@
 The environment follows the runtime's settings models (`GAMEPLAY_ANALYTICS_*`); non-secret
 values come from the runtime ConfigMap, whose digest is on the pod template (a change rolls
 the pods), and so is the digest of the Secrets the pods read (a rotation rolls them too).
+The privacy keys (the salt Secret, from which the profile secret derives, and the GeoIP
+database) go to the gateways alone: they pseudonymise and geolocate before publishing, and
+the aggregators never see a raw identifier (privacy/edge.py).
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ DEFAULT_GATEWAY_REPLICAS = 2
 
 
 def runtime_config(pipeline: Pipeline) -> dict[str, str]:
-    """Non-secret settings shared by gateway and aggregator, as env var values."""
+    """Non-secret settings of gateway and aggregator, as env var values (each Deployment
+    takes the keys its settings model reads)."""
     spec = pipeline.spec
     data = {
         "NATS_URL": spec.nats.url,
@@ -81,8 +85,10 @@ def warehouse_root(pipeline: Pipeline) -> str | None:
 def secret_refs(pipeline: Pipeline, component: str) -> list[str]:
     """The Secrets a component's pods read (env or volume): their digest is on its template."""
     spec = pipeline.spec
-    refs = [spec.privacy.salt_secret_ref.name, *trust.secret_refs(pipeline, component)]
-    if component != "gateway":
+    refs = list(trust.secret_refs(pipeline, component))
+    if component == "gateway":
+        refs.append(spec.privacy.salt_secret_ref.name)  # the edge step (privacy/edge.py)
+    else:
         refs.append(spec.postgres.dsn_secret_ref.name)
         if spec.object_store is not None:
             refs.append(spec.object_store.credentials_secret_ref.name)
@@ -97,7 +103,7 @@ def secret_refs(pipeline: Pipeline, component: str) -> list[str]:
 def config_map_refs(pipeline: Pipeline, component: str) -> list[str]:
     """The user's ConfigMaps a component's pods mount (not ours: those are hashed already)."""
     geo = pipeline.spec.privacy.geoip
-    if component == "aggregator" and geo is not None and geo.config_map_name:
+    if component == "gateway" and geo is not None and geo.config_map_name:
         return [geo.config_map_name]
     return []
 
@@ -152,7 +158,9 @@ def gateway_deployment(
     runtime = runtime_config(pipeline)
     env = [
         *_from_config(
-            pipeline, [*_nats_keys(with_consumer=False), "QUEUE_CAPACITY", "SHARD"], runtime
+            pipeline,
+            [*_nats_keys(with_consumer=False), "QUEUE_CAPACITY", "SHARD", "GEOIP_DB"],
+            runtime,
         ),
         _literal("WS_PORT", gateway.port),
         _literal("METRICS_PORT", gateway.metrics_port),
@@ -197,7 +205,6 @@ def aggregator_deployment(
         "BATCH_SIZE",
         "HOT_RETENTION_HOURS",
         "WARM_RETENTION_DAYS",
-        "GEOIP_DB",
     ]
     env = [
         *_from_config(pipeline, keys, runtime),
@@ -211,7 +218,6 @@ def aggregator_deployment(
         ),
         *_object_store_credentials(pipeline),
         *trust.tls_env(pipeline, "aggregator"),
-        _salt(pipeline),
         *_config_files(breaker=False),
     ]
     ports = [{"name": "metrics", "containerPort": aggregator.metrics_port, "protocol": "TCP"}]
@@ -287,7 +293,7 @@ def _deployment(
     resources: dict[str, Any],
     config_hash: str,
     secrets_hash: str,
-    aggregator: bool = False,  # its own volumes: GeoIP and the warm volume
+    aggregator: bool = False,  # its own volume: the warm store's
 ) -> dict[str, Any]:
     spec = pipeline.spec
     names = object_names(pipeline.name)
@@ -307,7 +313,7 @@ def _deployment(
         mounts.append(mount)
         volumes.append(volume)
     geo = spec.privacy.geoip
-    if aggregator and geo is not None:
+    if not aggregator and geo is not None:  # the gateway geolocates (privacy/edge.py)
         mounts.append({"name": "geoip", "mountPath": GEOIP_MOUNT, "readOnly": True})
         source: dict[str, Any] = (
             {"persistentVolumeClaim": {"claimName": geo.claim_name, "readOnly": True}}

@@ -146,6 +146,10 @@ class Pseudonymiser:
     def player_id(self, player_uuid: str | uuid.UUID, *, day: datetime.date) -> str:
         return analytics_player_id(player_uuid, self._salts.salt_for(month_of(day)))
 
+    def player_id_of_month(self, player_uuid: str | uuid.UUID, month: str) -> str:
+        """The id under the salt of `YYYY-MM` (the edge step names months, not days)."""
+        return analytics_player_id(player_uuid, self._salts.salt_for(month))
+
     def player_ids(self, player_uuid: str | uuid.UUID, *, months: list[str]) -> dict[str, str]:
         """{month: analytics_player_id} of one player: what a privacy request looks for."""
         return {m: analytics_player_id(player_uuid, self._salts.salt_for(m)) for m in months}

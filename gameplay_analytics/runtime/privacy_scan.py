@@ -2,8 +2,9 @@
 
 `gameplay-analytics privacy scan` runs it against a deployment (the quarterly audit), and the
 chaos, fuzz and load suites against what they left behind: every Postgres table (every row as
-JSON), every Parquet file under the warm store (local or S3), every `analytics.dlq` message
-read back from JetStream, and the log files. What counts as a finding:
+JSON), every Parquet file under the warm store (local or S3), every message of the JetStream
+stream read back (the gateway's batches on `analytics.events`, whose raw ids the edge step
+must have replaced, and the `analytics.dlq` entries), and the log files. What counts as a finding:
 
 - a raw player UUID: any of `player_uuids` (with or without dashes, any case); without such a
   list, any dashed UUID in a store outside the columns that hold random ids by design
@@ -24,7 +25,7 @@ import asyncio
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,11 +33,12 @@ import asyncpg
 import nats
 import nats.errors
 import pyarrow.parquet as pq
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pyarrow import fs as pafs
 
 from gameplay_analytics.contract import natsperms
-from gameplay_analytics.contract.messages import DLQ_SUBJECT, STREAM
+from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM, split_events
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.storage.objectstore import ObjectRoot, open_root
 
@@ -47,10 +49,10 @@ __all__ = [
     "ScanReport",
     "age_like",
     "scan_all",
-    "scan_dlq",
     "scan_logs",
     "scan_parquet",
     "scan_postgres",
+    "scan_stream",
 ]
 
 ID_COLUMNS: Final = ("client_guid", "session_id", "request_id", "epoch")
@@ -233,39 +235,33 @@ def _without_ids(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ID_COLUMNS}
 
 
-async def scan_dlq(
+async def scan_stream(
     nats_url: str,
     needles: Needles,
     *,
     start_seq: int = 1,
     only_guids: set[str] | None = None,
     skip_guids: frozenset[str] | set[str] = frozenset(),
-) -> tuple[list[Finding], int]:
-    """Findings, and how many DLQ messages were read (from stream sequence `start_seq`);
-    `only_guids` / `skip_guids` select entries by their `client_guid` (a shared stream)."""
+    stream: str = STREAM,
+    subjects: tuple[str, ...] = (EVENTS_SUBJECT, DLQ_SUBJECT),
+) -> tuple[list[Finding], dict[str, int]]:
+    """Findings in every message of the stream's subjects (the gateway's batches on
+    `analytics.events`, bundles split, and the DLQ entries) from stream sequence `start_seq`,
+    and how many batches or entries each subject had; `only_guids` / `skip_guids` select
+    them by `client_guid` (a shared stream). Payloads only: headers hold hashes."""
     findings: list[Finding] = []
-    read = 0
+    read = dict.fromkeys(subjects, 0)
     nc = await nats.connect(
         jetstream.servers(nats_url),
         inbox_prefix=natsperms.inbox_prefix(natsperms.login_user(nats_url)),
     )
     try:
         js = nc.jetstream()
-        sub = await js.pull_subscribe(
-            DLQ_SUBJECT, stream=STREAM,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, start_seq),
-                ack_policy=AckPolicy.NONE, inactive_threshold=10,
-            ),
-        )  # fmt: skip
-        try:
-            while True:
-                try:
-                    msgs = await sub.fetch(500, timeout=0.5)
-                except (nats.errors.TimeoutError, TimeoutError):
-                    break
-                for msg in msgs:
-                    text = msg.data.decode(errors="replace")
+        for subject in subjects:
+            where = "dlq" if subject == DLQ_SUBJECT else "stream:events"
+            async for data in _messages(js, stream, subject, start_seq):
+                for part in split_events(data):
+                    text = part.decode(errors="replace")
                     try:
                         doc = json.loads(text)
                     except ValueError:
@@ -273,17 +269,38 @@ async def scan_dlq(
                     guid = doc.get("client_guid") if isinstance(doc, dict) else None
                     if (only_guids is not None and guid not in only_guids) or guid in skip_guids:
                         continue
-                    read += 1
+                    read[subject] += 1
                     scanned = json.dumps(_without_ids(doc)) if isinstance(doc, dict) else text
-                    findings += needles.text("dlq", scanned)
+                    findings += needles.text(where, scanned)
                     findings += [
-                        Finding("dlq", "age_field", f"key {k}") for k in _keys(doc) if age_like(k)
+                        Finding(where, "age_field", f"key {k}") for k in _keys(doc) if age_like(k)
                     ]
-        finally:
-            await sub.unsubscribe()
     finally:
         await nc.close()
     return findings, read
+
+
+async def _messages(
+    js: JetStreamContext, stream: str, subject: str, start_seq: int
+) -> AsyncIterator[bytes]:
+    """Every message of `subject` from `start_seq`: an ephemeral consumer that acks nothing."""
+    sub = await js.pull_subscribe(
+        subject, stream=stream,
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, start_seq),
+            ack_policy=AckPolicy.NONE, inactive_threshold=10,
+        ),
+    )  # fmt: skip
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=0.5)
+            except (nats.errors.TimeoutError, TimeoutError):
+                return
+            for msg in msgs:
+                yield msg.data
+    finally:
+        await sub.unsubscribe()
 
 
 def scan_logs(
@@ -316,11 +333,12 @@ class ScanReport:
     parquet_files: int
     dlq_messages: int
     log_files: int
+    event_batches: int = 0  # batches on analytics.events (a bundle counts each of its own)
 
     def line(self, suite: str) -> str:
         return (
             f"[privacy] {suite}: parquet_files={self.parquet_files} "
-            f"dlq_messages={self.dlq_messages} "
+            f"event_batches={self.event_batches} dlq_messages={self.dlq_messages} "
             f"log_files={self.log_files} findings={len(self.findings)}"
         )
 
@@ -334,24 +352,30 @@ async def scan_all(
     player_uuids: Iterable[str] | None,
     canaries: Iterable[str] = (),
     server_ports: Iterable[int] = (),
-    dlq_start_seq: int = 1,
-    dlq_only_guids: set[str] | None = None,
-    dlq_skip_guids: frozenset[str] | set[str] = frozenset(),
+    stream_start_seq: int = 1,
+    only_guids: set[str] | None = None,
+    skip_guids: frozenset[str] | set[str] = frozenset(),
 ) -> ScanReport:
+    """Every store: Postgres, the warm store, the JetStream stream (events and DLQ, from
+    `stream_start_seq`, selected by `only_guids` / `skip_guids`) and the log files."""
     needles = Needles(player_uuids, canaries)
     findings: list[Finding] = []
     if dsn is not None:
         findings += await scan_postgres(dsn, needles)
-    parquet_files = dlq_messages = 0
+    parquet_files = 0
+    read: dict[str, int] = {}
     if warehouse_root is not None:
         found, parquet_files = await asyncio.to_thread(scan_parquet, warehouse_root, needles)
         findings += found
     if nats_url is not None:
-        found, dlq_messages = await scan_dlq(
-            nats_url, needles, start_seq=dlq_start_seq, only_guids=dlq_only_guids,
-            skip_guids=dlq_skip_guids,
+        found, read = await scan_stream(
+            nats_url, needles, start_seq=stream_start_seq, only_guids=only_guids,
+            skip_guids=skip_guids,
         )  # fmt: skip
         findings += found
     logs = list(log_paths)
     findings += scan_logs(logs, needles, server_ports=server_ports)
-    return ScanReport(findings, parquet_files, dlq_messages, len(logs))
+    return ScanReport(
+        findings, parquet_files, read.get(DLQ_SUBJECT, 0), len(logs),
+        event_batches=read.get(EVENTS_SUBJECT, 0),
+    )  # fmt: skip

@@ -1,10 +1,11 @@
 """Replay and backfill: rebuild warm-store days (and the hot store's recent ones) from history.
 
-Sources yield JetStream-format messages (`contract.messages.EventBatch` JSON): the stream
-itself by sequence or time range, JSONL captures of such messages, or simulation snapshots
-turned into messages by a `SnapshotAdapter`. Each message goes through the aggregator's own
-`Enricher`, so validation, the sampling guard, redaction, the time bounds and the pseudonym of
-each event's *own* month are exactly what live ingestion does; rows then go through the hot
+Sources yield JetStream-format messages (`contract.messages`): the stream itself by sequence
+or time range, JSONL captures of such messages, or simulation snapshots turned into raw
+(format-1) messages by a `SnapshotAdapter`. Each message goes through the aggregator's own
+`Enricher`, given the gateway's keys so that it seals raw input with the edge step
+(`privacy/edge.py`): validation, redaction, the time bounds and the pseudonym of each event's
+*own* month are exactly what live ingestion does; rows then go through the hot
 store's writer (dedup on the event key, erased players dropped) and the warm export merges
 them into their days by key. Replaying twice changes nothing: the second run finds every event
 already stored. Refused events are counted as dead-lettered, not published again (the live
@@ -30,8 +31,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.messages import (
-    EventBatch,
     PublishedEvent,
+    RawEventBatch,
     encode_batch,
     split_events,
 )
@@ -143,9 +144,10 @@ def from_jsonl(paths: Iterable[Path]) -> Iterator[Message]:
 
 
 class SnapshotAdapter(Protocol):
-    """Turns one simulation snapshot file into the messages its players would have sent."""
+    """Turns one simulation snapshot file into the messages its players would have sent, in
+    the raw format (the replay's enricher runs the edge step on them)."""
 
-    def batches(self, path: Path) -> Iterator[EventBatch]: ...
+    def batches(self, path: Path) -> Iterator[RawEventBatch]: ...
 
 
 class TickSnapshotAdapter:
@@ -154,11 +156,11 @@ class TickSnapshotAdapter:
     "session_id", "build", "platform", "events": [{"seq", "name", "ts", "props"}]}]}`; each
     player's events become one message received at the snapshot's time."""
 
-    def batches(self, path: Path) -> Iterator[EventBatch]:
+    def batches(self, path: Path) -> Iterator[RawEventBatch]:
         doc = json.loads(path.read_text())
         for player in doc.get("players", []):
             events = [msgspec.convert(e, PublishedEvent) for e in player.get("events", [])]
-            yield EventBatch(
+            yield RawEventBatch(
                 session_id=player["session_id"], player_uuid=player["player_uuid"],
                 client_guid=player["client_guid"], schema_version=doc.get("schema", "1.0.0"),
                 received_at=int(doc["ts"]), events=events, shard=doc.get("shard"),

@@ -1,7 +1,8 @@
 """Privacy requests in JetStream: find or delete one player's messages, DLQ and events.
 
 DLQ entries name the player by `analytics_player_id`; event messages (gateway → aggregator)
-by the raw `player_uuid` until the gateway pseudonymises, and by `analytics_player_id` after.
+by their `player_ids` (one `analytics_player_id` per salt month, format 2), or by the raw
+`player_uuid` in a legacy format-1 message still in the stream.
 A subject is read once with an ephemeral consumer that acks nothing (it never disturbs the
 aggregator's durable one), each message is matched on its bytes first and decoded only on a
 hit, and a match is removed with `delete_msg` by its stream sequence: the other players'
@@ -63,6 +64,9 @@ class PlayerMatch:
     def _is_mine(self, doc: dict[str, Any]) -> bool:
         raw = doc.get("player_uuid")
         if isinstance(raw, str) and raw.lower() == self._uuid:
+            return True
+        months = doc.get("player_ids")
+        if isinstance(months, dict) and not self._ids.isdisjoint(months.values()):
             return True
         return doc.get("analytics_player_id") in self._ids
 

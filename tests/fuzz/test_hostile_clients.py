@@ -521,7 +521,7 @@ async def test_free_text_in_refused_fields_does_not_reach_the_dlq(suite: Suite) 
     report = await privacy_scan.scan_all(
         dsn=None, warehouse_root=None, nats_url=suite.gateway.settings.nats_url,
         log_paths=[], player_uuids=[player], canaries=[CHAT_CANARY],
-        dlq_start_seq=suite.dlq_start, dlq_only_guids={guid},
+        stream_start_seq=suite.dlq_start, only_guids={guid},
     )  # fmt: skip
     assert report.findings == [], "\n".join(map(str, report.findings))
 
@@ -555,7 +555,7 @@ async def test_privacy_scan_after_hostile_suite(suite: Suite) -> None:
     report = await privacy_scan.scan_all(
         dsn=suite.dsn, warehouse_root=None, nats_url=suite.gateway.settings.nats_url,
         log_paths=[suite.log_path], player_uuids=_players, canaries=[CHAT_CANARY],
-        dlq_start_seq=suite.dlq_start,
+        stream_start_seq=suite.dlq_start,
         server_ports={suite.gateway.port, suite.gateway.metrics_port},
     )  # fmt: skip
     print(report.line(f"hostile ({len(_players)} players)"))

@@ -91,7 +91,7 @@ async def test_kill_9_mid_stream_then_restart(
     env = {**os.environ, **{
         f"GAMEPLAY_ANALYTICS_{k.upper()}": str(v)
         for k, v in conf.model_dump(exclude_none=True).items()
-    }, "GAMEPLAY_ANALYTICS_SALT_SECRET": "test-secret"}  # fmt: skip
+    }}  # fmt: skip
     argv = [sys.executable, "-m", "gameplay_analytics.cli", "aggregator"]
     batches = _stream(200, 25)
     await publish(js, batches)

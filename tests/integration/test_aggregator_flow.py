@@ -27,11 +27,13 @@ from tests.integration.test_aggregator_support import (
     count_rows,
     database,
     dlq_entries,
+    edge_keys,
     event,
     geoip_db,
     js,
     next_seq,
     publish,
+    raw_batch,
     running,
     settings,
     wait_for,
@@ -90,9 +92,10 @@ async def test_no_column_holds_a_raw_player_uuid_or_ip(
         event(2, "engage_enemy", ts=NOW_MS + 1000),
         event(3, "session_end", ts=NOW_MS + 60_000),
     ]
-    agg = Aggregator(settings(nats_url, database, geoip_db=geoip_db), start_sequence=start)
+    agg = Aggregator(settings(nats_url, database), start_sequence=start)
+    keys = edge_keys(geoip_db=geoip_db)  # the gateway's: it geolocates, then drops the IP
     async with running(agg):
-        await publish(js, [batch(player, guid, events, session="sess-42", ip=ip)])
+        await publish(js, [batch(player, guid, events, session="sess-42", ip=ip, keys=keys)])
         await wait_for(lambda: _rows_are(database, 3))
     conn = await asyncpg.connect(database)
     try:
@@ -118,26 +121,47 @@ async def test_no_column_holds_a_raw_player_uuid_or_ip(
     assert session["country"] == "GB"
 
 
-async def test_server_side_guard_drops_and_counts(
+async def test_consent_is_rechecked_and_the_gateways_sampling_is_final(
     nats_url: str, database: str, js: JetStreamContext
 ) -> None:
     start = await next_seq(js)
-    # A player outside the 50 % sample of the commodity cohort, and one inside it.
+    # A player outside the 50 % sample of the commodity cohort: past the edge no raw id is
+    # left to hash, so what the gateway's guard kept (by the same hash) is stored.
     players = [str(uuid.uuid4()) for _ in range(40)]
     out = next(p for p in players if not hashing.keep(p, "commodity", rate=0.5))
-    inside = next(p for p in players if hashing.keep(p, "commodity", rate=0.5))
     half = [PublishedEvent(seq=1, name="xp_gain", ts=NOW_MS, props={"amount": 1, "source": "q"},
                            sample_rate=0.5, cohort="commodity")]  # fmt: skip
     agg = Aggregator(settings(nats_url, database), start_sequence=start)
     async with running(agg):
         await publish(js, [
             batch(out, str(uuid.uuid4()), half),
-            batch(inside, str(uuid.uuid4()), half),
-            batch(inside, str(uuid.uuid4()), [event(5, "party_join")], consent_social=False),
+            batch(out, str(uuid.uuid4()), [event(5, "party_join")], consent_social=False),
         ])  # fmt: skip
-        await wait_for(lambda: _acked(agg, 3))
+        await wait_for(lambda: _acked(agg, 2))
     assert await count_rows(database) == 1
-    assert agg.stats.dropped == {"sampling": 1, "consent": 1}
+    assert agg.stats.dropped == {"consent": 1}
+
+
+async def test_a_legacy_message_with_raw_ids_is_dead_lettered_without_them(
+    nats_url: str, database: str, js: JetStreamContext
+) -> None:
+    """Upgrade: a format-1 message (an older gateway's: raw UUID and IP) still in the stream
+    meets an aggregator that holds no salt. It goes to the DLQ as `legacy_raw_identifier`,
+    naming its stream sequence (for `replay --from-stream` with the salt), with neither the
+    UUID nor the IP; the format-2 message next to it is stored."""
+    start = await next_seq(js)
+    player, guid = str(uuid.uuid4()), str(uuid.uuid4())
+    agg = Aggregator(settings(nats_url, database), start_sequence=start)
+    async with running(agg):
+        await publish(js, [raw_batch(player, guid, [event(1)]), batch(player, guid, [event(2)])])
+        await wait_for(lambda: _acked(agg, 2))
+    assert await count_rows(database) == 1
+    assert agg.stats.dlq == {"legacy_raw_identifier": 1}
+    (data,) = await dlq_entries(js, start)
+    entry = msgspec.json.decode(data, type=DlqEntry)
+    assert entry.reason == "legacy_raw_identifier" and entry.stream_seq == start
+    assert entry.client_guid == guid and entry.payload_sha256
+    assert player.encode() not in data and b"81.2.69.142" not in data
 
 
 async def test_poison_goes_to_the_dlq_and_the_rest_is_stored(

@@ -27,9 +27,14 @@ from gameplay_analytics.contract.messages import (
     STREAM,
     EventBatch,
     PublishedEvent,
+    RawEventBatch,
     encode_batch,
     msg_id,
 )
+from gameplay_analytics.privacy import profile
+from gameplay_analytics.privacy.edge import EdgeKeys, seal
+from gameplay_analytics.privacy.geoip import open_geoip
+from gameplay_analytics.privacy.pseudonym import SaltBook
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator import Aggregator, AggregatorSettings
 from tests.conftest import fresh_database
@@ -50,13 +55,15 @@ async def database(postgres_dsn: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def geoip_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small City database: 81.2.69.0/24 is GB/ENG."""
+    """A small City database: 81.2.69.0/24 is GB/ENG, 2a02:c7f::/32 DE/BE."""
     from mmdb_writer import MMDBWriter
     from netaddr import IPSet  # type: ignore[import-untyped]
 
     writer = MMDBWriter(ip_version=6, database_type="GeoLite2-City", ipv4_compatible=True)
     city = {"country": {"iso_code": "GB"}, "subdivisions": [{"iso_code": "ENG"}]}
     writer.insert_network(IPSet(["81.2.69.0/24"]), city)
+    berlin = {"country": {"iso_code": "DE"}, "subdivisions": [{"iso_code": "BE"}]}
+    writer.insert_network(IPSet(["2a02:c7f::/32"]), berlin)
     path = tmp_path_factory.mktemp("geoip") / "city.mmdb"
     writer.to_db_file(str(path))
     return path
@@ -89,7 +96,6 @@ def settings(nats_url: str, dsn: str, **extra: Any) -> AggregatorSettings:
         "retry_max_s": 0.5,
         "maintenance_interval_s": 3600,
         "lag_interval_s": 0.2,
-        "salt_secret": "test-secret",
     }
     values.update(extra)
     return AggregatorSettings.model_validate(values)
@@ -106,7 +112,26 @@ def event(seq: int, name: str = "xp_gain", *, ts: int = NOW_MS, **props: Any) ->
     return PublishedEvent(seq=seq, name=name, ts=ts, props=props or defaults.get(name, {}))
 
 
-def batch(
+SALTS = SaltBook(secret="test-secret")
+
+
+def edge_keys(
+    *,
+    geoip_db: Path | None = None,
+    profile_secret: str | None = None,
+    salt_secret: str | None = None,
+) -> EdgeKeys:
+    """The keys of the gateway these tests stand in for (the edge step, privacy/edge.py)."""
+    salts = SALTS if salt_secret is None else SaltBook(secret=salt_secret)
+    secret = profile.profile_secret(profile_secret, salts)
+    assert secret is not None
+    return EdgeKeys(salts=salts, profile_secret=secret, geoip=open_geoip(geoip_db))
+
+
+KEYS = edge_keys()
+
+
+def raw_batch(
     player: str,
     guid: str,
     events: Sequence[PublishedEvent],
@@ -114,8 +139,9 @@ def batch(
     session: str = "s-1",
     ip: str | None = "81.2.69.142",
     **extra: Any,
-) -> EventBatch:
-    made = EventBatch(
+) -> RawEventBatch:
+    """A format-1 batch: what the gateway received, or what a legacy gateway published."""
+    made = RawEventBatch(
         session_id=session, player_uuid=player, client_guid=guid, schema_version="1.0.0",
         received_at=NOW_MS, events=list(events), client_ip=ip, shard="eu-1", region="eu-west",
         build="2025.10.1+abc", platform="win64", latency_bucket="lt50", envelope_id=1,
@@ -123,17 +149,28 @@ def batch(
     return msgspec.structs.replace(made, **extra) if extra else made
 
 
+def batch(
+    player: str,
+    guid: str,
+    events: Sequence[PublishedEvent],
+    *,
+    session: str = "s-1",
+    ip: str | None = "81.2.69.142",
+    keys: EdgeKeys = KEYS,
+    **extra: Any,
+) -> EventBatch:
+    """A batch as the gateway publishes it: `raw_batch` through the edge step."""
+    return seal(raw_batch(player, guid, events, session=session, ip=ip, **extra), keys)
+
+
 async def publish(
-    js: JetStreamContext, batches: Sequence[EventBatch], *, dedup: bool = True
+    js: JetStreamContext, batches: Sequence[EventBatch | RawEventBatch], *, dedup: bool = True
 ) -> None:
     for b in batches:
         headers = None
         if dedup and b.events:
-            headers = {
-                "Nats-Msg-Id": msg_id(
-                    b.player_uuid, b.client_guid, b.events[0].seq, b.events[-1].seq
-                )
-            }
+            key = b.player_uuid if isinstance(b, RawEventBatch) else b.profile_key or ""
+            headers = {"Nats-Msg-Id": msg_id(key, b.client_guid, b.events[0].seq, b.events[-1].seq)}
         await js.publish(EVENTS_SUBJECT, encode_batch(b), headers=headers)
 
 

@@ -1,43 +1,54 @@
 """A real gateway takes the client's address from a trusted proxy's `X-Forwarded-For` /
-`Forwarded`, and ignores those headers from anyone else (the stored batch says which)."""
+`Forwarded`, and ignores those headers from anyone else. The address itself never leaves the
+gateway (the edge step): the stored batch says where it is, by country and region."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
 from gameplay_analytics.contract import messages
+from tests.integration.test_aggregator_support import geoip_db
 from tests.integration.test_gateway_e2e import running_gateway, stored
 from tests.integration.test_gateway_refusals import envelope, hello
 
 pytestmark = pytest.mark.integration
 
+__all__ = ["geoip_db"]  # the fixture used here
+ADDRESSES = ("6.6.6.6", "81.2.69.142", "81.2.69.143", "2a02:c7f::7", "127.0.0.1")
 
-async def stored_client_ip(nats_url: str, trusted: str, headers: dict[str, str]) -> str | None:
+
+async def stored_location(
+    nats_url: str, geoip: Path, trusted: str, headers: dict[str, str]
+) -> tuple[str | None, str | None]:
     player = str(uuid.uuid4())
     async with (
-        running_gateway(nats_url, trusted_proxies=trusted) as gw,
+        running_gateway(nats_url, trusted_proxies=trusted, geoip_db=geoip) as gw,
         connect(gw.url, additional_headers=headers) as ws,
     ):
         assert (await hello(ws, player))["type"] == "welcome"
         await ws.send(envelope(1, 1))
         assert json.loads(await ws.recv())["type"] == "ack"
     ((_, data),) = await stored(nats_url, player)
-    return messages.decode_batch(data).client_ip
+    for address in ADDRESSES:  # no address, forged or real, reaches the broker
+        assert address.encode() not in data
+    batch = messages.decode_batch(data)
+    return batch.country, batch.geo_region
 
 
-async def test_a_trusted_proxy_names_the_client(nats_url: str) -> None:
+async def test_a_trusted_proxy_names_the_client(nats_url: str, geoip_db: Path) -> None:
     # The test client is the "load balancer" at 127.0.0.1.
-    spoof = {"X-Forwarded-For": "6.6.6.6, 198.51.100.7"}  # a forged hop, then the LB's own
-    assert await stored_client_ip(nats_url, "127.0.0.0/8", spoof) == "198.51.100.7"
-    forwarded = {"Forwarded": 'for="[2001:db8::7]:4711"', "X-Forwarded-For": "6.6.6.6"}
-    assert await stored_client_ip(nats_url, "127.0.0.1,::1", forwarded) == "2001:db8::7"
+    spoof = {"X-Forwarded-For": "6.6.6.6, 81.2.69.142"}  # a forged hop, then the LB's own
+    assert await stored_location(nats_url, geoip_db, "127.0.0.0/8", spoof) == ("GB", "ENG")
+    forwarded = {"Forwarded": 'for="[2a02:c7f::7]:4711"', "X-Forwarded-For": "81.2.69.142"}
+    assert await stored_location(nats_url, geoip_db, "127.0.0.1,::1", forwarded) == ("DE", "BE")
 
 
-async def test_an_untrusted_peer_cannot_spoof_its_address(nats_url: str) -> None:
-    spoof = {"X-Forwarded-For": "198.51.100.7", "Forwarded": "for=198.51.100.8"}
-    assert await stored_client_ip(nats_url, "", spoof) == "127.0.0.1"
-    assert await stored_client_ip(nats_url, "10.0.0.0/8", spoof) == "127.0.0.1"
+async def test_an_untrusted_peer_cannot_spoof_its_address(nats_url: str, geoip_db: Path) -> None:
+    spoof = {"X-Forwarded-For": "81.2.69.142", "Forwarded": "for=81.2.69.143"}
+    assert await stored_location(nats_url, geoip_db, "", spoof) == (None, None)  # 127.0.0.1
+    assert await stored_location(nats_url, geoip_db, "10.0.0.0/8", spoof) == (None, None)

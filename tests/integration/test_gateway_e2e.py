@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import json
 import urllib.request
 import uuid
@@ -21,6 +22,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from websockets.asyncio.client import connect
 
 from gameplay_analytics.contract import messages
+from gameplay_analytics.privacy.edge import PlayerEdge
+from gameplay_analytics.privacy.pseudonym import month_of
 from gameplay_analytics.runtime.gateway import Gateway, GatewaySettings, issue_token
 from gameplay_analytics.sdk import AnalyticsClient, WebSocketConnector
 from gameplay_analytics.sdk.client import default_rules
@@ -57,11 +60,28 @@ async def gateway(nats_url: str) -> AsyncIterator[Gateway]:
         yield gw
 
 
+def edge(player: str) -> PlayerEdge:
+    """The player as a test gateway (default keys: the development salt) publishes them."""
+    keys, _ = gateway_settings("nats://unused").edge_keys()
+    return keys.player(player, None)
+
+
+def pseudonyms(player: str) -> list[bytes]:
+    """The player's `analytics_player_id` of this month and the last: every published batch
+    and DLQ entry names the player by the one of its receipt's month (the edge step)."""
+    today = dt.datetime.now(dt.UTC).date()
+    months = {month_of(today), month_of(today.replace(day=1) - dt.timedelta(days=1))}
+    player_edge = edge(player)
+    return [player_edge.player_id(m).encode() for m in months]
+
+
 async def stored(
     nats_url: str, player: str, subject: str = messages.EVENTS_SUBJECT
 ) -> list[tuple[str | None, bytes]]:
-    """(Nats-Msg-Id, payload) of every message on `subject` for `player`, read independently;
-    of a group-committed bundle, only the player's batches (each with the bundle's id)."""
+    """(Nats-Msg-Id, payload) of every message on `subject` for `player` (found by their
+    pseudonyms, or by `player` itself: a client_guid), read independently; of a
+    group-committed bundle, only the player's batches (each with the bundle's id)."""
+    needles = [*pseudonyms(player), player.encode()]
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
@@ -79,10 +99,10 @@ async def stored(
             except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
                 break
             for msg in batch:
-                if player.encode() in msg.data:
+                if any(needle in msg.data for needle in needles):
                     ident = (msg.headers or {}).get("Nats-Msg-Id")
                     parts = messages.split_events(msg.data)
-                    found.extend((ident, p) for p in parts if player.encode() in p)
+                    found.extend((ident, p) for p in parts if any(n in p for n in needles))
         await sub.unsubscribe()
         return found
     finally:
@@ -133,8 +153,13 @@ async def test_sdk_events_are_stored_exactly_once(gateway: Gateway, nats_url: st
             assert event.sample_rate == rules.rate_for(event.name, props)
             assert event.cohort == rules.cohort_for(event.name)  # what the aggregator re-checks
         batch = messages.decode_batch(rows[0][1])
-        assert batch.player_uuid == client.player_uuid and batch.client_guid == client.client_guid
-        assert batch.session_id and batch.client_ip == "127.0.0.1"
+        assert batch.client_guid == client.client_guid and batch.session_id
+        player_edge = edge(client.player_uuid)
+        assert batch.player_ids == {m: player_edge.player_id(m) for m in batch.player_ids}
+        assert batch.profile_key == player_edge.profile_key
+        for _, payload in rows:  # the edge step: neither the player's UUID nor the address
+            assert client.player_uuid.encode() not in payload
+            assert b"127.0.0.1" not in payload
 
 
 async def test_resend_after_disconnect_is_stored_once(gateway: Gateway, nats_url: str) -> None:
@@ -163,7 +188,7 @@ async def test_resend_after_disconnect_is_stored_once(gateway: Gateway, nats_url
     assert len(rows) == 1  # JetStream deduplicated the resend on its Nats-Msg-Id
     seqs = [e["seq"] for e in json.loads(frame)["events"]]
     assert rows[0][0] == messages.msg_id(
-        client.player_uuid, client.client_guid, min(seqs), max(seqs)
+        edge(client.player_uuid).profile_key, client.client_guid, min(seqs), max(seqs)
     )
     assert sorted(e.seq for e in player_events(rows)) == seqs
 

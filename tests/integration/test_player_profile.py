@@ -16,6 +16,7 @@ from tests.integration.test_aggregator_support import (
     NOW_MS,
     batch,
     database,
+    edge_keys,
     event,
     js,
     next_seq,
@@ -55,9 +56,12 @@ async def test_the_aggregator_keeps_one_profile_per_player_across_months(
               outcome="win"),
     ]  # fmt: skip
     later = [event(4, "session_start", ts=NOW_MS)]
-    agg = Aggregator(settings(nats_url, database, profile_secret=SECRET), start_sequence=start)
+    agg = Aggregator(settings(nats_url, database), start_sequence=start)
+    keys = edge_keys(profile_secret=SECRET)  # the gateway computes the key (the edge step)
     async with running(agg):
-        await publish(js, [batch(player, guid, first), batch(player, guid, later)])
+        await publish(
+            js, [batch(player, guid, first, keys=keys), batch(player, guid, later, keys=keys)]
+        )
         key = profile_key(player, SECRET)
         await wait_for(lambda: _merged(database, key))
     row = await _profile(database, key)

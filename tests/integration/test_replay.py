@@ -24,10 +24,12 @@ from tests.integration.test_aggregator_support import (
     NOW_MS,
     batch,
     database,
+    edge_keys,
     event,
     js,
     next_seq,
     publish,
+    raw_batch,
 )
 
 __all__ = ["database", "js"]
@@ -66,17 +68,21 @@ async def test_replay_from_the_stream_is_idempotent_and_keeps_each_month(
 ) -> None:
     player, guid = str(uuid.uuid4()), str(uuid.uuid4())
     start = await next_seq(js)
+    keys = edge_keys(salt_secret=SECRET)  # the gateway's, and the replay's
     await publish(js, [
-        batch(player, guid, [event(1, "session_start"), event(2), event(3)]),
-        batch(player, guid, [event(4, ts=OLD_MS), event(5, ts=OLD_MS + 1)]),
-        batch(player, guid, [event(6, ts=ANCIENT_MS)]),
+        batch(player, guid, [event(1, "session_start"), event(2), event(3)], keys=keys),
+        batch(player, guid, [event(4, ts=OLD_MS), event(5, ts=OLD_MS + 1)], keys=keys),
+        batch(player, guid, [event(6, ts=ANCIENT_MS)], keys=keys),
+        # A format-1 message an older gateway left in the stream (raw UUID and IP): the
+        # replay holds the salt, so it seals it with the edge step and stores it.
+        raw_batch(player, guid, [event(7)]),
     ])  # fmt: skip
     end = await next_seq(js) - 1
     root = tmp_path / "warehouse"
     args = ["--from-stream", "--start-seq", str(start), "--end-seq", str(end), "--dsn", database,
             "--root", str(root), "--nats-url", nats_url]  # fmt: skip
     first = _replay(*args)
-    assert (first["read"], first["stored"], first["deduplicated"]) == (6, 5, 0)
+    assert (first["read"], first["stored"], first["deduplicated"]) == (7, 6, 0)
     assert first["dead_lettered"] == 1  # the 400-day-old event: too_old
     old_day = (NOW - dt.timedelta(days=40)).date()
     table = warm.WarmStore(str(root)).read_day(old_day)
@@ -86,7 +92,7 @@ async def test_replay_from_the_stream_is_idempotent_and_keeps_each_month(
     assert (await _ids(database))[NOW.date()] == {p.player_id(player, day=NOW.date())}
 
     second = _replay(*args)
-    assert (second["read"], second["stored"], second["deduplicated"]) == (6, 0, 5)
+    assert (second["read"], second["stored"], second["deduplicated"]) == (7, 0, 6)
     again = warm.WarmStore(str(root)).read_day(old_day)
     assert again is not None and again.num_rows == 2
 
@@ -94,7 +100,8 @@ async def test_replay_from_the_stream_is_idempotent_and_keeps_each_month(
 async def test_replay_from_captures_and_snapshots(database: str, tmp_path: Path) -> None:
     player, guid = str(uuid.uuid4()), str(uuid.uuid4())
     capture = tmp_path / "capture.jsonl"
-    lines = [encode_batch(batch(player, guid, [event(i, ts=OLD_MS + i)])).decode()
+    # Captures of what the gateways received: raw (format 1), sealed by the replay.
+    lines = [encode_batch(raw_batch(player, guid, [event(i, ts=OLD_MS + i)])).decode()
              for i in range(1, 4)]  # fmt: skip
     capture.write_text("\n".join([*lines, "not a message", lines[0]]) + "\n")
     root = tmp_path / "warehouse"

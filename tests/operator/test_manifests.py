@@ -124,10 +124,12 @@ def test_gateway_environment_follows_the_runtime_contract() -> None:
     }
     assert variables["GAMEPLAY_ANALYTICS_SALT_SECRET"] == {
         "secretKeyRef": {"name": "analytics-salt", "key": "salt"}
-    }
+    }  # the gateway pseudonymises before publishing (privacy/edge.py)
     assert (
         "GAMEPLAY_ANALYTICS_POSTGRES_DSN" not in variables
     )  # the gateway never sees the hot store
+    full = env(container(render(FULL), "p-gateway"))
+    assert full["GAMEPLAY_ANALYTICS_GEOIP_DB"] == cm("GEOIP_DB")  # it geolocates, too
     assert container(render({}), "p-gateway")["command"] == ["gameplay-analytics", "gateway"]
 
 
@@ -148,11 +150,14 @@ def test_aggregator_environment_follows_the_runtime_contract() -> None:
         "BATCH_SIZE",
         "HOT_RETENTION_HOURS",
         "WARM_RETENTION_DAYS",
-        "GEOIP_DB",
     ):
         assert variables[f"GAMEPLAY_ANALYTICS_{key}"] == {
             "configMapKeyRef": {"name": "p-config", "key": key}
         }
+    # Messages arrive pseudonymised: no salt, no profile secret, no GeoIP for the aggregator.
+    assert not {"SALT_SECRET", "SALT_SECRET_FILE", "PROFILE_SECRET", "GEOIP_DB"} & {
+        name.removeprefix("GAMEPLAY_ANALYTICS_") for name in variables
+    }
     config = by_kind(objects)["ConfigMap", "p-config"]["data"]
     assert config["WAREHOUSE_ROOT"] == "s3://gameplay-warehouse/prod"
     assert config["S3_ENDPOINT"] == "http://minio.storage.svc:9000"
@@ -241,14 +246,14 @@ def test_selectors_match_pod_labels_and_services() -> None:
 
 
 def test_geoip_volume_and_nats_credentials_are_mounted_read_only() -> None:
-    pod = by_kind(render(FULL))["Deployment", "p-aggregator"]["spec"]["template"]["spec"]
+    pod = by_kind(render(FULL))["Deployment", "p-gateway"]["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["geoip"]["persistentVolumeClaim"] == {"claimName": "geoip-db", "readOnly": True}
     assert volumes["nats-creds"]["secret"] == {"secretName": "analytics-nats"}
     mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
     assert mounts["geoip"]["readOnly"] and mounts["nats-creds"]["readOnly"]
-    gateway = by_kind(render(FULL))["Deployment", "p-gateway"]["spec"]["template"]["spec"]
-    assert "geoip" not in {v["name"] for v in gateway["volumes"]}
+    aggregator = by_kind(render(FULL))["Deployment", "p-aggregator"]["spec"]["template"]["spec"]
+    assert "geoip" not in {v["name"] for v in aggregator["volumes"]}
 
 
 def _template(objects: list[dict[str, Any]], name: str) -> Any:
@@ -366,7 +371,8 @@ def test_a_rotated_secret_rolls_only_the_pods_that_read_it() -> None:
     jwt = hashes({"analytics-jwt": {"secret": "bmV3"}, "analytics-salt": {"salt": "cw=="}})
     salt = hashes({"analytics-jwt": {"secret": "bmV3"}, "analytics-salt": {"salt": "dA=="}})
     assert jwt["p-gateway"] != before["p-gateway"] and jwt["p-aggregator"] == before["p-aggregator"]
-    assert salt["p-gateway"] != jwt["p-gateway"] and salt["p-aggregator"] != jwt["p-aggregator"]
+    # The salt is the gateways' alone (the edge step): the aggregators do not roll for it.
+    assert salt["p-gateway"] != jwt["p-gateway"] and salt["p-aggregator"] == jwt["p-aggregator"]
 
 
 def test_objects_no_longer_wanted_are_named_for_pruning() -> None:
@@ -394,7 +400,7 @@ def test_objects_no_longer_wanted_are_named_for_pruning() -> None:
     )
 
 
-def test_a_changed_geoip_configmap_rolls_the_aggregators() -> None:
+def test_a_changed_geoip_configmap_rolls_the_gateways() -> None:
     spec = {"privacy": {"geoip": {"configMapName": "geoip"}}}
     pipeline = Pipeline("p", "games", AnalyticsPipelineSpec.model_validate(spec))
 
@@ -406,5 +412,5 @@ def test_a_changed_geoip_configmap_rolls_the_aggregators() -> None:
         return str(template["metadata"]["annotations"][manifests.SECRETS_HASH_ANNOTATION])
 
     old, new = {"binaryData": {"db": "AAAA"}}, {"binaryData": {"db": "BBBB"}}
-    assert annotation(old, "p-aggregator") != annotation(new, "p-aggregator")
-    assert annotation(old, "p-gateway") == annotation(new, "p-gateway")
+    assert annotation(old, "p-gateway") != annotation(new, "p-gateway")
+    assert annotation(old, "p-aggregator") == annotation(new, "p-aggregator")

@@ -1,4 +1,5 @@
-"""The aggregator's pure parts: enrichment into rows, the guard, DLQ entries, backoff."""
+"""The aggregator's pure parts: enrichment into rows, the guard, DLQ entries, backoff, and
+legacy (format-1, raw id) messages: sealed with the edge's keys when given, else refused."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import uuid
 import msgspec
 import pytest
 
-from gameplay_analytics.contract.messages import EventBatch, PublishedEvent, encode_batch
+from gameplay_analytics.contract.messages import PublishedEvent, RawEventBatch, encode_batch
 from gameplay_analytics.contract.registry import SchemaRegistry
-from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
+from gameplay_analytics.privacy.edge import EdgeKeys, seal
+from gameplay_analytics.privacy.pseudonym import SaltBook
 from gameplay_analytics.runtime.aggregator import Enricher, retry
 from gameplay_analytics.runtime.storage import EVENT_COLUMNS
 from gameplay_analytics.sampling import hashing
@@ -21,21 +23,40 @@ TS = int(dt.datetime(2025, 10, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp() * 1000
 C = {name: i for i, name in enumerate(EVENT_COLUMNS)}
 
 
+KEYS = EdgeKeys(salts=SaltBook(secret="unit"), profile_secret="unit-profile")
+REGISTRY = SchemaRegistry.from_released(max_events=10_000)
+
+
 @pytest.fixture(scope="module")
 def enricher() -> Enricher:
-    return Enricher(
-        pseudonymiser=Pseudonymiser(SaltBook(secret="unit")),
-        registry=SchemaRegistry.from_released(max_events=10_000),
-    )
+    return Enricher(registry=REGISTRY)
 
 
-def message(*events: PublishedEvent, **extra: object) -> bytes:
-    b = EventBatch(
+@pytest.fixture(scope="module")
+def legacy_enricher() -> Enricher:
+    """An enricher given the edge's keys (replay): it seals format-1 input itself."""
+    return Enricher(registry=REGISTRY, legacy=KEYS)
+
+
+def raw(*events: PublishedEvent, **extra: object) -> RawEventBatch:
+    b = RawEventBatch(
         session_id="s-1", player_uuid=PLAYER, client_guid=GUID, schema_version="1.0.0",
         received_at=TS + 500, events=list(events), client_ip="81.2.69.142", shard="eu-1",
         region="eu-west", build="b", platform="win64", latency_bucket="lt50", envelope_id=3,
     )  # fmt: skip
-    return encode_batch(msgspec.structs.replace(b, **extra) if extra else b)
+    return msgspec.structs.replace(b, **extra) if extra else b
+
+
+def raw_message(*events: PublishedEvent, **extra: object) -> bytes:
+    """A format-1 message, as gateways before the edge step published them."""
+    return encode_batch(raw(*events, **extra))
+
+
+def message(*events: PublishedEvent, **extra: object) -> bytes:
+    """A format-2 message, as the gateway publishes it (edge step, then scrub)."""
+    batch = raw(*events, **extra)
+    edge = KEYS.player(batch.player_uuid, batch.client_ip)
+    return edge.scrub(encode_batch(seal(batch, KEYS)))
 
 
 def ev(
@@ -66,7 +87,20 @@ def test_rows_carry_the_protocol_columns_and_no_raw_identifiers(enricher: Enrich
     assert PLAYER not in text and "81.2.69.142" not in text
 
 
-def test_guard_rechecks_the_cohort_the_gateway_decided_by(enricher: Enricher) -> None:
+def test_past_the_edge_the_gateways_sampling_decision_is_final(enricher: Enricher) -> None:
+    """A format-2 message carries no raw id to hash: what the gateway's guard kept (by the
+    same hash, PROTOCOL.md §2) is stored; consent still gates social events."""
+    players = [str(uuid.UUID(int=i)) for i in range(1, 60)]
+    outside = next(p for p in players if not hashing.keep(p, "xp_gain", rate=0.3))
+    out = enricher.prepare(
+        message(ev(1, rate=0.3), ev(2, "party_join", party_size=2), player_uuid=outside,
+                consent_social=False),
+        stream_seq=1, now_ms=0,
+    )  # fmt: skip
+    assert len(out.rows) == 1 and out.dropped == {"consent": 1}
+
+
+def test_a_sealed_legacy_message_is_rechecked_by_the_cohort(legacy_enricher: Enricher) -> None:
     players = [str(uuid.UUID(int=i)) for i in range(1, 200)]
     # Kept by its cohort (PROTOCOL.md §2) though the event name alone would drop it.
     player = next(
@@ -75,22 +109,47 @@ def test_guard_rechecks_the_cohort_the_gateway_decided_by(enricher: Enricher) ->
         if hashing.keep(p, "commodity", rate=0.3) and not hashing.keep(p, "xp_gain", rate=0.3)
     )
     in_cohort = msgspec.structs.replace(ev(1, rate=0.3), cohort="commodity")
-    out = enricher.prepare(message(in_cohort, player_uuid=player), stream_seq=1, now_ms=0)
+    out = legacy_enricher.prepare(
+        raw_message(in_cohort, player_uuid=player), stream_seq=1, now_ms=0
+    )
     assert len(out.rows) == 1 and not out.dropped
     # A message without a cohort (an older gateway) is checked by the event name, as it was.
-    out = enricher.prepare(message(ev(2, rate=0.3), player_uuid=player), stream_seq=2, now_ms=0)
+    out = legacy_enricher.prepare(
+        raw_message(ev(2, rate=0.3), player_uuid=player), stream_seq=2, now_ms=0
+    )
     assert out.rows == [] and out.dropped == {"sampling": 1}
 
 
-def test_guard_drops_out_of_sample_and_unconsented_events(enricher: Enricher) -> None:
-    players = [str(uuid.UUID(int=i)) for i in range(1, 60)]
-    outside = next(p for p in players if not hashing.keep(p, "xp_gain", rate=0.3))
-    out = enricher.prepare(
-        message(ev(1, rate=0.3), ev(2, "party_join", party_size=2), player_uuid=outside,
-                consent_social=False),
-        stream_seq=1, now_ms=0,
-    )  # fmt: skip
-    assert out.rows == [] and out.dropped == {"sampling": 1, "consent": 1}
+def test_legacy_messages_are_sealed_like_the_gateway_would(
+    enricher: Enricher, legacy_enricher: Enricher
+) -> None:
+    events = (ev(1), ev(2, "engage_enemy", ts=TS + 1000, enemy_id=PLAYER.upper(), tier="boss"))
+    sealed = legacy_enricher.prepare(raw_message(*events), stream_seq=4, now_ms=0)
+    live = enricher.prepare(message(*events), stream_seq=4, now_ms=0)
+    assert sealed.rows == live.rows and len(sealed.rows) == 2
+    assert sealed.profile is not None and live.profile is not None
+    assert sealed.profile.key == live.profile.key == KEYS.player(PLAYER, None).profile_key
+    assert PLAYER.lower() not in repr(sealed.rows).lower()
+
+
+def test_a_legacy_message_without_keys_is_dead_lettered_without_its_ids(
+    enricher: Enricher,
+) -> None:
+    out = enricher.prepare(raw_message(ev(1), ev(2)), stream_seq=9, now_ms=5)
+    assert out.rows == [] and len(out.dlq) == 1
+    item = out.dlq[0]
+    assert item.entry.reason == "legacy_raw_identifier" and item.msg_id == "aggregator-dlq-9"
+    assert item.entry.stream_seq == 9 and item.entry.payload_sha256
+    encoded = msgspec.json.encode(item.entry).decode()
+    assert PLAYER not in encoded and "81.2.69.142" not in encoded
+
+
+def test_an_event_whose_month_has_no_pseudonym_is_refused(enricher: Enricher) -> None:
+    doc = msgspec.json.decode(message(ev(1), ev(2)))
+    doc["player_ids"] = {}  # a publisher that left the map empty
+    out = enricher.prepare(msgspec.json.encode(doc), stream_seq=3, now_ms=0)
+    assert out.rows == [] and [d.entry.reason for d in out.dlq] == ["invalid_event"] * 2
+    assert "no analytics_player_id" in out.dlq[0].entry.detail
 
 
 def test_sessions_from_lifecycle_events(enricher: Enricher) -> None:
@@ -146,7 +205,7 @@ def test_error_classification() -> None:
 
 def test_the_players_own_uuid_and_ip_in_props_are_never_stored(enricher: Enricher) -> None:
     """An identifier field can hold anything identifier-shaped: the session's own player UUID
-    and IP are redacted wherever a client put them, in any case."""
+    and IP are redacted (by the edge step) wherever a client put them, in any case."""
     out = enricher.prepare(
         message(
             ev(1, "engage_enemy", enemy_id=PLAYER.upper(), tier="boss"),
@@ -156,7 +215,7 @@ def test_the_players_own_uuid_and_ip_in_props_are_never_stored(enricher: Enriche
         stream_seq=1, now_ms=0,
     )  # fmt: skip
     props = [msgspec.json.decode(row[C["props"]]) for row in out.rows]
-    assert props[0]["enemy_id"] == "<redacted>" and props[1]["item_id"] == "<redacted>"
+    assert props[0]["enemy_id"] == "redacted" and props[1]["item_id"] == "redacted"
     assert props[2]["item_id"] == "181.2.69.1429"
     assert PLAYER.lower() not in repr(out.rows).lower() and "'81.2.69.142'" not in repr(out.rows)
 
@@ -179,8 +238,7 @@ def test_time_bounds_are_configurable() -> None:
     from gameplay_analytics.runtime.aggregator.enrich import TimeBounds
 
     strict = Enricher(
-        pseudonymiser=Pseudonymiser(SaltBook(secret="unit")),
-        registry=SchemaRegistry.from_released(max_events=10_000),
+        registry=REGISTRY,
         bounds=TimeBounds(max_skew=dt.timedelta(seconds=1), retention_days=7),
     )
     out = strict.prepare(

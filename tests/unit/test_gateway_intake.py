@@ -11,6 +11,8 @@ import pytest
 from gameplay_analytics.contract import frames, messages
 from gameplay_analytics.contract.errors import ErrorCode, ProtocolError
 from gameplay_analytics.privacy.consent import Consent
+from gameplay_analytics.privacy.edge import EdgeKeys
+from gameplay_analytics.privacy.pseudonym import SaltBook
 from gameplay_analytics.runtime.config import default_config
 from gameplay_analytics.runtime.gateway.guard import SamplingGuard
 from gameplay_analytics.runtime.gateway.handshake import SessionContext
@@ -20,6 +22,8 @@ from gameplay_analytics.runtime.gateway.replies import TokenBucket
 PLAYER = "5d3c2b1a-0f9e-4d8c-8b7a-6e5d4c3b2a10"
 GUID = str(uuid.UUID(int=7))
 LIVE = default_config()
+KEYS = EdgeKeys(salts=SaltBook(secret="unit"), profile_secret="unit-profile")
+EDGE = KEYS.player(PLAYER, "10.0.0.1")
 
 
 def context(consent: Consent | None = None) -> SessionContext:
@@ -50,21 +54,26 @@ def test_kept_events_become_one_batch_and_rejections_dlq_entries() -> None:
     ]  # fmt: skip
     result = intake(
         frame(events), ctx, guard(ctx), LIVE, now=0.0, received_at=1_000, latency="<50ms",
-        dlq_player_id=lambda: "pseudonym",
+        edge=EDGE,
     )  # fmt: skip
     assert (result.ack.id, result.ack.accepted, result.ack.dropped) == (9, 2, 0)
     assert [r.seq for r in result.ack.rejected] == [3]
     assert (result.weight, result.valid, result.combat) == (3, 2, True)
     batch_msg, dlq_msg = result.outbound
     assert batch_msg.subject == messages.EVENTS_SUBJECT
-    assert batch_msg.msg_id == messages.msg_id(PLAYER, GUID, 1, 3)
+    assert batch_msg.msg_id == messages.msg_id(EDGE.profile_key, GUID, 1, 3)
+    for message in result.outbound:  # the edge step: no raw id, no IP in the broker
+        assert PLAYER not in message.payload.decode() and "10.0.0.1" not in message.payload.decode()
+        assert PLAYER not in message.msg_id
     batch = messages.decode_batch(batch_msg.payload)
+    assert batch.player_ids == {"1970-01": EDGE.player_id("1970-01")}
+    assert batch.profile_key == EDGE.profile_key
     assert [e.seq for e in batch.events] == [1, 2]
     assert (batch.session_id, batch.shard, batch.latency_bucket) == ("s-1", "eu-1", "<50ms")
     assert (batch.envelope_id, batch.received_at) == (9, 1_000)
     assert dlq_msg.subject == messages.DLQ_SUBJECT
     entry = msgspec.json.decode(dlq_msg.payload)
-    assert entry["analytics_player_id"] == "pseudonym" and PLAYER not in dlq_msg.payload.decode()
+    assert entry["analytics_player_id"] == EDGE.player_id("1970-01")
 
 
 def test_an_opted_out_session_stores_nothing_yet_is_acked() -> None:
@@ -72,7 +81,7 @@ def test_an_opted_out_session_stores_nothing_yet_is_acked() -> None:
     events = [{"seq": 1, "name": "session_start", "ts": 1, "props": {}}]
     result = intake(
         frame(events), ctx, guard(ctx), LIVE, now=0.0, received_at=1, latency=None,
-        dlq_player_id=lambda: pytest.fail("no DLQ for an opted-out session"),
+        edge=EDGE,
     )  # fmt: skip
     assert result.outbound == [] and result.ack.dropped == 1 and result.drops == {"opt_out": 1}
 
@@ -85,7 +94,7 @@ def test_refused_schema_and_malformed_events_carry_the_frame_id() -> None:
         with pytest.raises(ProtocolError) as caught:
             intake(
                 bad, ctx, guard(ctx), LIVE, now=0.0, received_at=1, latency=None,
-                dlq_player_id=lambda: "p",
+                edge=EDGE,
             )  # fmt: skip
         assert (caught.value.code, caught.value.frame_id) == (code, 9)
 

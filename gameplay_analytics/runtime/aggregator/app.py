@@ -1,6 +1,6 @@
 """The aggregator process: start, consume until SIGTERM, finish the batch in hand, close.
 
-`Consumer` fetches, `Enricher` prepares (validate, guard, pseudonymise, enrich), `Committer`
+`Consumer` fetches, `Enricher` prepares (validate, guard, enrich), `Committer`
 stores, dead-letters and acks; this module owns the lifecycle, overlapping one batch's fetch
 and preparation with the previous batch's commit, and the background tasks (maintenance, lag).
 """
@@ -24,14 +24,6 @@ from prometheus_client import CollectorRegistry
 
 from gameplay_analytics.contract import messages
 from gameplay_analytics.contract.registry import SchemaRegistry
-from gameplay_analytics.privacy import profile
-from gameplay_analytics.privacy.geoip import GeoIP, open_geoip
-from gameplay_analytics.privacy.pseudonym import (
-    SALT_SECRET_ENV,
-    Pseudonymiser,
-    SaltBook,
-    load_salt_book,
-)
 from gameplay_analytics.runtime import config, jetstream
 from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.committer import Committed, Committer, Outcome
@@ -93,7 +85,6 @@ class Aggregator:
         self._consumer: Consumer | None = None
         self._committer: Committer | None = None
         self._pool: asyncpg.Pool | None = None
-        self._geoip: GeoIP | None = None
         self._enricher: Enricher | None = None
         self._store: warm.WarmStore | None = None
         self._warm_probe: warm.WarmStoreProbe | None = None
@@ -107,17 +98,7 @@ class Aggregator:
     async def start(self) -> None:
         """Connect, migrate, create today's partitions, bind the consumer, serve probes."""
         s = self.settings
-        secret = s.salt_secret.get_secret_value() if s.salt_secret else ""
-        salts = load_salt_book(
-            secret_file=s.salt_secret_file, env={SALT_SECRET_ENV: secret} if secret else {}
-        )
-        if salts.development:
-            log.warning("no salt secret configured: player ids use the public development salt")
-        self._geoip = open_geoip(s.geoip_db)
-        self._enricher = Enricher(
-            pseudonymiser=Pseudonymiser(salts), registry=self._schemas, geoip=self._geoip,
-            bounds=s.time_bounds(), profile_secret=_profile_secret(s, salts),
-        )  # fmt: skip
+        self._enricher = Enricher(registry=self._schemas, bounds=s.time_bounds())
         self._probes = ProbeServer(
             port=s.metrics_port, ready=self.ready, registry=self.metrics.registry,
             reason=self.not_ready_reason,
@@ -248,8 +229,6 @@ class Aggregator:
             self._pool = None
         if self._probes is not None:
             await self._probes.close()
-        if self._geoip is not None:
-            self._geoip.close()
 
     def ready(self) -> bool:
         return self.not_ready_reason() is None
@@ -386,14 +365,3 @@ async def run_aggregator(
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-
-
-def _profile_secret(s: AggregatorSettings, salts: SaltBook) -> str:
-    """The onboarding profile's key secret (given, or derived from the salt master secret);
-    the development one is announced."""
-    explicit = s.profile_secret.get_secret_value() if s.profile_secret is not None else None
-    secret = profile.profile_secret(explicit, salts)
-    if secret is None:
-        log.warning("no profile secret configured: profile keys use the public development secret")
-        return profile.DEVELOPMENT_PROFILE_SECRET
-    return secret

@@ -1,8 +1,12 @@
-"""From one JetStream message to hot-store rows: validate, guard, pseudonymise, enrich.
+"""From one JetStream message to hot-store rows: validate, guard, enrich.
 
-Pure apart from the GeoIP file read: no network, no database. A message that can never be
-stored becomes DLQ entries here, carrying `analytics_player_id` instead of the raw UUID and
-no IP; everything else becomes rows, session updates, or a counted guard drop.
+Pure: no network, no database. Messages arrive pseudonymised (format 2: the gateway ran the
+edge step, `privacy/edge.py`), so rows take each event's month's `analytics_player_id`, the
+profile key and the location from the message. A legacy format-1 message (raw player UUID
+and IP) is sealed here with the edge's own code when the enricher was given the keys (replay
+of captures and old stream ranges), and otherwise dead-lettered as `legacy_raw_identifier`.
+A message that can never be stored becomes DLQ entries, carrying `analytics_player_id` and
+never a raw UUID or IP; everything else becomes rows, session updates, or a counted drop.
 """
 
 from __future__ import annotations
@@ -11,19 +15,24 @@ import collections
 import dataclasses
 import datetime as dt
 import hashlib
-import re
 import uuid
 from typing import Any, Final
 
 import msgspec
 
 from gameplay_analytics.contract.errors import RejectCode
-from gameplay_analytics.contract.messages import SOURCE_CLIENT, SOURCES, DlqEntry, EventBatch
+from gameplay_analytics.contract.messages import (
+    LEGACY_RAW_IDENTIFIER,
+    SOURCE_CLIENT,
+    SOURCES,
+    DlqEntry,
+    EventBatch,
+    RawEventBatch,
+)
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.contract.taxonomy import EVENTS, Category
-from gameplay_analytics.privacy.geoip import GeoIP, Location
-from gameplay_analytics.privacy.profile import profile_key
-from gameplay_analytics.privacy.pseudonym import Pseudonymiser
+from gameplay_analytics.privacy.edge import EdgeKeys, month_of_ms
+from gameplay_analytics.privacy.geoip import Location
 from gameplay_analytics.runtime.storage.hot import EventRow, SessionUpdate
 from gameplay_analytics.runtime.storage.profile import PROFILE_PROPS, ProfileUpdate
 from gameplay_analytics.sampling import hashing
@@ -35,8 +44,6 @@ _EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
 _DAY_MS: Final = 86_400_000
 _MAX_TS_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the datetime limit
 _LIFECYCLE: Final = frozenset({"session_start", "session_end", "session_crash"})
-_NO_LOCATION: Final = Location()
-_REDACTED: Final = "<redacted>"
 
 DEFAULT_MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=10)
 
@@ -66,31 +73,6 @@ class TimeBounds:
         return None
 
 
-class _Personal:
-    """The session's own player UUID and IP, wherever a client wrote them into props (an
-    identifier field can hold either): they are replaced before anything is stored, so the
-    hot and warm stores never hold them, whatever the client sends. One lower-cased search
-    of all the message's props comes first: almost no message holds either, and then no
-    event pays for the regex, nor the message for compiling it (each player needs its own,
-    and compiling costs more than the rest of a 20-event envelope)."""
-
-    __slots__ = ("_pattern",)
-
-    def __init__(self, player_uuid: str, client_ip: str | None, events: list[Any]) -> None:
-        everything = b"\x00".join(bytes(e.props) for e in events).lower()
-        found = any(n.lower().encode() in everything for n in (player_uuid, client_ip) if n)
-        self._pattern: re.Pattern[str] | None = None
-        if found:
-            needles = [re.escape(player_uuid)]
-            if client_ip:
-                needles.append(r"(?<![0-9A-Fa-f.:])" + re.escape(client_ip) + r"(?![0-9A-Fa-f.:])")
-            self._pattern = re.compile("|".join(needles), re.IGNORECASE)
-
-    def redact(self, props: msgspec.Raw) -> str:
-        text = bytes(props).decode()
-        return text if self._pattern is None else self._pattern.sub(_REDACTED, text)
-
-
 _SPECS: Final = {name: (spec, spec.category.value) for name, spec in EVENTS.items()}
 """Per event name: its taxonomy entry and its category as stored (a plain str)."""
 
@@ -109,19 +91,23 @@ class _RatedEvent(_WireEvent):
     cohort: str = ""
 
 
-def _batch_view() -> Any:
-    """`EventBatch` field for field, but with props left as raw JSON: decoding a message
+def _batch_view(name: str, contract: type[msgspec.Struct]) -> Any:
+    """A batch format field for field, but with props left as raw JSON: decoding a message
     without building a dict per event is the aggregator's largest single saving, and deriving
     the fields from the contract keeps the two in step."""
     fields: list[Any] = []
-    for f in msgspec.structs.fields(EventBatch):
+    for f in msgspec.structs.fields(contract):
         kind = list[_RatedEvent] if f.name == "events" else f.type
         fields.append((f.name, kind) if f.required else (f.name, kind, f.default))
-    return msgspec.defstruct("_BatchView", fields)
+    return msgspec.defstruct(name, fields, kw_only=True)
 
 
-_BatchView = _batch_view()
+_BatchView = _batch_view("_BatchView", EventBatch)
 _batch_decoder = msgspec.json.Decoder(_BatchView)
+_LegacyView = _batch_view("_LegacyView", RawEventBatch)
+_legacy_decoder = msgspec.json.Decoder(_LegacyView)
+_SHARED: Final = tuple(f.name for f in msgspec.structs.fields(RawEventBatch)
+                       if f.name not in ("player_uuid", "client_ip"))  # fmt: skip
 _encode = msgspec.json.Encoder().encode
 
 
@@ -162,17 +148,15 @@ class Enricher:
     def __init__(
         self,
         *,
-        pseudonymiser: Pseudonymiser,
         registry: SchemaRegistry,
-        geoip: GeoIP | None = None,
         bounds: TimeBounds | None = None,
-        profile_secret: str | None = None,
+        legacy: EdgeKeys | None = None,
     ) -> None:
-        self._pseudonymiser = pseudonymiser
-        self._profile_secret = profile_secret
+        """`legacy`: the edge's keys, to seal format-1 input (replay); without them (the
+        live aggregator holds no salt) a format-1 message is dead-lettered."""
         self._bounds = bounds or TimeBounds()
         self._registry = registry
-        self._geoip = geoip
+        self._legacy = legacy
         self._days: dict[int, dt.date] = {}
 
     @property
@@ -189,17 +173,25 @@ class Enricher:
         """Rows, session updates, DLQ entries and guard drops of one batch (`part` of the
         message at `stream_seq`)."""
         out = PreparedMessage(stream_seq, part)
+        recheck: str | None = None  # the raw UUID of a sealed legacy message (see _seal)
         try:
             batch = _batch_decoder.decode(data)
         except msgspec.MsgspecError as err:
-            out.dlq.append(_undecodable(data, out, now_ms, str(err)))
-            return out
-        received_day = self._day(batch.received_at // _DAY_MS)
+            try:
+                legacy = _legacy_decoder.decode(data)
+            except msgspec.MsgspecError:
+                out.dlq.append(_undecodable(data, out, now_ms, str(err)))
+                return out
+            out.client_guid, out.schema_version = legacy.client_guid, legacy.schema_version
+            if self._legacy is None:
+                why = "a format-1 message (raw player id): this aggregator holds no salt"
+                out.dlq.append(self._whole(out, data, now_ms, LEGACY_RAW_IDENTIFIER, why))
+                return out
+            batch, recheck = _seal(legacy, self._legacy), legacy.player_uuid
         out.client_guid, out.schema_version = batch.client_guid, batch.schema_version
+        player_ids: dict[str, str] = batch.player_ids
+        out.analytics_player_id = player_ids.get(month_of_ms(batch.received_at) or "")
         try:
-            out.analytics_player_id = self._pseudonymiser.player_id(
-                batch.player_uuid, day=received_day
-            )
             guid = uuid.UUID(batch.client_guid)
         except ValueError as err:
             out.dlq.append(self._whole(out, data, now_ms, "invalid_message", str(err)))
@@ -216,12 +208,11 @@ class Enricher:
             out.dlq.append(self._whole(out, data, now_ms, "unknown_schema_version", why))
             return out
         invalid = self._invalid(validator, batch.events)
-        location = self._locate(batch.client_ip)
+        location = Location(batch.country, batch.geo_region)
         received_at = _EPOCH + dt.timedelta(milliseconds=batch.received_at)
         first_ts, last_ts = self._bounds.window(received_ms=batch.received_at, now_ms=now_ms)
         players: dict[int, tuple[dt.date, str]] = {}  # by day number: (day, analytics id)
         kept: dict[tuple[str, float], bool] = {}
-        personal = _Personal(batch.player_uuid, batch.client_ip, batch.events)
         session_id, version, envelope = batch.session_id, batch.schema_version, batch.envelope_id
         build, platform, shard, region = batch.build, batch.platform, batch.shard, batch.region
         latency, country, geo_region = batch.latency_bucket, location.country, location.region
@@ -244,22 +235,27 @@ class Enricher:
             if spec.consent == "social" and not batch.consent_social:
                 out.dropped["consent"] += 1
                 continue
-            cohort = event.cohort or name
-            decision = kept.get((cohort, event.sample_rate))
-            if decision is None:
-                decision = hashing.keep(batch.player_uuid, cohort, rate=event.sample_rate)
-                kept[(cohort, event.sample_rate)] = decision
-            if not decision:
-                out.dropped["sampling"] += 1
-                continue
+            if recheck is not None:
+                # Past the edge the gateway's guard decision is final (the same hash, PROTOCOL
+                # §2); only a sealed legacy message, its raw UUID at hand, is re-checked.
+                cohort = event.cohort or name
+                decision = kept.get((cohort, event.sample_rate))
+                if decision is None:
+                    decision = hashing.keep(recheck, cohort, rate=event.sample_rate)
+                    kept[(cohort, event.sample_rate)] = decision
+                if not decision:
+                    out.dropped["sampling"] += 1
+                    continue
             days = ts // _DAY_MS
             player = players.get(days)
             if player is None:
                 day = self._day(days)
-                player = players[days] = (
-                    day,
-                    self._pseudonymiser.player_id(batch.player_uuid, day=day),
-                )
+                found = player_ids.get(month_of_ms(ts) or "")
+                if found is None:
+                    why = f"ts: no analytics_player_id for its month {month_of_ms(ts)}"
+                    out.dlq.append(self._rejected(out, index, event, now_ms, why))
+                    continue
+                player = players[days] = (day, found)
             day, player_id = player
             event_ts = _EPOCH + dt.timedelta(milliseconds=ts)
             out.rows.append(
@@ -281,7 +277,7 @@ class Enricher:
                     region,
                     country,
                     latency,
-                    personal.redact(event.props),
+                    bytes(event.props).decode(),
                     geo_region,
                     envelope,
                     stream_seq,
@@ -296,11 +292,9 @@ class Enricher:
                 out.sessions.append(
                     _session(batch, name, props, event_ts, player_id, guid, location)
                 )
-            if self._profile_secret is not None:
+            if batch.profile_key is not None:
                 if out.profile is None:
-                    out.profile = ProfileUpdate(
-                        profile_key(batch.player_uuid, self._profile_secret)
-                    )
+                    out.profile = ProfileUpdate(batch.profile_key)
                 if props is None and name in PROFILE_PROPS:
                     props = msgspec.json.decode(event.props)
                 out.profile.observe(
@@ -316,11 +310,6 @@ class Enricher:
         if found is None:
             found = self._days[days] = dt.date.fromordinal(_EPOCH_ORDINAL + days)
         return found
-
-    def _locate(self, ip: str | None) -> Location:
-        if self._geoip is None or not ip:
-            return _NO_LOCATION
-        return self._geoip.lookup(ip)
 
     @staticmethod
     def _invalid(validator: Any, events: list[Any]) -> dict[int, str]:
@@ -371,6 +360,21 @@ class Enricher:
             event={"seq": event.seq, "name": event.name, "ts": event.ts, "props": _props(event)},
         )  # fmt: skip
         return DlqItem(entry, f"{out.dlq_id}-{index}")
+
+
+def _seal(legacy: Any, keys: EdgeKeys) -> Any:
+    """The format-2 view of a format-1 one: the edge step (privacy/edge.py) run here, the
+    player's own UUID and IP redacted from props as the gateway would have."""
+    edge = keys.player(legacy.player_uuid, legacy.client_ip)
+    times = [e.ts for e in legacy.events]
+    for event in legacy.events:
+        event.props = msgspec.Raw(edge.scrub_props(bytes(event.props)))
+    return _BatchView(
+        **{name: getattr(legacy, name) for name in _SHARED},
+        player_ids=edge.player_ids(times, received_at=legacy.received_at),
+        profile_key=edge.profile_key if legacy.source == SOURCE_CLIENT else None,
+        country=edge.location.country, geo_region=edge.location.region,
+    )  # fmt: skip
 
 
 def _props(event: Any) -> Any:

@@ -1,7 +1,9 @@
 """The aggregator's configuration: one pydantic-settings model, `GAMEPLAY_ANALYTICS_*`.
 
 The operator renders these environment variables; every field has a default that suits the
-local stack. S3 credentials are not here: the standard AWS variables or role supply them.
+local stack. S3 credentials are not here: the standard AWS variables or role supply them. No
+salt, profile secret or GeoIP database either: messages arrive pseudonymised (the gateway's
+settings hold those, docs/governance/privacy.md).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from gameplay_analytics.contract.natsnames import ENV_PREFIX, PipelineNames
@@ -73,21 +75,6 @@ class AggregatorSettings(NatsSettings):
         gt=0,
         description="MAX_CLOCK_SKEW_S: an event stamped further ahead of the gateway's clock "
         "goes to the DLQ (clock_skew); one older than WARM_RETENTION_DAYS goes there as too_old",
-    )
-    salt_secret: SecretStr | None = Field(
-        default=None, description="SALT_SECRET: master secret the monthly salts derive from"
-    )
-    salt_secret_file: Path | None = Field(
-        default=None, description="SALT_SECRET_FILE: a file holding it (a mounted Secret); wins"
-    )
-    profile_secret: SecretStr | None = Field(
-        default=None,
-        description="PROFILE_SECRET: key of the onboarding profile's hash (PROTOCOL.md §6), "
-        "its own secret, not the salts'; unset, derived from the salt master secret "
-        "(privacy/profile.py), the development one only without a real salt secret",
-    )
-    geoip_db: Path | None = Field(
-        default=None, description="GEOIP_DB: MaxMind .mmdb; unset or missing means no country"
     )
     consumer_name: str = Field(
         default=PipelineNames().consumer,

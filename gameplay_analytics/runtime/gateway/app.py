@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import signal
 import time
@@ -20,7 +19,6 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook, load_salt_book
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.config import ConfigWatcher, LiveConfig, cold_start, default_config
 from gameplay_analytics.runtime.gateway import auth, clientaddr, ledger, metrics, proxied, relay
@@ -73,7 +71,9 @@ class Gateway:
         self._multiplier = 1.0
         self._sessions: set[Session] = set()
         self.ledger = ledger.SessionLedger(settings.sessions_bucket)
-        self._pseudonymiser = Pseudonymiser(_salt_book(settings))
+        self.edge, warnings = settings.edge_keys()
+        for warning in warnings:
+            log.warning(warning)
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._server: Server | None = None
@@ -96,10 +96,6 @@ class Gateway:
     @property
     def multiplier(self) -> float:
         return self._multiplier
-
-    def dlq_player_id(self, player_uuid: str) -> str:
-        day = datetime.datetime.now(datetime.UTC).date()
-        return self._pseudonymiser.player_id(player_uuid, day=day)
 
     def add(self, session: Session) -> None:
         self._sessions.add(session)
@@ -206,6 +202,7 @@ class Gateway:
                 await asyncio.wait_for(self._nc.close(), 5.0)
         if self._probes is not None:
             await self._probes.close()
+        self.edge.close()
         log.info("gateway stopped")
 
     # -- private ---------------------------------------------------------------------------
@@ -291,11 +288,3 @@ async def run_gateway(settings: GatewaySettings, *, started: asyncio.Event | Non
         for sig in handled:
             loop.remove_signal_handler(sig)
         await asyncio.shield(gateway.drain_and_stop())
-
-
-def _salt_book(settings: GatewaySettings) -> SaltBook:
-    if settings.salt_secret is not None:
-        return SaltBook(secret=settings.salt_secret.get_secret_value())
-    book = load_salt_book(secret_file=None, env={})
-    log.warning("no GAMEPLAY_ANALYTICS_SALT_SECRET: DLQ player ids use the public development salt")
-    return book

@@ -3,20 +3,23 @@
 `intake()` validates the events with the frame's schema version, applies the session's
 sampling guard, and returns the JetStream messages to publish (the kept events as one batch,
 each rejected event as a DLQ entry), the `ack` to send once they are stored, and the counts the
-metrics need. It touches no socket, queue or clock: the caller passes the time.
+metrics need. It touches no socket, queue or clock: the caller passes the time. What it
+publishes has passed the session's edge step (`privacy/edge.py`): pseudonyms, profile key and
+location in place of the player's UUID and the client's IP, which never reach the broker.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from gameplay_analytics.contract import frames, messages, taxonomy
 from gameplay_analytics.contract.errors import DropReason, ErrorCode, ProtocolError
+from gameplay_analytics.privacy.edge import PlayerEdge
+from gameplay_analytics.privacy.edge import month_of_ms as edge_month
 from gameplay_analytics.runtime.config import LiveConfig
 from gameplay_analytics.runtime.gateway.guard import SamplingGuard
 from gameplay_analytics.runtime.gateway.handshake import SessionContext
@@ -48,14 +51,13 @@ def intake(
     now: float,
     received_at: int,
     latency: str | None,
-    dlq_player_id: Callable[[], str],
+    edge: PlayerEdge,
 ) -> Intake:
     """Validate, sample and package one frame. Raises `ProtocolError` (with the frame's id)
     for a refused schema version or a malformed `events` array.
 
     `now` is the monotonic time the guard's grace period runs on, `received_at` the epoch ms
-    stamped on the batch, `latency` its RTT bucket; `dlq_player_id` is asked for the DLQ's
-    pseudonym only when an event is rejected.
+    stamped on the batch, `latency` its RTT bucket; `edge` the session's edge step.
     """
     validator = live.registry.validator(frame.schema)
     if validator is None:
@@ -112,17 +114,18 @@ def intake(
             batch = event_batch(
                 ctx,
                 kept,
+                edge=edge,
                 client_guid=ctx.client_guid,
                 schema_version=frame.schema,
                 received_at=received_at,
                 latency=latency,
                 envelope_id=frame.id,
             )
-            ident = messages.msg_id(ctx.player_uuid, ctx.client_guid, min(seqs), max(seqs))
-            outbound.append(Outbound(ctx.events_subject, messages.encode_batch(batch), ident))
+            ident = messages.msg_id(edge.profile_key, ctx.client_guid, min(seqs), max(seqs))
+            payload = edge.scrub(messages.encode_batch(batch))
+            outbound.append(Outbound(ctx.events_subject, payload, ident))
         if rejected:
-            pseudonym = dlq_player_id()
-            outbound.extend(_dlq(ctx, r, frame.schema, received_at, pseudonym) for r in rejected)
+            outbound.extend(_dlq(ctx, r, frame.schema, received_at, edge) for r in rejected)
     return Intake(
         ack=frames.Ack(
             id=frame.id, accepted=len(kept), rejected=rejected, dropped=sum(drops.values())
@@ -141,21 +144,27 @@ def event_batch(
     ctx: SessionContext,
     events: list[messages.PublishedEvent],
     *,
+    edge: PlayerEdge,
     client_guid: str,
     schema_version: str,
     received_at: int,
     latency: str | None,
     envelope_id: int | None = None,
 ) -> messages.EventBatch:
-    """One batch: `events` plus what the gateway knows of the session."""
+    """One batch: `events` plus what the gateway knows of the session, pseudonymous: the
+    player's id of each month the events and the receipt fall in, the profile key (a
+    player's client only), the client's location."""
+    location = edge.location
     return messages.EventBatch(
         session_id=ctx.session_id,
-        player_uuid=ctx.player_uuid,
+        player_ids=edge.player_ids((e.ts for e in events), received_at=received_at),
+        profile_key=edge.profile_key if ctx.source == messages.SOURCE_CLIENT else None,
+        country=location.country,
+        geo_region=location.region,
         client_guid=client_guid,
         schema_version=schema_version,
         received_at=received_at,
         events=events,
-        client_ip=ctx.client_ip,
         shard=ctx.shard,
         region=ctx.region,
         build=ctx.build,
@@ -172,21 +181,22 @@ def version_detail(version: str, live: LiveConfig) -> str:
 
 
 def _dlq(
-    ctx: SessionContext, rejection: frames.Rejection, schema: str, at: int, pseudonym: str
+    ctx: SessionContext, rejection: frames.Rejection, schema: str, at: int, edge: PlayerEdge
 ) -> Outbound:
     guid, seq = ctx.client_guid, rejection.seq
+    month = edge_month(at)
     entry = messages.DlqEntry(
         source="gateway",
         reason=str(rejection.code),
         detail=rejection.detail,
         at=at,
-        analytics_player_id=pseudonym,
+        analytics_player_id=edge.player_id(month) if month is not None else None,
         client_guid=guid,
         schema_version=schema,
         event={"seq": seq} if seq is not None else None,
     )
     ident = (
-        "dlq-" + messages.msg_id(ctx.player_uuid, guid, seq, seq)
+        "dlq-" + messages.msg_id(edge.profile_key, guid, seq, seq)
         if seq is not None
         else uuid.uuid4().hex
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import math
 import time
 import uuid
@@ -21,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gameplay_analytics.contract import frames
 from gameplay_analytics.contract.errors import CloseCode, DropReason, ErrorCode, ProtocolError
+from gameplay_analytics.privacy.edge import EdgeKeys, PlayerEdge
 from gameplay_analytics.runtime.config import LiveConfig
 from gameplay_analytics.runtime.gateway import metrics
 from gameplay_analytics.runtime.gateway.auth import Principal, TokenVerifier
@@ -51,7 +51,8 @@ class Hub(Protocol):
     @property
     def multiplier(self) -> float: ...
 
-    def dlq_player_id(self, player_uuid: str) -> str: ...
+    @property
+    def edge(self) -> EdgeKeys: ...
 
     def add(self, session: Session) -> None: ...
 
@@ -61,7 +62,7 @@ class Hub(Protocol):
 class _Welcomed:
     """The state of a session past its handshake: context, guard, RTT, limits."""
 
-    __slots__ = ("ctx", "frames", "guard", "latency", "pid_day", "player_frames", "telemetry")
+    __slots__ = ("ctx", "edge", "frames", "guard", "latency", "player_frames", "telemetry")
 
     def __init__(
         self,
@@ -69,15 +70,16 @@ class _Welcomed:
         guard: SamplingGuard,
         settings: GatewaySettings,
         player_frames: TokenBucket,
+        edge: PlayerEdge,
     ):
         now = time.monotonic()
         self.ctx = ctx
+        self.edge = edge  # the player's pseudonyms, profile key, location: what is published
         self.guard = guard
         self.latency: str | None = None
         self.frames = TokenBucket(settings.max_rate_hz, now)
         self.player_frames = player_frames  # shared by the player's sessions (budgets.py)
         self.telemetry = TokenBucket(settings.telemetry_max_hz, now)
-        self.pid_day: tuple[datetime.date, str] | None = None
 
 
 class Session:
@@ -181,7 +183,8 @@ class Session:
         )
         self._outbox.send(frames.encode(welcome))
         player_frames = hub.budgets.join(ctx.player_uuid, time.monotonic())
-        self._state = state = _Welcomed(ctx, guard, self._settings, player_frames)
+        edge = hub.edge.player(ctx.player_uuid, ctx.client_ip)
+        self._state = state = _Welcomed(ctx, guard, self._settings, player_frames, edge)
         hub.add(self)
         if live.registry.validator(ctx.schema) is None:
             self._outbox.error(ErrorCode.ANALYTICS_VERSION, version_detail(ctx.schema, live))
@@ -251,7 +254,7 @@ class Session:
             now=now,
             received_at=_epoch_ms(),
             latency=state.latency,
-            dlq_player_id=lambda: self._player_id(state),
+            edge=state.edge,
         )
         metrics.count_received(result.categories)
         metrics.count_rejected(result.rejected)
@@ -283,12 +286,6 @@ class Session:
             return
         self._outbox.send(frames.encode(result.ack))
 
-    def _player_id(self, state: _Welcomed) -> str:
-        today = datetime.datetime.now(datetime.UTC).date()
-        if state.pid_day is None or state.pid_day[0] != today:
-            state.pid_day = (today, self._hub.dlq_player_id(state.ctx.player_uuid))
-        return state.pid_day[1]
-
     def _on_telemetry(self, state: _Welcomed, frame: frames.Telemetry) -> None:
         now = time.monotonic()
         if not state.telemetry.take(now):
@@ -296,8 +293,9 @@ class Session:
         if frame.rtt_ms is not None:
             state.latency = latency_bucket(frame.rtt_ms)
         sample = snapshot_sample(
-            frame, state.ctx, state.guard, now=now, received_at=_epoch_ms(), latency=state.latency
-        )
+            frame, state.ctx, state.guard, now=now, received_at=_epoch_ms(),
+            latency=state.latency, edge=state.edge,
+        )  # fmt: skip
         if sample is None:
             return
         if isinstance(sample, DropReason):

@@ -13,6 +13,7 @@ from pydantic_settings import SettingsConfigDict
 
 from gameplay_analytics.contract import limits
 from gameplay_analytics.contract.natsnames import ENV_PREFIX
+from gameplay_analytics.privacy.edge import EdgeKeys, load_edge_keys
 from gameplay_analytics.runtime.gateway.clientaddr import Network, parse_networks
 from gameplay_analytics.runtime.jetstream import NatsSettings
 from gameplay_analytics.sampling.breaker import BreakerConfig
@@ -85,10 +86,25 @@ class GatewaySettings(NatsSettings):
         description="HS256 secret of the game servers' service tokens for `/relay` "
         "(docs/relay.md); the relay endpoint is off while unset",
     )
+    # -- the edge step (privacy/edge.py): nothing raw leaves the gateway ------------------
     salt_secret: SecretStr | None = Field(
         None,
-        description="master secret of the monthly salts; pseudonymises player ids in DLQ "
-        "entries (a public development secret is used when unset)",
+        description="master secret the monthly salts derive from: every published batch and "
+        "DLQ entry names its player by analytics_player_id (a public development secret is "
+        "used when unset, and said so)",
+    )
+    salt_secret_file: Path | None = Field(
+        None, description="a file holding the salt master secret (a mounted Secret); wins"
+    )
+    profile_secret: SecretStr | None = Field(
+        None,
+        description="key of the onboarding profile's hash (PROTOCOL.md §6), its own secret; "
+        "unset, derived from the salt master secret (privacy/profile.py)",
+    )
+    geoip_db: Path | None = Field(
+        None,
+        description="MaxMind .mmdb: country and region of the client's address, published "
+        "instead of the address; unset or missing means no country",
     )
 
     # -- protocol limits (PROTOCOL.md §1) -------------------------------------------------
@@ -251,6 +267,15 @@ class GatewaySettings(NatsSettings):
                 "(how players' tokens are verified)"
             )
         return self
+
+    def edge_keys(self) -> tuple[EdgeKeys, list[str]]:
+        """The edge step's keys, and what to warn about (development secrets)."""
+        return load_edge_keys(
+            salt_secret=self.salt_secret.get_secret_value() if self.salt_secret else None,
+            salt_secret_file=self.salt_secret_file,
+            profile_secret=self.profile_secret.get_secret_value() if self.profile_secret else None,
+            geoip_db=self.geoip_db,
+        )
 
     def player_rate_hz(self) -> int:
         return self.max_player_rate_hz or self.max_rate_hz

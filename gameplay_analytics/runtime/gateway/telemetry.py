@@ -11,6 +11,7 @@ import uuid
 
 from gameplay_analytics.contract import frames, messages
 from gameplay_analytics.contract.errors import DropReason
+from gameplay_analytics.privacy.edge import PlayerEdge
 from gameplay_analytics.runtime.gateway.guard import SamplingGuard
 from gameplay_analytics.runtime.gateway.handshake import SessionContext
 from gameplay_analytics.runtime.gateway.ingest import Outbound
@@ -45,6 +46,7 @@ def snapshot_sample(
     now: float,
     received_at: int,
     latency: str | None,
+    edge: PlayerEdge,
 ) -> Outbound | DropReason | None:
     """The message storing the frame's snapshot size, the reason it is not kept, or None when
     the frame carries no snapshot size."""
@@ -65,10 +67,11 @@ def snapshot_sample(
     batch = event_batch(
         ctx,
         [sample],
+        edge=edge,
         client_guid=guid,
         schema_version=ctx.schema,
         received_at=received_at,
         latency=latency,
     )
-    ident = messages.msg_id(ctx.player_uuid, guid, received_at, received_at)
+    ident = messages.msg_id(edge.profile_key, guid, received_at, received_at)
     return Outbound(ctx.events_subject, messages.encode_batch(batch), ident)
