@@ -26,11 +26,13 @@ from gameplay_analytics.contract.messages import (
     STREAM,
     EventBatch,
     PublishedEvent,
+    RawEventBatch,
     encode_batch,
 )
 from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.local.services import NatsServer, PostgresServer
-from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
+from gameplay_analytics.privacy.edge import EdgeKeys, seal
+from gameplay_analytics.privacy.pseudonym import SaltBook
 from gameplay_analytics.runtime import jetstream, storage
 from gameplay_analytics.runtime.aggregator import Aggregator, AggregatorSettings, Enricher
 
@@ -47,6 +49,9 @@ _NAMES = [
 ]
 
 
+_KEYS = EdgeKeys(salts=SaltBook(secret="bench"), profile_secret="bench-profile")
+
+
 def _messages(now_ms: int) -> list[EventBatch]:
     out = []
     for m in range(MESSAGES):
@@ -60,12 +65,12 @@ def _messages(now_ms: int) -> list[EventBatch]:
             )
             for i in range(EVENTS_PER_MESSAGE)
         ]
-        out.append(EventBatch(
+        out.append(seal(RawEventBatch(  # as the gateway publishes it (the edge step)
             session_id=f"s-{m % 200}", player_uuid=player, client_guid=guid,
             schema_version="1.0.0", received_at=now_ms, events=events, client_ip="81.2.69.1",
             shard="eu-1", region="eu-west", build="2025.10.1", platform="win64",
             latency_bucket="lt50",
-        ))  # fmt: skip
+        ), _KEYS))  # fmt: skip
     return out
 
 
@@ -101,7 +106,7 @@ async def _aggregator(nats_url: str, dsn: str, start_seq: int, total: int) -> tu
     """Events/s and this process' CPU seconds for them (the aggregator runs in-process)."""
     settings = AggregatorSettings.model_validate({
         "nats_url": nats_url, "postgres_dsn": dsn, "metrics_port": 0,
-        "batch_size": BATCH_SIZE, "fetch_timeout_s": 0.5, "salt_secret": "bench",
+        "batch_size": BATCH_SIZE, "fetch_timeout_s": 0.5,
         "consumer_name": f"bench-{uuid.uuid4().hex[:8]}",
     })  # fmt: skip
     agg = Aggregator(settings, start_sequence=start_seq)
@@ -138,10 +143,7 @@ async def _run(tmp: Path) -> list[dict[str, Any]]:
         await nc.close()
 
         # The rows the aggregator will write, built by the same code, for the raw COPY.
-        enricher = Enricher(
-            pseudonymiser=Pseudonymiser(SaltBook(secret="bench")),
-            registry=SchemaRegistry.from_released(max_events=100_000),
-        )
+        enricher = Enricher(registry=SchemaRegistry.from_released(max_events=100_000))
         rows = [
             row
             for seq, b in enumerate(batches, start_seq)

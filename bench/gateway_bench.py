@@ -88,12 +88,12 @@ async def _gateway_rate(url: str, clients: int, events: int) -> tuple[float, int
 
 
 def _batch_bytes(events: int) -> bytes:
-    batch = messages.EventBatch(
-        session_id=str(uuid.uuid4()), player_uuid=str(uuid.uuid4()),
+    batch = messages.EventBatch(  # the shape the gateway publishes (pseudonymous, format 2)
+        session_id=str(uuid.uuid4()), player_ids={"2025-10": "a" * 64}, profile_key="b" * 64,
         client_guid=str(uuid.uuid4()), schema_version="1.0.0", received_at=1759320000123,
         events=[messages.PublishedEvent(seq=e["seq"], name=e["name"], ts=e["ts"],
                                         props=e["props"]) for e in map(_event, range(events))],
-        client_ip="203.0.113.9", shard="eu-1", build="2025.10.1", platform="win64",
+        country="GB", geo_region="ENG", shard="eu-1", build="2025.10.1", platform="win64",
         latency_bucket="<50ms", envelope_id=1,
     )  # fmt: skip
     return messages.encode_batch(batch)

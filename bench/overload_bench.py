@@ -212,6 +212,8 @@ def admission_cost(frames_n: int = 5000) -> dict[str, Any]:
     next to the accept path (the same, then validate, sample, package, encode the ack)."""
     from gameplay_analytics.contract import frames
     from gameplay_analytics.privacy.consent import Consent
+    from gameplay_analytics.privacy.edge import EdgeKeys
+    from gameplay_analytics.privacy.pseudonym import SaltBook
     from gameplay_analytics.runtime.config import default_config
     from gameplay_analytics.runtime.gateway.guard import SamplingGuard
     from gameplay_analytics.runtime.gateway.handshake import SessionContext
@@ -224,6 +226,7 @@ def admission_cost(frames_n: int = 5000) -> dict[str, Any]:
         consent=Consent(),
     )  # fmt: skip
     guard = SamplingGuard(player_uuid=player, consent=Consent(), rules=live.rules, multiplier=1)
+    edge = EdgeKeys(salts=SaltBook(secret="bench"), profile_secret="bench").player(player, None)
     data = [_frame(i, i * EVENTS) for i in range(frames_n)]
 
     def refuse() -> None:
@@ -244,7 +247,7 @@ def admission_cost(frames_n: int = 5000) -> dict[str, Any]:
             bucket.take(1.0)
             assert isinstance(frame, frames.AnalyticsFrame)
             result = intake(frame, ctx, guard, live, now=1.0, received_at=1, latency=None,
-                            dlq_player_id=lambda: "p")  # fmt: skip
+                            edge=edge)  # fmt: skip
             frames.encode(result.ack)
 
     costs = {}
