@@ -1,10 +1,10 @@
 """The onboarding profile's key (PROTOCOL.md §6): a keyed hash of the player, stable across
 salt months, with a secret of its own.
 
-Only the hot store's restricted `analytics_player_profile` table holds it: no event row,
-Parquet file, message or log does. Whoever knows the raw UUID computes the key here, in one
-place (today the aggregator; the gateway if pseudonymisation moves there, and then the key
-travels in the JetStream message instead of the UUID).
+Only the hot store's restricted `analytics_player_profile` table holds it (and the JetStream
+message carries it, in place of the UUID): no event row, Parquet file or log does. Whoever
+knows the raw UUID computes the key here, in one place: the gateway's edge step
+(privacy/edge.py), and the privacy requests.
 """
 
 from __future__ import annotations
