@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -132,12 +132,21 @@ class PlayerEdge:
             found = self._ids[month] = self._pseudonymiser.player_id_of_month(self._uuid, month)
         return found
 
-    def player_ids(self, times_ms: Iterable[int], *, received_at: int) -> dict[str, str]:
+    def player_ids(self, times_ms: Sequence[int], *, received_at: int) -> dict[str, str]:
         """{month: analytics_player_id} for the months of `times_ms` (event times) and of
         `received_at` (the DLQ's and the session row's month)."""
-        months = {month_of_ms(ts) for ts in times_ms}
-        months.add(month_of_ms(received_at))
-        return {m: self.player_id(m) for m in sorted(m for m in months if m is not None)}
+        months: set[str] = set()
+        if times_ms:
+            first, last = month_of_ms(min(times_ms)), month_of_ms(max(times_ms))
+            if first is not None and first == last:  # the common case: one month, 2 passes
+                months.add(first)
+            else:
+                found = (month_of_ms(ts) for ts in times_ms)
+                months.update(month for month in found if month is not None)
+        received = month_of_ms(received_at)
+        if received is not None:
+            months.add(received)
+        return {month: self.player_id(month) for month in sorted(months)}
 
     def scrub(self, payload: bytes) -> bytes:
         """`payload` (an encoded batch, either format) with the player's own UUID (dashed or
@@ -198,7 +207,7 @@ def seal(raw: RawEventBatch, keys: EdgeKeys) -> EventBatch:
         shard=raw.shard, region=raw.region, build=raw.build, platform=raw.platform,
         latency_bucket=raw.latency_bucket, consent_social=raw.consent_social,
         envelope_id=raw.envelope_id, source=raw.source,
-        player_ids=edge.player_ids((e.ts for e in raw.events), received_at=raw.received_at),
+        player_ids=edge.player_ids([e.ts for e in raw.events], received_at=raw.received_at),
         profile_key=edge.profile_key if raw.source == SOURCE_CLIENT else None,
         country=edge.location.country, geo_region=edge.location.region,
     )  # fmt: skip

@@ -157,7 +157,7 @@ def event_batch(
     location = edge.location
     return messages.EventBatch(
         session_id=ctx.session_id,
-        player_ids=edge.player_ids((e.ts for e in events), received_at=received_at),
+        player_ids=edge.player_ids([e.ts for e in events], received_at=received_at),
         profile_key=edge.profile_key if ctx.source == messages.SOURCE_CLIENT else None,
         country=location.country,
         geo_region=location.region,
