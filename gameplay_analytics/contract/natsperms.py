@@ -177,6 +177,7 @@ def _publish(role: Role, names: PipelineNames) -> Permissions:
         return Permissions(
             publish=(
                 names.events_subject,  # publish with ack: the ack comes back on the inbox
+                names.dlq_subject,  # the events it refuses (contract.messages.DlqEntry)
                 _api("STREAM", "INFO", stream),  # verify at start
                 *_watch(names.config_bucket),
                 _api("STREAM", "INFO", _kv_stream(names.sessions_bucket)),

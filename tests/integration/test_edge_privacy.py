@@ -23,6 +23,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from websockets.asyncio.client import connect
 
 from gameplay_analytics.contract import messages
+from gameplay_analytics.contract.natsperms import Role
+from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.stack import LocalStack, StackConfig
 from gameplay_analytics.runtime import privacy_scan
 from gameplay_analytics.runtime.gateway import issue_token
@@ -145,7 +147,8 @@ def stack_ports(stack: LocalStack) -> set[int]:
 
 
 async def test_no_raw_uuid_or_ip_in_any_message_store_or_log(stack: LocalStack) -> None:
-    start = await stream_end(stack.nats.url) + 1
+    admin = stack.nats_url_as(natsauth.ADMIN)
+    start = await stream_end(admin) + 1
     players = [str(uuid.uuid4()) for _ in ADDRESSES]
     acks = await asyncio.gather(
         *(
@@ -161,7 +164,7 @@ async def test_no_raw_uuid_or_ip_in_any_message_store_or_log(stack: LocalStack) 
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)  # the aggregator's own DLQ entries (clock_skew) follow its batch
 
-    found = await every_message(stack.nats.url, start)
+    found = await every_message(admin, start)
     subjects = {subject for subject, _, _ in found}
     assert subjects == {messages.EVENTS_SUBJECT, messages.DLQ_SUBJECT}
     reasons = sorted(
@@ -183,8 +186,9 @@ async def test_no_raw_uuid_or_ip_in_any_message_store_or_log(stack: LocalStack) 
     # The shipped scan: the stream (both subjects), Postgres, the warm store and the logs.
     logs = sorted((stack.config.data_dir.resolve() / "logs").glob("*.log"))
     assert {p.stem for p in logs} >= {"gateway", "aggregator-0"}
-    report = await privacy_scan.scan_all(
-        dsn=stack.postgres.dsn, warehouse_root=stack.warehouse_root, nats_url=stack.nats.url,
+    report = await privacy_scan.scan_all(  # as the privacy role: what it may read, it reads
+        dsn=stack.postgres.dsn, warehouse_root=stack.warehouse_root,
+        nats_url=stack.nats_url_as(Role.PRIVACY),
         log_paths=logs, player_uuids=players, server_ports=stack_ports(stack),
         stream_start_seq=start,
     )  # fmt: skip
@@ -199,16 +203,17 @@ async def test_no_raw_uuid_or_ip_in_any_message_store_or_log(stack: LocalStack) 
 async def test_the_scan_finds_a_raw_uuid_planted_in_the_stream(stack: LocalStack) -> None:
     """A format-1 message (what an older gateway published) planted in the stream: the scan
     names it; the aggregator, holding no salt, dead-letters it without the raw UUID."""
-    start = await stream_end(stack.nats.url) + 1
+    admin = stack.nats_url_as(natsauth.ADMIN)
+    start = await stream_end(admin) + 1
     player = str(uuid.uuid4())
-    nc = await nats.connect(stack.nats.url)
+    nc = await nats.connect(admin)
     try:
         planted = encode_batch(legacy_batch(player, str(uuid.uuid4()), [event(1)]))
         await nc.jetstream().publish(messages.EVENTS_SUBJECT, planted)
     finally:
         await nc.close()
     report = await privacy_scan.scan_all(
-        dsn=None, warehouse_root=None, nats_url=stack.nats.url, log_paths=[],
+        dsn=None, warehouse_root=None, nats_url=stack.nats_url_as(Role.PRIVACY), log_paths=[],
         player_uuids=[player], stream_start_seq=start,
     )  # fmt: skip
     assert {(f.where, f.what) for f in report.findings} == {
@@ -216,7 +221,7 @@ async def test_the_scan_finds_a_raw_uuid_planted_in_the_stream(stack: LocalStack
     }  # fmt: skip
     deadline = time.monotonic() + 20
     while True:
-        dlq = [d for s, d, _ in await every_message(stack.nats.url, start)
+        dlq = [d for s, d, _ in await every_message(admin, start)
                if s == messages.DLQ_SUBJECT]  # fmt: skip
         if dlq or time.monotonic() > deadline:
             break
