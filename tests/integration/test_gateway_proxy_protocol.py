@@ -1,12 +1,14 @@
 """A real gateway behind a PROXY-protocol load balancer (GAMEPLAY_ANALYTICS_PROXY_PROTOCOL):
-a trusted proxy's v1/v2 header names the client (the stored batch says so), a trusted proxy
-without a header is dropped, and an untrusted peer cannot name an address with one."""
+a trusted proxy's v1/v2 header names the client (the stored batch's country and region say
+so: the address itself never leaves the gateway), a trusted proxy without a header is
+dropped, and an untrusted peer cannot name an address with one."""
 
 from __future__ import annotations
 
 import json
 import socket
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +16,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidMessage
 
 from gameplay_analytics.contract import messages
+from tests.integration.test_aggregator_support import geoip_db
 from tests.integration.test_gateway_e2e import running_gateway, stored
 from tests.integration.test_gateway_refusals import envelope, hello
 from tests.unit.test_proxy_protocol import v2
 
 pytestmark = pytest.mark.integration
+
+__all__ = ["geoip_db"]  # the fixture used here: 81.2.69.0/24 is GB/ENG, 2a02:c7f::/32 DE/BE
+NOWHERE = (None, None)  # the loopback peer, or any private address: not geolocated
 
 
 def _socket_after(port: int, header: bytes) -> socket.socket:
@@ -29,27 +35,42 @@ def _socket_after(port: int, header: bytes) -> socket.socket:
     return sock
 
 
-async def _stored_client_ip(nats_url: str, header: bytes, **settings: Any) -> str | None:
+def _location(data: bytes) -> tuple[str | None, str | None]:
+    for address in (b"81.2.69.142", b"2a02:c7f::7", b"81.2.69.9", b"127.0.0.1"):
+        assert address not in data  # the edge step: never an address in the broker
+    batch = messages.decode_batch(data)
+    return batch.country, batch.geo_region
+
+
+async def _stored_location(
+    nats_url: str, geoip: Path, header: bytes, **settings: Any
+) -> tuple[str | None, str | None]:
     player = str(uuid.uuid4())
     async with (
-        running_gateway(nats_url, proxy_protocol=True, **settings) as gw,
+        running_gateway(nats_url, proxy_protocol=True, geoip_db=geoip, **settings) as gw,
         connect(gw.url, sock=_socket_after(gw.port, header)) as ws,
     ):
         assert (await hello(ws, player))["type"] == "welcome"
         await ws.send(envelope(1, 1))
         assert json.loads(await ws.recv())["type"] == "ack"
     ((_, data),) = await stored(nats_url, player)
-    return messages.decode_batch(data).client_ip
+    return _location(data)
 
 
-async def test_a_trusted_proxy_header_names_the_client(nats_url: str) -> None:
-    v1 = b"PROXY TCP4 198.51.100.7 10.0.0.1 4711 8765\r\n"
-    assert await _stored_client_ip(nats_url, v1, trusted_proxies="127.0.0.0/8") == "198.51.100.7"
-    six = v2("2001:db8::7", 4711)
-    assert await _stored_client_ip(nats_url, six, trusted_proxies="127.0.0.1") == "2001:db8::7"
-    # the balancer's own health check (LOCAL) names nobody: the peer stands
-    local = v2("198.51.100.9", 1, command=0)
-    assert await _stored_client_ip(nats_url, local, trusted_proxies="127.0.0.1") == "127.0.0.1"
+async def test_a_trusted_proxy_header_names_the_client(nats_url: str, geoip_db: Path) -> None:
+    v1 = b"PROXY TCP4 81.2.69.142 10.0.0.1 4711 8765\r\n"
+    where = await _stored_location(nats_url, geoip_db, v1, trusted_proxies="127.0.0.0/8")
+    assert where == ("GB", "ENG")
+    six = v2("2a02:c7f::7", 4711)
+    assert await _stored_location(nats_url, geoip_db, six, trusted_proxies="127.0.0.1") == (
+        "DE",
+        "BE",
+    )
+    # the balancer's own health check (LOCAL) names nobody: the peer (loopback) stands
+    local = v2("81.2.69.9", 1, command=0)
+    assert await _stored_location(nats_url, geoip_db, local, trusted_proxies="127.0.0.1") == (
+        NOWHERE
+    )
 
 
 async def test_a_trusted_proxy_without_a_header_is_dropped(nats_url: str) -> None:
@@ -59,9 +80,11 @@ async def test_a_trusted_proxy_without_a_header_is_dropped(nats_url: str) -> Non
                 pass
 
 
-async def test_an_untrusted_peer_cannot_name_an_address(nats_url: str) -> None:
-    header = b"PROXY TCP4 198.51.100.7 10.0.0.1 4711 8765\r\n"
-    async with running_gateway(nats_url, proxy_protocol=True, trusted_proxies="10.0.0.0/8") as gw:
+async def test_an_untrusted_peer_cannot_name_an_address(nats_url: str, geoip_db: Path) -> None:
+    header = b"PROXY TCP4 81.2.69.142 10.0.0.1 4711 8765\r\n"
+    async with running_gateway(
+        nats_url, proxy_protocol=True, trusted_proxies="10.0.0.0/8", geoip_db=geoip_db
+    ) as gw:
         # its header is not a WebSocket request: refused
         with pytest.raises((InvalidHandshake, InvalidMessage, OSError, EOFError)):
             async with connect(gw.url, sock=_socket_after(gw.port, header), open_timeout=5):
@@ -73,7 +96,7 @@ async def test_an_untrusted_peer_cannot_name_an_address(nats_url: str) -> None:
             await ws.send(envelope(1, 1))
             assert json.loads(await ws.recv())["type"] == "ack"
     ((_, data),) = await stored(nats_url, player)
-    assert messages.decode_batch(data).client_ip == "127.0.0.1"
+    assert _location(data) == NOWHERE  # the socket peer: loopback, not the header's GB
 
 
 def test_proxy_protocol_needs_trusted_proxies() -> None:
