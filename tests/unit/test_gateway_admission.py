@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gameplay_analytics.runtime.gateway import admission
-from gameplay_analytics.runtime.gateway.admission import QueueState, refusal
+from gameplay_analytics.runtime.gateway.admission import QueueState, refusal, retry_after_ms
 
 
 def state(depth: int = 0, head_wait_s: float = 0.0, **kw: bool) -> QueueState:
@@ -56,3 +56,21 @@ def test_draining_and_disconnected_come_first() -> None:
     assert refusal(state(connected=False), 1, target_s=0.1) == admission.UNAVAILABLE
     full_and_late = state(depth=100, head_wait_s=9.0, connected=False)
     assert refusal(full_and_late, 1, target_s=0.1) == admission.UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("reason", "depth", "drain_per_s", "expected"),
+    [
+        (admission.FULL, 5000, 25_000.0, 200),  # the queue drains in 200 ms
+        (admission.DELAY, 5000, 10_000.0, 500),
+        (admission.FULL, 100, 50_000.0, admission.RETRY_FLOOR_MS),  # never below one flush
+        (admission.FULL, 5000, 1_000.0, 1000),  # never above the setting
+        (admission.FULL, 5000, 0.0, 1000),  # no drain measured yet
+        (admission.UNAVAILABLE, 0, 25_000.0, 1000),  # the store is away: the full wait
+        (admission.DRAINING, 10, 25_000.0, 1000),
+    ],
+)
+def test_the_retry_hint_is_about_the_time_the_queue_needs_to_drain(
+    reason: str, depth: int, drain_per_s: float, expected: int
+) -> None:
+    assert retry_after_ms(reason, depth, drain_per_s, ceiling_ms=1000) == expected

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["DELAY", "DRAINING", "FULL", "UNAVAILABLE", "QueueState", "refusal"]
+__all__ = [
+    "DELAY", "DRAINING", "FULL", "RETRY_FLOOR_MS", "UNAVAILABLE", "QueueState", "refusal",
+    "retry_after_ms",
+]  # fmt: skip
 
 DRAINING = "gateway is shutting down"
 UNAVAILABLE = "event store unavailable"
 FULL = "ingest queue full"
 DELAY = "ingest queue delay over target"
+RETRY_FLOOR_MS = 100  # one flush interval of the SDK (10 Hz): no shorter retry hint
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,3 +60,18 @@ def refusal(state: QueueState, events: int, *, target_s: float) -> str | None:
     if target_s > 0 and state.store_busy and state.head_wait_s > target_s:
         return DELAY
     return None
+
+
+def retry_after_ms(reason: str, depth: int, drain_per_s: float, *, ceiling_ms: int) -> int:
+    """The retry hint of a `backpressure` refusal for `reason`.
+
+    For a full or standing queue: about the time it needs to drain at the rate it has been
+    draining (`depth / drain_per_s`), between RETRY_FLOOR_MS and `ceiling_ms` (the setting
+    `retry_after_ms`). A fixed hint of a second sends every client refused in one burst away
+    for a second while the queue empties in a fraction of it: the gateway then idles, and the
+    clients come back together. Otherwise (shutting down, store away, or no drain measured
+    yet): `ceiling_ms`.
+    """
+    if reason not in (FULL, DELAY) or drain_per_s <= 0:
+        return ceiling_ms
+    return max(min(RETRY_FLOOR_MS, ceiling_ms), min(ceiling_ms, round(1000 * depth / drain_per_s)))

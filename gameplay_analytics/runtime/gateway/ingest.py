@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = ["Backpressure", "IngestWorker", "Outbound", "PublishFailed", "Write",
 log = logging.getLogger(__name__)
 
 _SWEEP_S = 0.1
+_DRAIN_TAU_S = 1.0  # time constant of the drain-rate average (retry hints)
 _MSG_ID = "Nats-Msg-Id"
 
 
@@ -167,6 +169,8 @@ class IngestWorker:
         self._writes = 0  # JetStream writes not yet acknowledged
         self._write_room = asyncio.Event()
         self._write_room.set()
+        self._stored = 0  # events acknowledged by JetStream, ever
+        self.drain_per_s = 0.0  # events stored per second while busy (moving average)
 
     def attach(self, nc: Client, js: JetStreamContext) -> None:
         self._nc, self._js = nc, js
@@ -200,6 +204,10 @@ class IngestWorker:
             connected=self.connected,
         )
         return admission.refusal(state, events, target_s=self._target_delay)
+
+    def retry_after_ms(self, reason: str, ceiling_ms: int) -> int:
+        """The retry hint for a refusal (`admission.retry_after_ms`)."""
+        return admission.retry_after_ms(reason, self.depth, self.drain_per_s, ceiling_ms=ceiling_ms)
 
     async def admit(self, wait_s: float) -> str | None:
         """Admission of one more envelope, before any of it is parsed: None when there is room
@@ -351,6 +359,8 @@ class IngestWorker:
             if not waiter.done():
                 waiter.set_result(None)
                 break
+        if error is None:
+            self._stored += job.events
         if not job.future.done():
             if error is None:
                 job.future.set_result(None)
@@ -362,9 +372,15 @@ class IngestWorker:
                 ack.cancel()
 
     async def _sweep(self) -> None:
+        last, stored = time.monotonic(), self._stored
         while True:
             await asyncio.sleep(_SWEEP_S)
             now = time.monotonic()
+            if self._pending and now > last:  # busy: how fast the store drains the queue
+                weight = 1.0 - math.exp(-(now - last) / _DRAIN_TAU_S)
+                rate = (self._stored - stored) / (now - last)
+                self.drain_per_s += weight * (rate - self.drain_per_s)
+            last, stored = now, self._stored
             expired = [job for job in self._pending if job.deadline <= now]
             for job in expired:
                 self._finish(job, PublishFailed("no JetStream acknowledgement in time"))

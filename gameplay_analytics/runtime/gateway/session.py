@@ -275,9 +275,8 @@ class Session:
 
     def _backpressure(self, frame_id: int, detail: str) -> None:
         metrics.ENVELOPES_REFUSED.labels(ErrorCode.BACKPRESSURE).inc()
-        self._outbox.error(
-            ErrorCode.BACKPRESSURE, detail, frame_id, retry_after_ms=self._settings.retry_after_ms
-        )
+        retry = self._hub.worker.retry_after_ms(detail, self._settings.retry_after_ms)
+        self._outbox.error(ErrorCode.BACKPRESSURE, detail, frame_id, retry_after_ms=retry)
 
     def _settle(self, future: asyncio.Future[None], result: Intake) -> None:
         if future.cancelled() or future.exception() is not None:

@@ -184,7 +184,12 @@ class GatewaySettings(NatsSettings):
         "its socket) before refusing the envelope with `backpressure`; the wait adds to the "
         "latency of what is then taken",
     )
-    retry_after_ms: int = Field(1000, ge=1, description="`retry_after_ms` sent with `backpressure`")
+    retry_after_ms: int = Field(
+        1000,
+        ge=1,
+        description="the longest `retry_after_ms` sent with `backpressure`; a full or standing "
+        "queue sends about the time it needs to drain (at least 100 ms)",
+    )
     drain_timeout_s: float = Field(
         15.0, gt=0, description="on SIGTERM, how long pending envelopes may take to be stored"
     )
