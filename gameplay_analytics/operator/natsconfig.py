@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "ensure_pipeline",
     "publish_config",
     "read_config",
+    "tls_context",
 ]
 
 CONNECT_TIMEOUT_S = 5.0
@@ -48,13 +50,26 @@ class NatsLogin:
     creds_file: str | None = None
     user: str | None = None
     password: str | None = dataclasses.field(default=None, repr=False)
+    tls: ssl.SSLContext | None = dataclasses.field(default=None, repr=False)  # spec.nats.tls
 
     def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"tls": self.tls} if self.tls is not None else {}
         if self.creds_file:
-            return {"user_credentials": self.creds_file}
+            return {**options, "user_credentials": self.creds_file}
         if self.user is not None:
-            return {"user": self.user, "password": self.password or ""}
-        return {}
+            return {**options, "user": self.user, "password": self.password or ""}
+        return options
+
+
+def tls_context(
+    ca_pem: str, cert_file: str | None = None, key_file: str | None = None
+) -> ssl.SSLContext:
+    """The operator's TLS context for a pipeline's NATS (`spec.nats.tls`): trusts only that
+    CA, and presents the client certificate when the Secret holds one."""
+    context = ssl.create_default_context(cadata=ca_pem)
+    if cert_file is not None:
+        context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 class NatsError(Exception):

@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import logging
 import os
+import ssl
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -226,9 +227,38 @@ async def _delete_owned(kind: str, namespace: str, name: str, *, owner_uid: str)
 
 
 async def _nats_login(pipeline: Pipeline) -> natsconfig.NatsLogin | None:
-    """How the operator logs in to the pipeline's NATS: its own user (`spec.nats.users.
-    operator`, a Secret with `user` and `password`), else the `.creds` file of
-    `credentialsSecretRef` written to a private file, else anonymously."""
+    """How the operator logs in to the pipeline's NATS, over TLS with `spec.nats.tls`."""
+    login = await _nats_user(pipeline)
+    tls = pipeline.spec.nats.tls
+    if tls is None:
+        return login
+    keys = [tls.ca_key, *([tls.cert_key, tls.key_key] if tls.cert_key and tls.key_key else [])]
+    pem = await _secret_values(pipeline.namespace, tls.secret_name, *keys)
+    cert = key = None
+    if tls.cert_key and tls.key_key:
+        cert = _private_file(pipeline, "tls.crt", pem[tls.cert_key])
+        key = _private_file(pipeline, "tls.key", pem[tls.key_key])
+    try:
+        context = natsconfig.tls_context(pem[tls.ca_key], cert, key)
+    except (ssl.SSLError, ValueError) as exc:
+        raise natsconfig.NatsError(f"Secret {tls.secret_name!r}: {exc}") from None
+    return dataclasses.replace(login or natsconfig.NatsLogin(), tls=context)
+
+
+def _private_file(pipeline: Pipeline, suffix: str, data: str) -> str:
+    """`data` in a file only this process's user reads (a client key, a .creds file)."""
+    folder = os.path.join(tempfile.gettempdir(), "gameplay-analytics-nats")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    path = os.path.join(folder, f"{pipeline.namespace}.{pipeline.name}.{suffix}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(data)
+    return path
+
+
+async def _nats_user(pipeline: Pipeline) -> natsconfig.NatsLogin | None:
+    """Its own user (`spec.nats.users.operator`, a Secret with `user` and `password`), else
+    the `.creds` file of `credentialsSecretRef` written to a private file, else none."""
     nats_spec = pipeline.spec.nats
     users = nats_spec.users
     if users is not None and users.operator is not None:
@@ -238,13 +268,7 @@ async def _nats_login(pipeline: Pipeline) -> natsconfig.NatsLogin | None:
     if ref is None:
         return None
     data = (await _secret_values(pipeline.namespace, ref.name, ref.key))[ref.key]
-    folder = os.path.join(tempfile.gettempdir(), "gameplay-analytics-nats")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    path = os.path.join(folder, f"{pipeline.namespace}.{pipeline.name}.creds")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as stream:
-        stream.write(data)
-    return natsconfig.NatsLogin(creds_file=path)
+    return natsconfig.NatsLogin(creds_file=_private_file(pipeline, "creds", data))
 
 
 async def _secret_values(namespace: str, name: str, *keys: str) -> dict[str, str]:
