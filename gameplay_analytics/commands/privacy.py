@@ -7,6 +7,7 @@ of shell history and process listings); it is never printed, logged or echoed in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import uuid
@@ -137,7 +138,6 @@ def register_scan(commands: argparse._SubParsersAction) -> None:  # type: ignore
 
 def _scan(args: argparse.Namespace) -> int:
     import asyncio
-    from urllib.parse import urlparse
 
     from gameplay_analytics.runtime import privacy_scan
 
@@ -160,19 +160,19 @@ def _scan(args: argparse.Namespace) -> int:
     for given in args.logs:
         path = Path(given)
         logs += sorted(path.rglob("*.log")) if path.is_dir() else [path]
-    urls = [endpoints.get("nats_url"), endpoints.get("postgres_dsn"), endpoints.get("ws_url")]
-    urls += list((endpoints.get("metrics_urls") or {}).values())
-    ports = set(args.server_port) | {p for u in urls if u and (p := urlparse(str(u)).port)}
+    try:
+        given = args.nats_url or endpoints.get("nats_url")
+        nats_url = stores.nats_login(given, endpoints, "privacy")
+    except stores.Refused as err:
+        print(f"privacy scan: {err}", file=sys.stderr)
+        return 2
     try:
         report = asyncio.run(
             privacy_scan.scan_all(
                 dsn=args.dsn or endpoints.get("postgres_dsn"),
                 warehouse_root=_scan_root(args, endpoints),
-                nats_url=stores.nats_login(
-                    args.nats_url or endpoints.get("nats_url"), endpoints, "privacy"
-                ),
-                log_paths=logs, player_uuids=players, canaries=args.canary,
-                server_ports=ports,
+                nats_url=nats_url, log_paths=logs, player_uuids=players, canaries=args.canary,
+                server_ports=set(args.server_port) | server_ports(endpoints),
             )
         )  # fmt: skip
     except (OSError, TimeoutError) as err:
@@ -182,6 +182,23 @@ def _scan(args: argparse.Namespace) -> int:
         print(finding.redacted())
     print(report.line("scan"))
     return 1 if report.findings else 0
+
+
+def server_ports(endpoints: dict[str, Any]) -> set[int]:
+    """The ports of the servers `endpoints.json` names (every node of a NATS cluster's URL
+    list): their own listen addresses in a log are not findings."""
+    from urllib.parse import urlsplit
+
+    from gameplay_analytics.runtime import jetstream
+
+    urls = [*jetstream.servers(endpoints.get("nats_url") or ""), endpoints.get("postgres_dsn")]
+    urls += [endpoints.get("ws_url"), *(endpoints.get("metrics_urls") or {}).values()]
+    ports = set()
+    for url in urls:
+        with contextlib.suppress(ValueError):  # not a URL with a port: nothing to allow
+            if url and (port := urlsplit(str(url)).port):
+                ports.add(port)
+    return ports
 
 
 def _scan_root(args: argparse.Namespace, endpoints: dict[str, Any]) -> Any:

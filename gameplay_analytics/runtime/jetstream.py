@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
@@ -34,6 +35,7 @@ __all__ = [
     "NatsSettings",
     "StreamSettings",
     "connect",
+    "connect_once",
     "ensure_config_bucket",
     "ensure_sessions_bucket",
     "ensure_stream",
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _LOCAL = PipelineNames()
 _PROVISION_TIMEOUT_S = 10.0
+_ONCE_RETRY_S = 0.2  # connect_once: the pause before its second try of a server
 _VERIFY_TIMEOUT_S = 5.0
 _SESSIONS_KEEP_S = 8 * 24 * 3600.0
 
@@ -156,6 +159,32 @@ async def connect(settings: NatsSettings, *, name: str, connect_timeout_s: float
     return await nats.connect(servers(settings.nats_url), **options)
 
 
+async def connect_once(
+    nats_url: str, *, name: str | None = None, timeout_s: float = 5.0, **options: Any
+) -> Client:
+    """A one-shot tool's connection (replay, privacy, provisioning): every server of
+    `nats_url` tried twice at the most, each try bounded by `timeout_s`, and no reconnect once
+    connected. A server that cannot be reached or refuses the login raises `ConnectionError`
+    (an OSError, what the commands report as an unreachable store).
+
+    Not nats.py's `max_reconnect_attempts=0`: with it, a server refused at the first connect
+    is retried forever, so a tool against a stopped NATS would never return."""
+    options.setdefault("error_cb", _one_line)  # not nats.py's traceback per refused try
+    user = options.get("user") or natsperms.login_user(nats_url)
+    options.setdefault("inbox_prefix", natsperms.inbox_prefix(user))  # its own inboxes only
+    try:
+        return await nats.connect(
+            servers(nats_url), name=name, connect_timeout=timeout_s, allow_reconnect=False,
+            max_reconnect_attempts=1, reconnect_time_wait=_ONCE_RETRY_S, **options,
+        )  # fmt: skip
+    except nats.errors.Error as err:  # NoServersError, or the login refused
+        raise ConnectionError(f"NATS: {type(err).__name__}") from None
+
+
+async def _one_line(err: Exception) -> None:
+    log.debug("NATS: %s", type(err).__name__)
+
+
 async def verify(js: JetStreamContext, names: PipelineNames, *, url: str) -> None:
     """Check that the stream (with both subjects) and the config bucket exist; raise
     MissingInfrastructure saying who should have created them otherwise."""
@@ -242,12 +271,8 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
     """What the operator does in a cluster, for the local stack and tests: create or update
     the stream and the bucket named by `settings`."""
     limits = limits or StreamSettings()
-    nc = await nats.connect(
-        servers(settings.nats_url),
-        connect_timeout=_PROVISION_TIMEOUT_S,
-        allow_reconnect=False,
-        max_reconnect_attempts=0,
-        **_connect_options(settings),
+    nc = await connect_once(
+        settings.nats_url, timeout_s=_PROVISION_TIMEOUT_S, **_credentials(settings)
     )
     try:
         async with asyncio.timeout(_PROVISION_TIMEOUT_S):

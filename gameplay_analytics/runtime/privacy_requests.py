@@ -21,9 +21,7 @@ import uuid
 from typing import Any, Final
 
 import asyncpg
-import nats
 
-from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM
 from gameplay_analytics.privacy.profile import DEVELOPMENT_PROFILE_SECRET, profile_key
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, month_of, months_between
@@ -210,11 +208,9 @@ async def _find_stream(
     assert stores.nats_url is not None
     match = stream_erasure.PlayerMatch(player_uuid=player_uuid, player_ids=ids)
     # A one-shot tool: a bounded connect, not the services' reconnect-forever.
-    nc = await nats.connect(
-        jetstream.servers(stores.nats_url), name="privacy-request", connect_timeout=_NATS_TIMEOUT_S,
-        max_reconnect_attempts=0, allow_reconnect=False,
-        inbox_prefix=natsperms.inbox_prefix(natsperms.login_user(stores.nats_url)),
-    )  # fmt: skip
+    nc = await jetstream.connect_once(
+        stores.nats_url, name="privacy-request", timeout_s=_NATS_TIMEOUT_S
+    )
     try:
         js = nc.jetstream()
         found = {}

@@ -37,7 +37,6 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pyarrow import fs as pafs
 
-from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, STREAM, split_events
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.storage.objectstore import ObjectRoot, open_root
@@ -251,10 +250,7 @@ async def scan_stream(
     them by `client_guid` (a shared stream). Payloads only: headers hold hashes."""
     findings: list[Finding] = []
     read = dict.fromkeys(subjects, 0)
-    nc = await nats.connect(
-        jetstream.servers(nats_url),
-        inbox_prefix=natsperms.inbox_prefix(natsperms.login_user(nats_url)),
-    )
+    nc = await jetstream.connect_once(nats_url, name="privacy-scan")
     try:
         js = nc.jetstream()
         for subject in subjects:

@@ -29,7 +29,6 @@ import nats
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from gameplay_analytics.contract import natsperms
 from gameplay_analytics.contract.messages import (
     PublishedEvent,
     RawEventBatch,
@@ -102,10 +101,7 @@ async def from_stream(
     else:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     config.ack_policy, config.inactive_threshold = AckPolicy.NONE, 30.0
-    nc = await nats.connect(jetstream.servers(nats_url), connect_timeout=5,
-                            max_reconnect_attempts=0, allow_reconnect=False,
-                            inbox_prefix=natsperms.inbox_prefix(natsperms.login_user(nats_url)),
-                            )  # fmt: skip
+    nc = await jetstream.connect_once(nats_url, name="replay")
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)

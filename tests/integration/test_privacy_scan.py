@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from gameplay_analytics.commands.privacy import server_ports
 from gameplay_analytics.contract.messages import DLQ_SUBJECT
-from gameplay_analytics.local.services import NatsServer
+from gameplay_analytics.local.services import NatsServer, free_port
 from gameplay_analytics.runtime import jetstream, storage
 from tests.integration.test_aggregator_support import NOW, database
 
@@ -119,3 +120,36 @@ async def test_scan_passes_a_clean_deployment(database: str, own_nats: str, tmp_
                   "--logs", str(log), "--server-port", "4222")  # fmt: skip
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "findings=0" in clean.stdout
+
+
+def test_every_server_endpoints_json_names_is_a_server_port() -> None:
+    """Each node of a cluster's comma-separated NATS URL (it once crashed the scan: one URL's
+    port parsed as '4222,nats:'); a DSN with a socket host has no port to allow."""
+    endpoints = {
+        "nats_url": "nats://127.0.0.1:4222,nats://u:p@127.0.0.1:4223",
+        "postgres_dsn": "postgresql://analytics@/analytics?host=/tmp/pg",
+        "ws_url": "ws://127.0.0.1:8080/ws",
+        "metrics_urls": {"gateway": "http://127.0.0.1:9100/metrics"},
+    }
+    assert server_ports(endpoints) == {4222, 4223, 8080, 9100}
+
+
+def test_a_cluster_nobody_answers_is_an_unreachable_store(tmp_path: Path) -> None:
+    endpoints = tmp_path / "endpoints.json"
+    closed = ",".join(f"nats://127.0.0.1:{free_port()}" for _ in range(3))
+    endpoints.write_text(json.dumps({"nats_url": closed}))
+    result = _scan("--endpoints", str(endpoints))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == "privacy scan: a store is unreachable: ConnectionError"
+
+
+def test_a_users_file_without_the_privacy_user_is_refused(tmp_path: Path) -> None:
+    users = tmp_path / "nats-users.json"
+    users.write_text(json.dumps({"admin": "x"}))
+    endpoints = tmp_path / "endpoints.json"
+    nats_url = f"nats://127.0.0.1:{free_port()}"
+    endpoints.write_text(json.dumps({"nats_url": nats_url, "nats_users": str(users)}))
+    result = _scan("--endpoints", str(endpoints))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"privacy scan: {users}: no NATS user 'privacy'\n"
