@@ -1,6 +1,6 @@
 """`gameplay-analytics insights daily --out DIR`: the daily job. Builds the dbt marts
 (analytics/dbt/, on the store the options name) and writes the day's summary for the roadmap
-review (DIR/summary.json, DIR/summary.md; insights/daily.py).
+review (DIR/summary.json, DIR/summary.md; insights/daily.py), and prints the Markdown.
 
 `--dbt auto` (default) builds when dbt is installed and says so in the summary when it is
 not; `always` refuses without dbt; `never` skips it. Exit 0 when the summary is written and
@@ -60,13 +60,15 @@ def _run(args: argparse.Namespace) -> int:
         summary = daily.summarise(day, found["today"], found["yesterday"], extra=extra)
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        (out / "summary.md").write_text(daily.markdown(summary), encoding="utf-8")
+        text = daily.markdown(summary)
+        (out / "summary.md").write_text(text, encoding="utf-8")
     except OSError as err:
         print(f"gameplay-analytics: cannot write the summary to {out}: {err}", file=sys.stderr)
         return EXIT_REFUSED
     except InsightsError as err:
         print(f"gameplay-analytics: {err}", file=sys.stderr)
         return EXIT_REFUSED
+    print(text)  # the log keeps it too: a CronJob's `--out` may be an emptyDir
     print(f"summary: {out / 'summary.md'} (dbt: {built['status']})")
     if built["status"] == "failed":
         for failure in built["failures"]:

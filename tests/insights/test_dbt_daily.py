@@ -95,6 +95,8 @@ def test_the_daily_job_without_dbt_still_writes_the_summary(
                "--day", "2025-03-02", "--dbt", "never")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (out / "summary.md").is_file()
+    # The log carries the summary too (the CronJob's --out is an emptyDir without claimName).
+    assert (out / "summary.md").read_text() in done.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dbt"] == {"status": "skipped", "reason": "--dbt never"}
     assert summary["figures"]["funnel"]["activated"]["previous"] > 0
