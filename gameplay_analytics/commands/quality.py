@@ -77,7 +77,7 @@ async def _count(where: dict[str, Any], day: dt.date) -> dict[str, int]:
 
     try:
         settings = jetstream.NatsSettings(nats_url=where["nats_url"])
-        nc = await jetstream.connect(settings, name="gameplay-analytics-quality")
+        nc = await jetstream.connect_once(settings, name="gameplay-analytics-quality")
     except (OSError, nats.errors.Error) as err:
         shown = natsperms.without_login(where["nats_url"])
         raise stores.Refused(f"NATS at {shown}: {type(err).__name__}") from None

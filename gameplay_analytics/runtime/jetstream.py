@@ -160,22 +160,27 @@ async def connect(settings: NatsSettings, *, name: str, connect_timeout_s: float
 
 
 async def connect_once(
-    nats_url: str, *, name: str | None = None, timeout_s: float = 5.0, **options: Any
+    where: NatsSettings | str, *, name: str | None = None, timeout_s: float = 5.0
 ) -> Client:
-    """A one-shot tool's connection (replay, privacy, provisioning): every server of
-    `nats_url` tried twice at the most, each try bounded by `timeout_s`, and no reconnect once
-    connected. A server that cannot be reached or refuses the login raises `ConnectionError`
-    (an OSError, what the commands report as an unreachable store).
+    """A one-shot tool's connection (replay, privacy, quality, provisioning) to `where`: a
+    settings model (its URL and login) or a NATS URL (with its login, if any). Every server of
+    the URL is tried twice at the most, each try bounded by `timeout_s`, and there is no
+    reconnect once connected. A server that cannot be reached or refuses the login raises
+    `ConnectionError` (an OSError, what the commands report as an unreachable store).
 
-    Not nats.py's `max_reconnect_attempts=0`: with it, a server refused at the first connect
-    is retried forever, so a tool against a stopped NATS would never return."""
-    options.setdefault("error_cb", _one_line)  # not nats.py's traceback per refused try
-    user = options.get("user") or natsperms.login_user(nats_url)
-    options.setdefault("inbox_prefix", natsperms.inbox_prefix(user))  # its own inboxes only
+    Not nats.py's `max_reconnect_attempts=0`, nor `connect`'s reconnect-forever: with either, a
+    server refused at the first connect is retried forever, so a tool (a CronJob) against a
+    stopped NATS would never return."""
+    url, options = (
+        (where, {}) if isinstance(where, str) else (where.nats_url, _connect_options(where))
+    )
+    options.setdefault("inbox_prefix", natsperms.inbox_prefix(natsperms.login_user(url)))
     try:
         return await nats.connect(
-            servers(nats_url), name=name, connect_timeout=timeout_s, allow_reconnect=False,
-            max_reconnect_attempts=1, reconnect_time_wait=_ONCE_RETRY_S, **options,
+            servers(url), name=name, connect_timeout=timeout_s, allow_reconnect=False,
+            max_reconnect_attempts=1, reconnect_time_wait=_ONCE_RETRY_S,
+            error_cb=_one_line,  # not nats.py's traceback per refused try
+            **options,
         )  # fmt: skip
     except nats.errors.Error as err:  # NoServersError, or the login refused
         raise ConnectionError(f"NATS: {type(err).__name__}") from None
@@ -271,9 +276,7 @@ async def provision(settings: NatsSettings, *, limits: StreamSettings | None = N
     """What the operator does in a cluster, for the local stack and tests: create or update
     the stream and the bucket named by `settings`."""
     limits = limits or StreamSettings()
-    nc = await connect_once(
-        settings.nats_url, timeout_s=_PROVISION_TIMEOUT_S, **_credentials(settings)
-    )
+    nc = await connect_once(settings, timeout_s=_PROVISION_TIMEOUT_S)
     try:
         async with asyncio.timeout(_PROVISION_TIMEOUT_S):
             js = nc.jetstream()

@@ -6,6 +6,9 @@ a server refused at the first connect with `max_reconnect_attempts=0`."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,8 +48,25 @@ async def test_a_refused_login_is_a_connection_error(tmp_path: Path) -> None:
     try:
         async with asyncio.timeout(_HANG_GUARD_S):
             with pytest.raises(ConnectionError):
-                await jetstream.connect_once(server.url, user="tool", password="wrong")
-            nc = await jetstream.connect_once(server.url, user="tool", password="right")
+                await jetstream.connect_once(_login(server.url, "wrong"))
+            nc = await jetstream.connect_once(_login(server.url, "right"))
             await nc.close()
     finally:
         server.stop()
+
+
+def _login(url: str, password: str) -> jetstream.NatsSettings:
+    return jetstream.NatsSettings(nats_url=url, nats_user="tool", nats_password=password)
+
+
+def test_the_quality_check_with_its_nats_down_is_refused(tmp_path: Path) -> None:
+    """`quality sessions` (a CronJob that forbids concurrent runs) used the services'
+    reconnect-forever connect: with NATS down it never ended, and no later run started."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gameplay_analytics.cli", "quality", "sessions",
+         "--nats-url", _closed(), "--dsn", f"postgresql://x@127.0.0.1:{free_port()}/x"],
+        capture_output=True, text=True, timeout=_HANG_GUARD_S, check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "NATS at nats://127.0.0.1:" in result.stderr
