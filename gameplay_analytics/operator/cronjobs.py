@@ -8,7 +8,7 @@ from typing import Any, Final
 from gameplay_analytics.operator import workloads
 from gameplay_analytics.operator.naming import Pipeline, labels, meta
 
-__all__ = ["CONTAINER_SECURITY", "cronjob"]
+__all__ = ["CONTAINER_SECURITY", "JOB_DEADLINE_S", "cronjob"]
 
 CONTAINER_SECURITY: Final = {
     "allowPrivilegeEscalation": False,
@@ -16,6 +16,9 @@ CONTAINER_SECURITY: Final = {
     "runAsNonRoot": True,
     "capabilities": {"drop": ["ALL"]},
 }
+# A run still going after this is failed: with `concurrencyPolicy: Forbid`, one run hung on a
+# store that stopped answering would otherwise skip every later one. Under the daily interval.
+JOB_DEADLINE_S: Final = 6 * 3600
 
 
 def cronjob(
@@ -58,6 +61,12 @@ def cronjob(
             "concurrencyPolicy": "Forbid",
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
-            "jobTemplate": {"spec": {"backoffLimit": 1, "template": pod}},
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 1,
+                    "activeDeadlineSeconds": JOB_DEADLINE_S,
+                    "template": pod,
+                }
+            },
         },
     }

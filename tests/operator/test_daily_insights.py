@@ -54,3 +54,13 @@ def test_the_cronjob_runs_the_daily_job() -> None:
 def test_a_bad_schedule_is_refused() -> None:
     with pytest.raises(ValidationError):
         AnalyticsPipelineSpec.model_validate({**FULL, "dailyInsights": {"schedule": "daily"}})
+
+
+def test_every_cronjob_run_has_a_deadline_under_its_interval() -> None:
+    """`concurrencyPolicy: Forbid` skips a run while the last one is active: without a
+    deadline, one run hung on a store that stopped answering stops every later one."""
+    cronjobs = [o for o in render(WANTED) if o["kind"] == "CronJob"]
+    assert {o["metadata"]["name"] for o in cronjobs} >= {"p-daily-insights", "p-quality"}
+    for cron in cronjobs:
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+        assert 0 < cron["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] < 24 * 3600
