@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidMessage
 
 from gameplay_analytics.contract import messages
+from gameplay_analytics.runtime.gateway import proxied
 from tests.integration.test_aggregator_support import geoip_db
 from tests.integration.test_gateway_e2e import running_gateway, stored
 from tests.integration.test_gateway_refusals import envelope, hello
@@ -74,10 +76,16 @@ async def test_a_trusted_proxy_header_names_the_client(nats_url: str, geoip_db: 
 
 
 async def test_a_trusted_proxy_without_a_header_is_dropped(nats_url: str) -> None:
+    def dropped() -> float:
+        labels = {"reason": proxied.ABORT_REASON}
+        return REGISTRY.get_sample_value("analytics_sessions_aborted_total", labels) or 0.0
+
+    before = dropped()
     async with running_gateway(nats_url, proxy_protocol=True, trusted_proxies="127.0.0.1") as gw:
         with pytest.raises((InvalidHandshake, InvalidMessage, OSError, EOFError)):
             async with connect(gw.url, open_timeout=5):
                 pass
+    assert dropped() == before + 1  # counted
 
 
 async def test_an_untrusted_peer_cannot_name_an_address(nats_url: str, geoip_db: Path) -> None:

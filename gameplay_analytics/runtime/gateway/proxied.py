@@ -4,7 +4,8 @@ PROXY v1/v2 header, whose source address then is the connection's `remote_addres
 other peer's bytes are WebSocket from the first one, so nobody else can name an address.
 
 The header is read in `data_received`, before websockets sees a byte; a trusted peer that
-sends none (or a broken one) is dropped, since its traffic can only be misread.
+sends none (or a broken one) is dropped, since its traffic can only be misread, and
+counted in `analytics_sessions_aborted_total{reason="proxy_header"}`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from gameplay_analytics.runtime.gateway import clientaddr, proxyproto
+from gameplay_analytics.runtime.gateway import clientaddr, metrics, proxyproto
 from gameplay_analytics.runtime.gateway.clientaddr import Network
 
-__all__ = ["connection_class"]
+__all__ = ["ABORT_REASON", "connection_class"]
+
+ABORT_REASON = "proxy_header"  # analytics_sessions_aborted_total{reason=…}
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class _ProxiedConnection(ServerConnection):
             header = proxyproto.parse(bytes(self._pending[: proxyproto.MAX_HEADER_BYTES]))
         except proxyproto.BadHeader as err:
             log.warning("dropping a connection from a trusted proxy: %s", err)
+            metrics.SESSIONS_ABORTED.labels(ABORT_REASON).inc()
             self._pending = None
             self.transport.abort()
             return
