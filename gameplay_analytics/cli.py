@@ -96,6 +96,11 @@ def _up(args: argparse.Namespace) -> int:
     from gameplay_analytics.runtime import logs
 
     logs.configure("up")
+    if args.gateway_workers < 1:  # 0 ran one gateway whose readiness nobody waited for
+        print(
+            f"up: --gateway-workers must be at least 1, not {args.gateway_workers}", file=sys.stderr
+        )
+        return 2
 
     stack = LocalStack(
         StackConfig(

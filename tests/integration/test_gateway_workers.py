@@ -117,3 +117,22 @@ async def test_up_runs_gateway_workers(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 60)
     assert code == 0
+
+
+def test_up_refuses_fewer_than_one_gateway_worker(tmp_path: Path) -> None:
+    """`up --gateway-workers 0` ran one plain gateway and waited for none of its probes, so
+    `ready` could come before the gateway was; it is a bad argument, refused before any start."""
+    import subprocess
+
+    data = tmp_path / "data"
+    result = subprocess.run(
+        [sys.executable, "-m", "gameplay_analytics.cli", "up", "--gateway-workers", "0",
+         "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1] == "up: --gateway-workers must be at least 1, not 0"
+    )
+    assert result.stdout == "" and not data.exists()
