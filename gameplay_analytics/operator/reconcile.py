@@ -262,8 +262,9 @@ async def _nats_user(pipeline: Pipeline) -> natsconfig.NatsLogin | None:
     nats_spec = pipeline.spec.nats
     users = nats_spec.users
     if users is not None and users.operator is not None:
-        user = await _secret_values(pipeline.namespace, users.operator.name, "user", "password")
-        return natsconfig.NatsLogin(user=user["user"], password=user["password"])
+        keys = (workloads.NATS_USER_KEY, workloads.NATS_PASSWORD_KEY)  # the pods' Secret keys
+        user = await _secret_values(pipeline.namespace, users.operator.name, *keys)
+        return natsconfig.NatsLogin(user=user[keys[0]], password=user[keys[1]])
     ref = nats_spec.credentials_secret_ref
     if ref is None:
         return None
