@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from gameplay_analytics.commands.options import add_window_option
+
 __all__ = ["register"]
 
 
@@ -23,7 +25,7 @@ def register(
     )
     views.add_argument("--dsn", help="Postgres DSN of the hot store")
     views.add_argument("--endpoints", help="endpoints.json of a running `up`")
-    views.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
+    add_window_option(views)
     views.set_defaults(run=_run_views, store="hot", root=None, s3_endpoint=None)
 
     export = metrics.add_parser("export", help="every metric as CSV + Parquet with a manifest")
@@ -32,7 +34,7 @@ def register(
     export.add_argument("--from", dest="date_from", type=date, help="first day, YYYY-MM-DD")
     export.add_argument("--until", dest="date_to", type=date, help="last day, YYYY-MM-DD")
     export.add_argument("--by", default="class,region,playstyle", help="slices of every file")
-    export.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
+    add_window_option(export)
     export.set_defaults(run=_run_export)
 
 

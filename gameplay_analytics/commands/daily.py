@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gameplay_analytics.commands.options import add_window_option
+
 __all__ = ["register"]
 
 EXIT_DBT_FAILED = 1
@@ -34,7 +36,7 @@ def register(
         "--out", required=True, help="folder for summary.json, summary.md, dbt/ ({day}: the day)"
     )
     parser.add_argument("--day", type=date, help="the day summarised (default: yesterday, UTC)")
-    parser.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
+    add_window_option(parser)
     parser.add_argument("--dbt", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("--full-refresh", action="store_true", help="rebuild incremental marts")
     parser.set_defaults(run=_run)

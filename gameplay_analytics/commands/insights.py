@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gameplay_analytics.commands import analytics, daily, parity
+from gameplay_analytics.commands.options import add_window_option
 
 if TYPE_CHECKING:
     from gameplay_analytics.insights.core import Params
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         parser.add_argument(
             "--by", default="", help="slices: class,region,platform,build,playstyle"
         )
-        parser.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
+        add_window_option(parser)
         parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
         parser.add_argument("--plot", help="also write a chart here (.png or .svg)")
         parser.set_defaults(run=_run_metric)
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         parser.add_argument("--from", dest="date_from", type=_date, help="first day")
         parser.add_argument("--to", dest="date_to", type=_date, help="last day")
         parser.add_argument("--by", default="", help="slices: class,region,…")
-        parser.add_argument("--window", type=int, default=7, help="funnel window in days (7)")
+        add_window_option(parser)
     report.add_argument("--out", required=True, help="folder to write index.html and charts")
     report.set_defaults(run=_run_report)
     serve.add_argument("--host", default="127.0.0.1")

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gameplay_analytics.contract.natsnames import ENV_PREFIX
+
 __all__ = [
     "ENV",
     "Refused",
@@ -27,7 +29,7 @@ __all__ = [
     "salt_book",
 ]
 
-ENV = "GAMEPLAY_ANALYTICS_"
+ENV = ENV_PREFIX
 
 
 class Refused(Exception):

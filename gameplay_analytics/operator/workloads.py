@@ -38,7 +38,7 @@ __all__ = [
     "warehouse_root",
 ]
 
-ENV_PREFIX = "GAMEPLAY_ANALYTICS_"
+ENV_PREFIX = natsnames.ENV_PREFIX
 RUN_AS_USER = 10001
 CONFIG_MOUNT = "/etc/gameplay-analytics"
 GEOIP_MOUNT = "/var/lib/geoip"

@@ -17,6 +17,7 @@ from typing import IO, Any, Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gameplay_analytics.contract.natsnames import ENV_PREFIX
 from gameplay_analytics.privacy.redact import redact_identifiers
 
 __all__ = ["JsonFormatter", "LogSettings", "configure"]
@@ -32,7 +33,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
 class LogSettings(BaseSettings):
     """How a process logs (`GAMEPLAY_ANALYTICS_LOG_LEVEL`, `…_LOG_FORMAT`, `…_PIPELINE`)."""
 
-    model_config = SettingsConfigDict(env_prefix="GAMEPLAY_ANALYTICS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
