@@ -170,9 +170,15 @@ async def connect_once(
 
     Not nats.py's `max_reconnect_attempts=0`, nor `connect`'s reconnect-forever: with either, a
     server refused at the first connect is retried forever, so a tool (a CronJob) against a
-    stopped NATS would never return."""
+    stopped NATS would never return.
+
+    A URL's connection takes its TLS options (CA, client certificate) from the environment's
+    `GAMEPLAY_ANALYTICS_NATS_TLS_*`, as a component's settings would: a tool run as a Job with
+    the pipeline's NATS CA mounted connects as the pipeline's processes do."""
     url, options = (
-        (where, {}) if isinstance(where, str) else (where.nats_url, _connect_options(where))
+        (where, _tls(NatsSettings(nats_url=where)))
+        if isinstance(where, str)
+        else (where.nats_url, _connect_options(where))
     )
     options.setdefault("inbox_prefix", natsperms.inbox_prefix(natsperms.login_user(url)))
     try:

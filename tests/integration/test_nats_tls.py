@@ -82,6 +82,23 @@ async def test_it_is_refused_without_the_ca_or_its_certificate(
         await asyncio.wait_for(jetstream.provision(settings), timeout=20)
 
 
+async def test_a_one_shot_tool_given_a_url_takes_tls_from_the_environment(
+    tls_nats: str, pki: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """replay, privacy and the scan connect from a URL; in a Job with the CA mounted and
+    `GAMEPLAY_ANALYTICS_NATS_TLS_*` set they get in, and without them they are refused."""
+    with pytest.raises(OSError):  # the server's certificate is not trusted (an SSLError)
+        await jetstream.connect_once(tls_nats, name="tool", timeout_s=5)
+    for var, file in (("CA", "ca.crt"), ("CERT", "client.crt"), ("KEY", "client.key")):
+        monkeypatch.setenv(f"GAMEPLAY_ANALYTICS_NATS_TLS_{var}", str(pki / file))
+    nc = await jetstream.connect_once(tls_nats, name="tool", timeout_s=5)
+    try:
+        assert nc.is_connected and nc.connected_url is not None
+        assert nc.connected_url.scheme == "tls"
+    finally:
+        await nc.close()
+
+
 def test_a_certificate_needs_its_key() -> None:
     with pytest.raises(ValueError, match="nats_tls_cert and nats_tls_key"):
         jetstream.NatsSettings(nats_tls_cert=Path("client.crt"))
