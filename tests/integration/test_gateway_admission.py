@@ -19,6 +19,7 @@ from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.gateway import admission
 from tests.integration.test_gateway_e2e import running_gateway
 from tests.integration.test_gateway_refusals import envelope, hello
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ async def test_a_standing_queue_is_refused_by_delay_then_taken_again(tmp_path: P
             os.kill(pid, signal.SIGSTOP)  # JetStream stops acknowledging; the link stays up
             try:
                 await ws.send(envelope(1, 1, 3))  # taken and written: the queue was empty
-                await asyncio.sleep(0.1)
+                await eventually(lambda: gw.worker.writes_in_flight == 1, timeout_s=10)
                 await ws.send(envelope(2, 4, 3))  # taken; waits for the one write in flight
                 await asyncio.sleep(0.5)  # ... well over the target now
                 assert gw.worker.depth == 6 < gw.worker.capacity

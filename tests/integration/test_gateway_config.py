@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
@@ -18,16 +18,9 @@ from gameplay_analytics.sampling.compiled import CompiledRules
 from gameplay_analytics.sdk import AnalyticsClient, WebSocketConnector
 from gameplay_analytics.sdk.client import default_rules
 from tests.integration.test_gateway_e2e import SECRET, gateway_settings, player_events, stored
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    for _ in range(int(timeout_s / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    assert check()
 
 
 @pytest.fixture

@@ -180,6 +180,11 @@ class IngestWorker:
         return self._nc is not None and self._nc.is_connected
 
     @property
+    def writes_in_flight(self) -> int:
+        """JetStream writes sent and not yet acknowledged."""
+        return self._writes
+
+    @property
     def fill(self) -> float:
         return self.depth / self.capacity
 
