@@ -32,3 +32,24 @@ WITH (
   format = 'PARQUET',
   partitioned_by = ARRAY['event_date']
 );
+
+CREATE TABLE IF NOT EXISTS hive.gameplay.analytics_sessions (
+  session_id varchar,
+  analytics_player_id varchar,
+  client_guid varchar,
+  started_at timestamp(6),
+  ended_at timestamp(6),
+  end_reason varchar,
+  build varchar,
+  platform varchar,
+  shard varchar,
+  region varchar,
+  country varchar,
+  geo_region varchar,
+  event_date varchar
+)
+WITH (
+  external_location = 's3://WAREHOUSE-BUCKET/PREFIX/gameplay_sessions',
+  format = 'PARQUET',
+  partitioned_by = ARRAY['event_date']
+);

@@ -1,9 +1,9 @@
 """Trino over the warm store: the Hive catalog, the external table's DDL, the partition sync,
 and every metric in Trino SQL, all generated here into `analytics/trino/`.
 
-Nothing is written twice: the table's columns are `WARM_SCHEMA` (the Parquet files' own
-schema), its location and partition key the warm store's layout
-(`{root}/gameplay/event_date=YYYY-MM-DD/data.parquet`), and each metric's query is its
+Nothing is written twice: the tables' columns are `WARM_SCHEMA` and `SESSIONS_SCHEMA` (the
+Parquet files' own schemas), their locations and partition key the warm store's layout
+(`{root}/gameplay[_sessions]/event_date=YYYY-MM-DD/data.parquet`), and each metric's query is its
 definition rendered for DuckDB (`core.whole_store_sql`) and transpiled to Trino by sqlglot, over the
 whole store and every slice, like the Metabase views. Regenerate after a change:
 `python -m gameplay_analytics.insights.trino` (a test fails while the files are stale).
@@ -21,26 +21,36 @@ import pyarrow as pa
 
 from gameplay_analytics.insights import core, definitions, generated
 from gameplay_analytics.insights.dialect import Dialect
-from gameplay_analytics.runtime.storage.warm import WARM_SCHEMA
+from gameplay_analytics.runtime.storage.warm import EVENTS_DATASET, SESSIONS_DATASET, WARM_SCHEMA
+from gameplay_analytics.runtime.storage.warm_sessions import SESSIONS_SCHEMA
 
 __all__ = [
     "CATALOG",
     "FOLDER",
     "PARTITION",
     "SCHEMA",
+    "SESSIONS_TABLE",
     "TABLE",
+    "TABLES",
     "catalog_properties",
     "create_statements",
     "files",
     "from_duckdb",
     "metric_sql",
-    "sync_statement",
+    "sync_statements",
 ]
 
 CATALOG: Final = "hive"
 SCHEMA: Final = "gameplay"
 TABLE: Final = "analytics_events"
 """The name the metric definitions read, so their SQL runs unchanged in schema `gameplay`."""
+SESSIONS_TABLE: Final = "analytics_sessions"
+"""The exported sessions (`gameplay_sessions/`), by the day each session started."""
+TABLES: Final = (
+    (TABLE, EVENTS_DATASET, WARM_SCHEMA),
+    (SESSIONS_TABLE, SESSIONS_DATASET, SESSIONS_SCHEMA),
+)
+"""Each external table, its warm-store folder and its Parquet schema."""
 PARTITION: Final = "event_date"
 """The warm store's directory key (`event_date=YYYY-MM-DD`), a varchar partition in Hive."""
 FOLDER: Final = Path("analytics/trino")
@@ -64,8 +74,21 @@ def _trino_type(field: pa.Field) -> str:
     raise ValueError(f"no Trino type for warm column {field.name}: {kind}")
 
 
-def catalog_properties(metastore: str = "thrift://hive-metastore:9083") -> str:
-    """`etc/catalog/hive.properties`: Hive connector on Parquet in S3/MinIO."""
+def catalog_properties(
+    metastore: str = "thrift://hive-metastore:9083",
+    *,
+    s3_endpoint: str = "http://minio:9000",
+    s3_region: str = "us-east-1",
+) -> str:
+    """`etc/catalog/hive.properties`: Hive connector on Parquet in S3/MinIO. The chart renders
+    the same text as a ConfigMap (`trino.catalog` values; tests/chart/test_trino_catalog.py);
+    an empty `s3_endpoint` is AWS S3."""
+    endpoint = (
+        "# MinIO or another S3-compatible store (credentials from the environment):\n"
+        f"s3.endpoint={s3_endpoint}\ns3.path-style-access=true\n"
+        if s3_endpoint
+        else "# AWS S3 (credentials from the environment or the instance's role).\n"
+    )
     return f"""\
 # Trino catalog `{CATALOG}` over the warm store (generated: gameplay_analytics/insights/trino.py).
 connector.name=hive
@@ -77,27 +100,31 @@ hive.parquet.time-zone=UTC
 hive.non-managed-table-writes-enabled=false
 hive.allow-register-partition-procedure=true
 fs.native-s3.enabled=true
-# MinIO or another S3-compatible store (drop for AWS S3; credentials from the environment):
-s3.endpoint=http://minio:9000
-s3.path-style-access=true
-s3.region=us-east-1
+{endpoint}s3.region={s3_region}
 """
 
 
 def create_statements(location: str = LOCATION_PLACEHOLDER) -> list[str]:
-    """The schema and the partitioned external table over `{location}/gameplay/`."""
-    columns = ",\n".join(f"  {f.name} {_trino_type(f)}" for f in WARM_SCHEMA)
+    """The schema and a partitioned external table over each dataset, `{location}/gameplay/`
+    and `{location}/gameplay_sessions/`."""
+    out = [f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{SCHEMA}"]
+    for table, dataset, schema in TABLES:
+        columns = ",\n".join(f"  {f.name} {_trino_type(f)}" for f in schema)
+        out.append(
+            f"CREATE TABLE IF NOT EXISTS {CATALOG}.{SCHEMA}.{table} (\n{columns},\n"
+            f"  {PARTITION} varchar\n)\nWITH (\n  external_location = '{location}/{dataset}',"
+            f"\n  format = 'PARQUET',\n  partitioned_by = ARRAY['{PARTITION}']\n)"
+        )
+    return out
+
+
+def sync_statements() -> list[str]:
+    """Register the days the exporter added (and forget removed ones), for each table: run
+    after each export (the open day's folder appears once, then only its file changes)."""
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{SCHEMA}",
-        f"CREATE TABLE IF NOT EXISTS {CATALOG}.{SCHEMA}.{TABLE} (\n{columns},\n"
-        f"  {PARTITION} varchar\n)\nWITH (\n  external_location = '{location}/gameplay',\n"
-        f"  format = 'PARQUET',\n  partitioned_by = ARRAY['{PARTITION}']\n)",
+        f"CALL {CATALOG}.system.sync_partition_metadata('{SCHEMA}', '{table}', 'FULL')"
+        for table, _, _ in TABLES
     ]
-
-
-def sync_statement() -> str:
-    """Register the days the exporter added (and forget removed ones): run after each export."""
-    return f"CALL {CATALOG}.system.sync_partition_metadata('{SCHEMA}', '{TABLE}', 'FULL')"
 
 
 def metric_sql(metric: str, *, window: int = core.DEFAULT_WINDOW_DAYS) -> str:
@@ -135,7 +162,7 @@ def files() -> dict[str, str]:
     out = {
         "catalog/hive.properties": catalog_properties(),
         "ddl.sql": header + ";\n\n".join(create_statements()) + ";\n",
-        "sync_partitions.sql": header + sync_statement() + ";\n",
+        "sync_partitions.sql": header + ";\n".join(sync_statements()) + ";\n",
     }
     for metric in definitions.METRICS:
         estimator = definitions.METRICS[metric].estimator

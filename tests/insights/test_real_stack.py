@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from gameplay_analytics.insights import warehouse
 from gameplay_analytics.local.stack import LocalStack, StackConfig
 from gameplay_analytics.runtime.gateway import issue_token
+from gameplay_analytics.runtime.storage import warm_sessions
 from gameplay_analytics.runtime.storage.warm import WarmStore
 from tests.insights import script
 from tests.insights.support import DEFAULTS
@@ -117,9 +118,20 @@ async def test_scripted_players_through_the_real_stack(tmp_path: Path) -> None:
             warm = WarmStore(str(stack.warehouse_root))
             for day in days:
                 await warm.export_day(pool, day)
+                await warm_sessions.export_sessions_day(pool, warm, day)
         finally:
             await pool.close()
         root = str(stack.warehouse_root)
+        # The sessions the gateway saw, exported once each: here one per connection (a
+        # player's scripted sessions share it), which is why the sessions metric counts
+        # session_start events rather than these rows (docs/analytics.md).
+        ((exported, distinct, players_seen),) = await asyncio.to_thread(
+            warehouse.query, root, "SELECT count(*), count(DISTINCT session_id), "
+            "count(DISTINCT analytics_player_id) FROM analytics_sessions "
+            "WHERE started_at IS NOT NULL AND ended_at >= started_at",
+        )  # fmt: skip
+        assert exported == distinct == PLAYERS
+        assert PLAYERS <= players_seen <= 3 * PLAYERS  # a pseudonym per salt month
         rows = _insights("combat", "--store", "warm", "--root", root)["rows"]
         combat = {r["tier"]: r for r in rows}
         for tier, counts in script.true_combat(players).items():

@@ -5,14 +5,19 @@ definition's own rows on real Parquet. Trino itself does not run here."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from gameplay_analytics.insights import core, definitions, trino
 from gameplay_analytics.insights.stores import WarmStore
-from gameplay_analytics.runtime.storage.warm import WARM_SCHEMA
+from gameplay_analytics.runtime.storage.warm import DATA_FILE, WARM_SCHEMA
+from gameplay_analytics.runtime.storage.warm_sessions import SESSIONS_SCHEMA
 
 sqlglot = pytest.importorskip("sqlglot", reason="sqlglot is in the test extra")
 from sqlglot import exp  # noqa: E402
@@ -38,23 +43,71 @@ def test_every_statement_parses_as_trino() -> None:
             assert statements, name
 
 
-def test_the_table_is_the_warm_store() -> None:
-    create, table = (
+def test_the_tables_are_the_warm_store() -> None:
+    create, events, sessions = (
         sqlglot.parse_one(s, read="trino") for s in trino.create_statements("s3://b/p")
     )
     assert isinstance(create, exp.Create) and create.kind == "SCHEMA"
-    columns = [c.name for c in table.find_all(exp.ColumnDef)]
-    assert columns == [*WARM_SCHEMA.names, trino.PARTITION]
-    text = table.sql(dialect="trino")
-    assert "'s3://b/p/gameplay'" in text and f"ARRAY['{trino.PARTITION}']" in text
-    sync = sqlglot.parse_one(trino.sync_statement(), read="trino")
-    assert "sync_partition_metadata" in sync.sql(dialect="trino")
+    for table, schema, folder in (
+        (events, WARM_SCHEMA, "gameplay"),
+        (sessions, SESSIONS_SCHEMA, "gameplay_sessions"),
+    ):
+        columns = [c.name for c in table.find_all(exp.ColumnDef)]
+        assert columns == [*schema.names, trino.PARTITION]
+        text = table.sql(dialect="trino")
+        assert f"'s3://b/p/{folder}'" in text and f"ARRAY['{trino.PARTITION}']" in text
+    syncs = [sqlglot.parse_one(s, read="trino") for s in trino.sync_statements()]
+    assert [s.sql(dialect="trino").count("sync_partition_metadata") for s in syncs] == [1, 1]
+    assert {s.sql(dialect="trino").split("'")[3] for s in syncs} == {
+        trino.TABLE,
+        trino.SESSIONS_TABLE,
+    }
     props = dict(
         line.split("=", 1) for line in trino.catalog_properties().splitlines()
         if line and not line.startswith("#")
     )  # fmt: skip
     assert props["connector.name"] == "hive"
     assert props["hive.timestamp-precision"] == "MICROSECONDS"
+
+
+def _sessions_day(root: Path, day: str, ids: list[str]) -> None:
+    """A sessions day as `warm_sessions` writes it (its schema, zstd, `data.parquet`)."""
+    folder = root / "gameplay_sessions" / f"event_date={day}"
+    folder.mkdir(parents=True)
+    start = dt.datetime.fromisoformat(f"{day}T10:00:00+00:00")
+    rows = [{"session_id": i, "analytics_player_id": "a" * 64, "client_guid": str(uuid.uuid4()),
+             "started_at": start, "ended_at": start + dt.timedelta(minutes=30),
+             "end_reason": "quit", "region": "eu"} for i in ids]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(rows, schema=SESSIONS_SCHEMA), folder / DATA_FILE,
+                   compression="zstd")  # fmt: skip
+
+
+def test_the_ddl_reads_real_parquet(warm_root: Path, tmp_path: Path) -> None:
+    """Each table's columns and types, as DuckDB would read them with the same partitioning
+    (Hive `event_date=` folders): every file row, every column, cast to the declared type."""
+    import duckdb
+
+    sessions_root = tmp_path / "warm"
+    _sessions_day(sessions_root, "2025-03-01", ["s1", "s2"])
+    _sessions_day(sessions_root, "2025-03-02", ["s3"])
+    roots = {trino.TABLE: warm_root, trino.SESSIONS_TABLE: sessions_root}
+    con = duckdb.connect()
+    for statement in trino.create_statements("s3://b/p")[1:]:
+        table = sqlglot.parse_one(statement, read="trino")
+        name = table.find(exp.Table).name
+        folder = table.sql(dialect="trino").split("external_location='")[1].split("'")[0]
+        files = roots[name] / folder.removeprefix("s3://b/p/") / "event_date=*" / "*.parquet"
+        casts = ", ".join(
+            f"CAST({c.name} AS {c.args['kind'].sql(dialect='duckdb')}) AS {c.name}"
+            for c in table.find_all(exp.ColumnDef)
+        )
+        source = f"read_parquet('{files}', hive_partitioning = true)"
+        rows = con.execute(f"SELECT {casts} FROM {source}").fetchall()
+        expected = con.execute(f"SELECT count(*) FROM read_parquet('{files}')").fetchone()
+        assert expected is not None and len(rows) == expected[0] > 0
+        days = {r[-1] for r in rows}
+        assert days == {p.name.removeprefix("event_date=") for p in files.parents[1].iterdir()}
+    con.close()
 
 
 def _norm(rows: list[dict[str, Any]], skip: set[str]) -> list[list[Any]]:

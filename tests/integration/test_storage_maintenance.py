@@ -24,6 +24,7 @@ POLICY = storage.MaintenancePolicy(
     hot_retention=dt.timedelta(hours=48),
     warm_retention_days=183,
     export_grace=dt.timedelta(hours=2),
+    open_export_interval=None,  # closed days only here; tests/integration/test_warm_freshness.py
 )
 PLAYER = "a" * 64
 GUID = uuid.UUID("9b2f0000-0000-4000-8000-000000000001")

@@ -33,7 +33,7 @@ from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.payload_log import PayloadSampler
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
 from gameplay_analytics.runtime.probes import ProbeServer
-from gameplay_analytics.runtime.storage import maintenance, schema, warm
+from gameplay_analytics.runtime.storage import maintenance, schema, warm, warm_probe
 
 __all__ = ["Aggregator", "AggregatorStats", "run_aggregator"]
 
@@ -87,7 +87,7 @@ class Aggregator:
         self._pool: asyncpg.Pool | None = None
         self._enricher: Enricher | None = None
         self._store: warm.WarmStore | None = None
-        self._warm_probe: warm.WarmStoreProbe | None = None
+        self._warm_probe: warm_probe.WarmStoreProbe | None = None
         self._probes: ProbeServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -116,7 +116,7 @@ class Aggregator:
             self._store = warm.WarmStore(
                 s.warehouse_root, endpoint=s.s3_endpoint, region=s.s3_region
             )
-            self._warm_probe = warm.WarmStoreProbe(self._store)
+            self._warm_probe = warm_probe.WarmStoreProbe(self._store)
         # Today's partitions before the first write; the export and retentions, which may
         # take a while, run in the background loop (its first pass right away).
         await maintenance.prepare_partitions(

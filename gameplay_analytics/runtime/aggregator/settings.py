@@ -18,7 +18,7 @@ from gameplay_analytics.contract.natsnames import ENV_PREFIX, PipelineNames
 from gameplay_analytics.runtime.aggregator.enrich import DEFAULT_MAX_CLOCK_SKEW, TimeBounds
 from gameplay_analytics.runtime.aggregator.retry import Backoff
 from gameplay_analytics.runtime.jetstream import NatsSettings
-from gameplay_analytics.runtime.storage.maintenance import MaintenancePolicy
+from gameplay_analytics.runtime.storage.maintenance import OPEN_EXPORT_INTERVAL, MaintenancePolicy
 
 __all__ = ["AggregatorSettings"]
 
@@ -69,6 +69,13 @@ class AggregatorSettings(NatsSettings):
         ge=0,
         description="EXPORT_GRACE_HOURS: wait for late events this long after a "
         "day ends before exporting it",
+    )
+    open_export_interval_s: float = Field(
+        default=OPEN_EXPORT_INTERVAL.total_seconds(),
+        ge=0,
+        description="OPEN_EXPORT_INTERVAL_S: the open day (today, and yesterday within the "
+        "grace) is re-exported to the warm store this often, checked every maintenance pass; "
+        "0 exports closed days only",
     )
     max_clock_skew_s: float = Field(
         default=DEFAULT_MAX_CLOCK_SKEW.total_seconds(),
@@ -159,4 +166,9 @@ class AggregatorSettings(NatsSettings):
             hot_retention=dt.timedelta(hours=self.hot_retention_hours),
             warm_retention_days=self.warm_retention_days,
             export_grace=dt.timedelta(hours=self.export_grace_hours),
+            open_export_interval=(
+                dt.timedelta(seconds=self.open_export_interval_s)
+                if self.open_export_interval_s
+                else None
+            ),
         )

@@ -11,13 +11,14 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 
-from gameplay_analytics.runtime.storage import erasure, partitions, profile, warm
+from gameplay_analytics.runtime.storage import erasure, partitions, profile, warm, warm_sessions
 
 __all__ = [
+    "OPEN_EXPORT_INTERVAL",
     "MaintenancePolicy",
     "MaintenanceReport",
     "exclusive",
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 _MAINTENANCE_LOCK: Final = 0x6761_6D65_6D61_696E  # "gamemain"
 
+OPEN_EXPORT_INTERVAL: Final = dt.timedelta(hours=1)
+"""The open day reaches the warm store at least this often (PROTOCOL.md §3: hourly)."""
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MaintenancePolicy:
@@ -38,6 +42,8 @@ class MaintenancePolicy:
     hot_retention: dt.timedelta = dt.timedelta(hours=48)
     warm_retention_days: int = 183
     export_grace: dt.timedelta = dt.timedelta(hours=2)
+    open_export_interval: dt.timedelta | None = OPEN_EXPORT_INTERVAL
+    """How often an open day is re-exported (PROTOCOL.md §3); None: closed days only."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -81,8 +87,9 @@ async def run_maintenance(
 ) -> MaintenanceReport | None:
     """Run one pass; None when another replica holds the maintenance lock (and not `wait`).
 
-    The export runs before the hot retention, and the retention drops only exported days,
-    so a day leaves Postgres only once it is in the warm store. Without a warm store the
+    The export (events, then sessions; closed days and the open ones) runs before the hot
+    retention, and the retention drops only exported days and sessions, so nothing leaves
+    Postgres before it is in the warm store. Without a warm store the
     hot retention simply drops expired days.
     """
     async with pool.acquire() as lock_conn:
@@ -98,10 +105,13 @@ async def run_maintenance(
             exported: list[warm.ExportedDay] = []
             warm_deleted: list[dt.date] = []
             if store is not None:
-                exported = await warm.export_closed_days(
-                    pool, store, now=now, grace=policy.export_grace,
+                schedule: dict[str, Any] = dict(
+                    now=now, grace=policy.export_grace,
                     retention_days=policy.warm_retention_days,
+                    open_interval=policy.open_export_interval,
                 )  # fmt: skip
+                exported = await warm.export_closed_days(pool, store, **schedule)
+                exported += await warm_sessions.export_session_days(pool, store, **schedule)
             retention = await partitions.apply_hot_retention(
                 lock_conn,
                 now=now,

@@ -24,6 +24,7 @@ from gameplay_analytics.runtime.storage.schema import (
     DEFAULT_PARTITION,
     EVENTS_TABLE,
     EXPORTS_TABLE,
+    SESSION_EXPORTS_TABLE,
     SESSIONS_TABLE,
 )
 
@@ -135,7 +136,8 @@ async def apply_hot_retention(
     kept and reported, and the next export pass re-exports it. Default-partition rows are
     deleted here only once they are older than the warm retention too (`warm_cutoff`), or,
     without a warm store, older than the hot retention; otherwise the export takes them.
-    Sessions whose last lifecycle instant is older than the retention are deleted as well.
+    Sessions whose last lifecycle instant is older than the retention are deleted as well
+    (with a warm store, once exported: `warm_sessions`).
     """
     horizon = now - retention
     dropped: list[dt.date] = []
@@ -166,9 +168,16 @@ async def apply_hot_retention(
     if cutoff is not None:
         status = await conn.execute(f"DELETE FROM {DEFAULT_PARTITION} WHERE event_day < $1", cutoff)
         default_deleted = int(status.rsplit(" ", 1)[-1])
+    # With a warm store, a session leaves only once its start day's export holds its latest
+    # version (or it is older than the warm retention, or has no start day to be exported in).
     status = await conn.execute(
-        f"DELETE FROM {SESSIONS_TABLE} WHERE GREATEST(started_at, ended_at) < $1", horizon
-    )
+        f"DELETE FROM {SESSIONS_TABLE} s WHERE GREATEST(started_at, ended_at) < $1 AND "
+        "(NOT $2 OR started_at IS NULL OR started_at < $3 OR EXISTS ("
+        f"SELECT 1 FROM {SESSION_EXPORTS_TABLE} x WHERE "
+        "x.start_day = (s.started_at AT TIME ZONE 'UTC')::date "
+        "AND x.exported_through >= s.updated_at))",
+        horizon, require_export, day_end(warm_cutoff or dt.date.min) - dt.timedelta(days=1),
+    )  # fmt: skip
     return RetentionReport(
         dropped, kept, default_deleted, int(status.rsplit(" ", 1)[-1]), trimmed_rows=trimmed
     )

@@ -23,6 +23,7 @@ __all__ = [
     "PRIVACY_AUDIT_TABLE",
     "PROFILE_TABLE",
     "SESSIONS_TABLE",
+    "SESSION_EXPORTS_TABLE",
     "migrate",
 ]
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 EVENTS_TABLE: Final = "analytics_events"
 SESSIONS_TABLE: Final = "analytics_sessions"
 EXPORTS_TABLE: Final = "analytics_warm_exports"
+SESSION_EXPORTS_TABLE: Final = "analytics_warm_session_exports"
+"""The sessions' export ledger (migration 7): per start day, a digest of the hot rows last
+exported and the newest `updated_at` among them (storage/warm_sessions.py)."""
 DEFAULT_PARTITION: Final = "analytics_events_default"
 PRIVACY_AUDIT_TABLE: Final = "analytics_privacy_audit"
 # Tombstones of erased players, a digest of each pseudonym (migration 4): the writer consults
@@ -213,6 +217,22 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         f"""
         ALTER TABLE {EVENTS_TABLE}
             ADD COLUMN IF NOT EXISTS source text NOT NULL DEFAULT 'client';
+        """,
+    ),
+    (
+        7,
+        f"""
+        CREATE TABLE IF NOT EXISTS {SESSION_EXPORTS_TABLE} (
+            start_day         date PRIMARY KEY,
+            rows              bigint      NOT NULL,
+            bytes             bigint      NOT NULL,
+            path              text        NOT NULL,
+            digest            text        NOT NULL,
+            exported_through  timestamptz,
+            exported_at       timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX IF NOT EXISTS analytics_sessions_started
+            ON {SESSIONS_TABLE} (started_at);
         """,
     ),
 )

@@ -20,6 +20,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from typing import Final
 
 import asyncpg
 import pyarrow as pa
@@ -28,20 +29,23 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from gameplay_analytics.runtime.storage import partitions
+from gameplay_analytics.runtime.storage import partitions, warm_schedule
 from gameplay_analytics.runtime.storage.objectstore import ObjectRoot, open_root
 from gameplay_analytics.runtime.storage.schema import (
     DEFAULT_PARTITION,
     EVENTS_TABLE,
     EXPORTS_TABLE,
+    SESSION_EXPORTS_TABLE,
 )
 
 __all__ = [
     "DATA_FILE",
+    "EVENTS_DATASET",
+    "SESSIONS_DATASET",
+    "WARM_DATASETS",
     "WARM_SCHEMA",
     "ExportedDay",
     "WarmStore",
-    "WarmStoreProbe",
     "apply_warm_retention",
     "export_closed_days",
 ]
@@ -49,6 +53,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DATA_FILE = "data.parquet"
+EVENTS_DATASET: Final = "gameplay"
+SESSIONS_DATASET: Final = "gameplay_sessions"
+"""The sessions' folder: one row per session, in the day the session started."""
+WARM_DATASETS: Final = (EVENTS_DATASET, SESSIONS_DATASET)
+"""The warm store's datasets (folders under the root); each has `analytics_player_id`."""
 _ROW_GROUP_ROWS = 128_000
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -120,22 +129,22 @@ class WarmStore:
         """Create the store's folder (and an S3 bucket) if needed and list it; raises OSError
         when the store is unreachable or refuses. Blocking: callers on an event loop use
         `WarmStoreProbe`."""
-        fs, base = self.root.filesystem, self.root.join("gameplay")
+        fs, base = self.root.filesystem, self.root.join(EVENTS_DATASET)
         fs.create_dir(base, recursive=True)
         fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
 
     def __repr__(self) -> str:
         return f"WarmStore({self.root.uri!r})"
 
-    def day_dir(self, day: dt.date) -> str:
-        return self.root.join("gameplay", f"event_date={day.isoformat()}")
+    def day_dir(self, day: dt.date, dataset: str = EVENTS_DATASET) -> str:
+        return self.root.join(dataset, f"event_date={day.isoformat()}")
 
-    def day_path(self, day: dt.date) -> str:
-        return f"{self.day_dir(day)}/{DATA_FILE}"
+    def day_path(self, day: dt.date, dataset: str = EVENTS_DATASET) -> str:
+        return f"{self.day_dir(day, dataset)}/{DATA_FILE}"
 
-    def days(self) -> list[dt.date]:
-        """The days present in the store, oldest first."""
-        selector = pafs.FileSelector(self.root.join("gameplay"), allow_not_found=True)
+    def days(self, dataset: str = EVENTS_DATASET) -> list[dt.date]:
+        """The days present in the dataset, oldest first."""
+        selector = pafs.FileSelector(self.root.join(dataset), allow_not_found=True)
         found = []
         for info in self.root.filesystem.get_file_info(selector):
             name = info.base_name
@@ -146,30 +155,41 @@ class WarmStore:
                     continue
         return sorted(found)
 
-    def read_day(self, day: dt.date) -> pa.Table | None:
-        path = self.day_path(day)
+    def read_day(
+        self, day: dt.date, dataset: str = EVENTS_DATASET, schema: pa.Schema = WARM_SCHEMA
+    ) -> pa.Table | None:
+        path = self.day_path(day, dataset)
         if self.root.filesystem.get_file_info(path).type != pafs.FileType.File:
             return None
-        return pq.read_table(path, filesystem=self.root.filesystem, schema=WARM_SCHEMA)
+        return pq.read_table(path, filesystem=self.root.filesystem, schema=schema)
 
-    def delete_day(self, day: dt.date) -> None:
-        info = self.root.filesystem.get_file_info(self.day_dir(day))
+    def delete_day(self, day: dt.date, dataset: str = EVENTS_DATASET) -> None:
+        info = self.root.filesystem.get_file_info(self.day_dir(day, dataset))
         if info.type == pafs.FileType.Directory:
-            self.root.filesystem.delete_dir(self.day_dir(day))
+            self.root.filesystem.delete_dir(self.day_dir(day, dataset))
 
-    def write_day(self, day: dt.date, batches: Iterator[pa.RecordBatch]) -> tuple[int, int]:
-        """Replace the day with `batches`, atomically; returns (rows, bytes). Blocking."""
-        fs, final = self.root.filesystem, self.day_path(day)
-        fs.create_dir(self.day_dir(day), recursive=True)
+    def write_day(
+        self,
+        day: dt.date,
+        batches: Iterator[pa.RecordBatch],
+        *,
+        dataset: str = EVENTS_DATASET,
+        schema: pa.Schema = WARM_SCHEMA,
+    ) -> tuple[int, int]:
+        """Replace the dataset's day with `batches`, atomically; returns (rows, bytes).
+        Blocking."""
+        fs, folder = self.root.filesystem, self.day_dir(day, dataset)
+        final = f"{folder}/{DATA_FILE}"
+        fs.create_dir(folder, recursive=True)
         # Locally a rename swaps the file whole; on S3 the object appears only once the
         # upload completes, so writing the final key directly is already atomic there.
-        temp = f"{self.day_dir(day)}/.{DATA_FILE}.tmp-{uuid.uuid4().hex}"  # readers skip dotfiles
+        temp = f"{folder}/.{DATA_FILE}.tmp-{uuid.uuid4().hex}"  # readers skip dotfiles
         target = temp if self.root.is_local else final
         rows = 0
         try:
             with (
                 fs.open_output_stream(target) as sink,
-                pq.ParquetWriter(sink, WARM_SCHEMA, compression="zstd") as writer,
+                pq.ParquetWriter(sink, schema, compression="zstd") as writer,
             ):
                 pending: list[pa.RecordBatch] = []
                 pending_rows = 0
@@ -177,11 +197,11 @@ class WarmStore:
                     pending.append(batch)
                     pending_rows += batch.num_rows
                     if pending_rows >= _ROW_GROUP_ROWS:
-                        writer.write_table(pa.Table.from_batches(pending, WARM_SCHEMA))
+                        writer.write_table(pa.Table.from_batches(pending, schema))
                         rows += pending_rows
                         pending, pending_rows = [], 0
                 if pending or rows == 0:
-                    writer.write_table(pa.Table.from_batches(pending, WARM_SCHEMA))
+                    writer.write_table(pa.Table.from_batches(pending, schema))
                     rows += pending_rows
             if target != final:
                 fs.move(target, final)
@@ -189,22 +209,24 @@ class WarmStore:
             if target != final and fs.get_file_info(target).is_file:
                 fs.delete_file(target)
             raise
-        self._remove_strays(day)
+        self._remove_strays(folder)
         return rows, fs.get_file_info(final).size or 0
 
-    def _remove_strays(self, day: dt.date) -> None:
+    def _remove_strays(self, folder: str) -> None:
         # Anything else in the folder (a temp file of a crashed export) would be read twice.
-        selector = pafs.FileSelector(self.day_dir(day))
-        for info in self.root.filesystem.get_file_info(selector):
+        for info in self.root.filesystem.get_file_info(pafs.FileSelector(folder)):
             if info.is_file and info.base_name != DATA_FILE:
                 self.root.filesystem.delete_file(info.path)
 
-    async def export_day(self, pool: asyncpg.Pool, day: dt.date) -> ExportedDay | None:
+    async def export_day(
+        self, pool: asyncpg.Pool, day: dt.date, *, at: dt.datetime | None = None
+    ) -> ExportedDay | None:
         """Export one day from the hot store; None when the hot store holds nothing of it.
 
         From the day's partition when it exists (the hot store has the whole day: the file
         is replaced); otherwise the day's rows in the default partition are merged into the
-        existing file and removed from Postgres.
+        existing file and removed from Postgres. `at` is the export's time in the ledger
+        (the maintenance clock; default the database's).
         """
         async with pool.acquire() as conn:
             has_partition = day in await partitions.partition_days(conn)
@@ -221,12 +243,12 @@ class WarmStore:
                         _, size = await asyncio.to_thread(self._merge_day, day, hot)
                         path = self.day_path(day)
                         return await _record(
-                            conn, day, hot.num_rows, size, path, partitions.TRIMMED
+                            conn, day, hot.num_rows, size, path, partitions.TRIMMED, at
                         )
                     rows, size = await asyncio.to_thread(self.write_day, day, _read_csv(csv_path))
                     if rows == 0:
                         return None
-                    return await _record(conn, day, rows, size, self.day_path(day), "full")
+                    return await _record(conn, day, rows, size, self.day_path(day), "full", at)
                 async with conn.transaction():
                     await conn.copy_from_query(
                         f"DELETE FROM {DEFAULT_PARTITION} WHERE event_day = "
@@ -237,7 +259,7 @@ class WarmStore:
                     if late.num_rows == 0:
                         return None
                     rows, size = await asyncio.to_thread(self._merge_day, day, late)
-                    return await _record(conn, day, rows, size, self.day_path(day), "merge")
+                    return await _record(conn, day, rows, size, self.day_path(day), "merge", at)
 
     def _merge_day(self, day: dt.date, late: pa.Table) -> tuple[int, int]:
         existing = self.read_day(day)
@@ -247,47 +269,6 @@ class WarmStore:
         else:
             merged = late
         return self.write_day(day, iter(merged.to_batches()))
-
-
-class WarmStoreProbe:
-    """Whether the warm store answers, for `/readyz`: checked off the event loop, every
-    `interval_s` until it answers and every `healthy_interval_s` afterwards. `problem` is
-    None when the last check passed, else the reason (the aggregator is then not ready, and
-    keeps storing to Postgres; the export catches up once the store is back)."""
-
-    def __init__(
-        self,
-        store: WarmStore,
-        *,
-        timeout_s: float = 30.0,
-        interval_s: float = 5.0,
-        healthy_interval_s: float = 60.0,
-    ) -> None:
-        self._store = store
-        self._timeout_s = timeout_s
-        self._interval_s, self._healthy_interval_s = interval_s, healthy_interval_s
-        self.problem: str | None = f"warm store {store.root.uri} not checked yet"
-
-    async def check_once(self) -> str | None:
-        problem: str | None = None
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self._store.check), self._timeout_s)
-        except TimeoutError:
-            problem = f"warm store {self._store.root.uri}: no answer in {self._timeout_s:g}s"
-        except (OSError, ValueError) as err:  # pyarrow raises OSError for S3 errors
-            problem = f"warm store {self._store.root.uri}: {str(err).splitlines()[0][:300]}"
-        if problem != self.problem:
-            if problem is None:
-                log.info("warm store %s reachable", self._store.root.uri)
-            else:
-                log.warning("%s (not ready until it answers)", problem)
-        self.problem = problem
-        return problem
-
-    async def run(self) -> None:
-        while True:
-            problem = await self.check_once()
-            await asyncio.sleep(self._interval_s if problem else self._healthy_interval_s)
 
 
 async def _trimmed(conn: asyncpg.Connection, day: dt.date) -> bool:
@@ -320,13 +301,19 @@ def _read_csv(path: str) -> Iterator[pa.RecordBatch]:
 
 
 async def _record(
-    conn: asyncpg.Connection, day: dt.date, rows: int, size: int, path: str, mode: str
+    conn: asyncpg.Connection,
+    day: dt.date,
+    rows: int,
+    size: int,
+    path: str,
+    mode: str,
+    at: dt.datetime | None,
 ) -> ExportedDay:
     await conn.execute(
-        f"INSERT INTO {EXPORTS_TABLE} (event_day, rows, bytes, path, mode) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_day) DO UPDATE SET rows = $2, "
-        "bytes = $3, path = $4, mode = $5, exported_at = now()",
-        day, rows, size, path, mode,
+        f"INSERT INTO {EXPORTS_TABLE} (event_day, rows, bytes, path, mode, exported_at) "
+        "VALUES ($1, $2, $3, $4, $5, coalesce($6, now())) ON CONFLICT (event_day) DO UPDATE "
+        "SET rows = $2, bytes = $3, path = $4, mode = $5, exported_at = coalesce($6, now())",
+        day, rows, size, path, mode, at,
     )  # fmt: skip
     log.info("exported %s: %d rows (%s) to %s", day, rows, mode, path)
     return ExportedDay(day, rows, size, path, mode)
@@ -344,31 +331,45 @@ async def export_closed_days(
     now: dt.datetime,
     grace: dt.timedelta = dt.timedelta(hours=2),
     retention_days: int = 183,
+    open_interval: dt.timedelta | None = None,
 ) -> list[ExportedDay]:
-    """Export every closed day that the ledger lacks or whose hot rows changed since.
+    """Export every closed day that the ledger lacks or whose hot rows changed since, and
+    with `open_interval` the open days too (`warm_schedule.due_days`).
 
     A day is closed once it ended `grace` before `now` (late arrivals settle first). Days
-    older than the warm retention are not exported: the retention would delete them.
+    older than the warm retention are not exported: the retention would delete them. An open
+    day is exported only from its own partition (the whole day so far, replacing the file):
+    the merge path would delete its rows from the hot store while the day is still read there.
     """
-    closed_before = (now - grace).astimezone(dt.UTC).date()
     oldest = warm_cutoff(now, retention_days)
     async with pool.acquire() as conn:
         counts = await conn.fetch(
             f"SELECT event_day, count(*) AS n FROM {EVENTS_TABLE} "
-            "WHERE event_day < $1 AND event_day >= $2 GROUP BY event_day ORDER BY event_day",
-            closed_before, oldest,
-        )  # fmt: skip
+            "WHERE event_day >= $1 GROUP BY event_day ORDER BY event_day",
+            oldest,
+        )
         ledger = {
-            r["event_day"]: r["rows"]
-            for r in await conn.fetch(f"SELECT event_day, rows FROM {EXPORTS_TABLE}")
+            r["event_day"]: (r["rows"], r["exported_at"])
+            for r in await conn.fetch(f"SELECT event_day, rows, exported_at FROM {EXPORTS_TABLE}")
         }
         with_partition = set(await partitions.partition_days(conn))
+    first_open = warm_schedule.closed_before(now, grace)
+    changed = {
+        r["event_day"]: r["event_day"] not in with_partition
+        or ledger.get(r["event_day"], (None,))[0] != r["n"]
+        for r in counts
+        if r["event_day"] < first_open or r["event_day"] in with_partition
+    }
+    due = warm_schedule.due_days(
+        changed,
+        {day: at for day, (_, at) in ledger.items()},
+        now=now,
+        grace=grace,
+        open_interval=open_interval,
+    )
     exported = []
-    for row in counts:
-        day = row["event_day"]
-        if day in with_partition and ledger.get(day) == row["n"]:
-            continue
-        done = await store.export_day(pool, day)
+    for day in due:
+        done = await store.export_day(pool, day, at=now)
         if done is not None:
             exported.append(done)
     return exported
@@ -377,11 +378,16 @@ async def export_closed_days(
 async def apply_warm_retention(
     pool: asyncpg.Pool, store: WarmStore, *, now: dt.datetime, retention_days: int
 ) -> list[dt.date]:
-    """Delete the warm days older than the retention, and their ledger entries."""
+    """Delete the warm days older than the retention (events and sessions), and their
+    ledger entries."""
     cutoff = warm_cutoff(now, retention_days)
-    deleted = [day for day in store.days() if day < cutoff]
-    for day in deleted:
-        await asyncio.to_thread(store.delete_day, day)
+    deleted: set[dt.date] = set()
+    for dataset in WARM_DATASETS:
+        for day in await asyncio.to_thread(store.days, dataset):  # S3 calls: off the loop
+            if day < cutoff:
+                await asyncio.to_thread(store.delete_day, day, dataset)
+                deleted.add(day)
     async with pool.acquire() as conn:
         await conn.execute(f"DELETE FROM {EXPORTS_TABLE} WHERE event_day < $1", cutoff)
-    return deleted
+        await conn.execute(f"DELETE FROM {SESSION_EXPORTS_TABLE} WHERE start_day < $1", cutoff)
+    return sorted(deleted)

@@ -19,11 +19,9 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from gameplay_analytics.runtime.storage.objectstore import ObjectRoot
+from gameplay_analytics.runtime.storage.warm import WARM_DATASETS
 
 __all__ = ["WARM_DATASETS", "access_warm", "erase_warm", "player_files"]
-
-WARM_DATASETS: Final = ("gameplay", "gameplay_sessions")
-"""The warm store's datasets; every one has an `analytics_player_id` column."""
 
 _PLAYER_COLUMN: Final = "analytics_player_id"
 
