@@ -1,4 +1,5 @@
-"""`gameplay-analytics insights views` (the Metabase views of insights/mart.py) and
+"""`gameplay-analytics insights views` (the Metabase views of insights/mart.py),
+`insights metabase` (the dashboards, through Metabase's API: insights/metabase.py) and
 `insights export` (the stakeholder feed of insights/feed.py)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def register(
     store_options: Callable[[argparse.ArgumentParser], None],
     date: Callable[[str], Any],
 ) -> None:
-    """Add `views` and `export` to the `insights` subcommands."""
+    """Add `views`, `metabase` and `export` to the `insights` subcommands."""
     views = metrics.add_parser(
         "views", help="create/refresh the analytics_mart views (Metabase) in the hot store"
     )
@@ -27,6 +28,23 @@ def register(
     views.add_argument("--endpoints", help="endpoints.json of a running `up`")
     add_window_option(views)
     views.set_defaults(run=_run_views, store="hot", root=None, s3_endpoint=None)
+
+    metabase = metrics.add_parser(
+        "metabase", help="create/update the dashboards and their questions in Metabase"
+    )
+    metabase.add_argument("--url", required=True, help="Metabase, e.g. http://metabase:3000")
+    metabase.add_argument("--api-key", help="a Metabase API key (or --user and --password)")
+    metabase.add_argument("--user", help="a Metabase user's email")
+    metabase.add_argument("--password", help="that user's password")
+    metabase.add_argument(
+        "--database", default=None, help="the Metabase database of the hot store, by name"
+    )
+    metabase.add_argument("--dsn", help="create that database from this Postgres DSN if missing")
+    metabase.add_argument("--collection-id", type=int, help="collection of the cards/dashboards")
+    metabase.add_argument(
+        "--dashboards", default="dashboards/metabase", help="folder of the definitions"
+    )
+    metabase.set_defaults(run=_run_metabase)
 
     export = metrics.add_parser("export", help="every metric as CSV + Parquet with a manifest")
     store_options(export)
@@ -95,6 +113,32 @@ def _run_export(args: argparse.Namespace) -> int:
     for entry in manifest["metrics"]:
         print(f"{entry['metric']}: {entry['rows']} rows")
     print(f"manifest: {where.join(feed.MANIFEST)}")
+    return 0
+
+
+def _run_metabase(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gameplay_analytics.insights import metabase
+    from gameplay_analytics.insights.stores import InsightsError
+
+    try:
+        boards = metabase.load_dashboards(Path(args.dashboards))
+        api = metabase.Metabase(
+            args.url, api_key=args.api_key, user=args.user, password=args.password
+        )
+        done = metabase.provision(
+            api, boards, database_name=args.database or metabase.DEFAULT_DATABASE_NAME,
+            dsn=args.dsn, collection_id=args.collection_id,
+        )  # fmt: skip
+    except InsightsError as err:
+        return _refuse(str(err))
+    for line in done.created:
+        print(f"created {line}")
+    for line in done.updated:
+        print(f"updated {line}")
+    for name, board_id in done.dashboards.items():
+        print(f"dashboard {board_id}: {name} ({args.url.rstrip('/')}/dashboard/{board_id})")
     return 0
 
 
