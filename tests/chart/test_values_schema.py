@@ -24,6 +24,8 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("nats toggle", {"nats": {"enabled": "yes"}}, "/nats/enabled"),
     ("policy port", {"networkPolicy": {"nats": {"ports": [0]}}}, "/networkPolicy/nats/ports/0"),
     ("policy cidr", {"networkPolicy": {"apiServer": {"cidrs": ["any"]}}}, "/apiServer/cidrs"),
+    ("trino metastore", {"trino": {"catalog": {"metastoreUri": "hive:9083"}}}, "metastoreUri"),
+    ("trino property", {"trino": {"catalog": {"extraProperties": {"a=b": "c"}}}}, "a=b"),
     ("env without name", {"operator": {"extraEnv": [{"value": "x"}]}}, "/operator/extraEnv/0"),
 ]
 
