@@ -1,6 +1,7 @@
 """`gameplay-analytics insights views` (the Metabase views of insights/mart.py),
 `insights metabase` (the dashboards, through Metabase's API: insights/metabase.py) and
-`insights export` (the stakeholder feed of insights/feed.py)."""
+`insights export` (the stakeholder feed of insights/feed.py, and with `--to-sheet` in Google
+Sheets: insights/sheets.py)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,12 @@ def register(
 
     export = metrics.add_parser("export", help="every metric as CSV + Parquet with a manifest")
     store_options(export)
-    export.add_argument("--to", dest="out", required=True, help="a folder or s3://bucket/prefix")
+    export.add_argument("--to", dest="out", help="a folder or s3://bucket/prefix")
+    export.add_argument("--to-sheet", metavar="SPREADSHEET_ID", help="also a Google Sheet")
+    export.add_argument("--service-account", help="the service account's JSON key file")
+    export.add_argument(
+        "--share-with", action="append", default=[], help="share the sheet read-only (repeat)"
+    )
     export.add_argument("--from", dest="date_from", type=date, help="first day, YYYY-MM-DD")
     export.add_argument("--until", dest="date_to", type=date, help="last day, YYYY-MM-DD")
     export.add_argument("--by", default="class,region,playstyle", help="slices of every file")
@@ -93,27 +99,53 @@ async def _execute(dsn: str, statements: list[str]) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    import tempfile
+
     from gameplay_analytics.commands.insights import _params, open_store
     from gameplay_analytics.insights import feed
     from gameplay_analytics.insights.stores import InsightsError
     from gameplay_analytics.runtime.storage.objectstore import open_root
 
-    try:
-        params = _params(args)
-        store = open_store(args)
+    with tempfile.TemporaryDirectory(prefix="feed-") as scratch:
         try:
-            where = open_root(args.out, endpoint=args.s3_endpoint)
-            manifest = feed.export(store, params, where)
-        except (OSError, ValueError) as err:
-            raise InsightsError(f"cannot write the feed to {args.out}: {err}") from None
-        finally:
-            store.close()
-    except InsightsError as err:
-        return _refuse(str(err))
+            if not args.out and not args.to_sheet:
+                raise InsightsError("give --to DIR|s3://… and/or --to-sheet SPREADSHEET_ID")
+            if args.to_sheet and not args.service_account:
+                raise InsightsError("--to-sheet needs --service-account FILE")
+            params = _params(args)
+            store = open_store(args)
+            out = args.out or scratch
+            try:
+                where = open_root(out, endpoint=args.s3_endpoint)
+                manifest = feed.export(store, params, where)
+            except (OSError, ValueError) as err:
+                raise InsightsError(f"cannot write the feed to {out}: {err}") from None
+            finally:
+                store.close()
+            if args.to_sheet:
+                _to_sheet(args, manifest, where)
+        except InsightsError as err:
+            return _refuse(str(err))
     for entry in manifest["metrics"]:
         print(f"{entry['metric']}: {entry['rows']} rows")
-    print(f"manifest: {where.join(feed.MANIFEST)}")
+    if args.out:
+        print(f"manifest: {where.join(feed.MANIFEST)}")
+    if args.to_sheet:
+        print(f"sheet: https://docs.google.com/spreadsheets/d/{args.to_sheet}")
     return 0
+
+
+def _to_sheet(args: argparse.Namespace, manifest: dict[str, Any], where: Any) -> None:
+    from gameplay_analytics.insights import sheets
+
+    def read(name: str) -> bytes:
+        with where.filesystem.open_input_stream(where.join(name)) as f:
+            return bytes(f.read())
+
+    sheets.sync(
+        args.to_sheet, sheets.tables_from_feed(manifest, read),
+        service_account_file=args.service_account, share_with=args.share_with,
+    )  # fmt: skip
 
 
 def _run_metabase(args: argparse.Namespace) -> int:
