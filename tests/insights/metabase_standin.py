@@ -9,56 +9,33 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.insights.standin import JsonStandIn, Refused, need
 
 __all__ = ["MetabaseStandIn"]
 
 USER, PASSWORD, API_KEY = "admin@example.com", "s3cret", "mb_test_key"
 
 
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def need(condition: object, message: str) -> None:
-    if not condition:
-        raise Refused(400, message)
-
-
-class MetabaseStandIn:
+class MetabaseStandIn(JsonStandIn):
     def __init__(self) -> None:
-        self.requests: list[tuple[str, str, Any]] = []
+        super().__init__()
         self.databases: dict[int, dict[str, Any]] = {}
         self.cards: dict[int, dict[str, Any]] = {}
         self.dashboards: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._sessions: set[str] = set()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> MetabaseStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def writes(self) -> list[tuple[str, str]]:
         return [(m, p) for m, p, _ in self.requests if m != "GET"]
 
     # -- the API -------------------------------------------------------------------------
 
-    def answer(self, method: str, path: str, headers: Any, body: Any) -> Any:
+    def answer(
+        self, method: str, path: str, query: dict[str, str], headers: Any, raw: bytes
+    ) -> Any:
+        body = json.loads(raw) if raw else None
         if (method, path) == ("POST", "/api/session"):
             if body != {"username": USER, "password": PASSWORD}:
                 raise Refused(401, "Password did not match stored password.")
@@ -69,7 +46,7 @@ class MetabaseStandIn:
             headers.get("X-Metabase-Session") not in self._sessions
         ):
             raise Refused(401, "Unauthenticated")
-        route = re.fullmatch(r"/api/(\w+)(?:/(\d+))?", path.split("?")[0])
+        route = re.fullmatch(r"/api/(\w+)(?:/(\d+))?", path)
         need(route, f"no route {path}")
         assert route is not None
         kind, ident = route.group(1), int(route.group(2)) if route.group(2) else None
@@ -158,34 +135,3 @@ class MetabaseStandIn:
                 new["id"] = next(self._ids)
             kept.append(new)
         board["dashcards"] = kept  # the ones left out are deleted, as Metabase does
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                with standin._lock:
-                    standin.requests.append((self.command, self.path, body))
-                    try:
-                        status, out = (
-                            200,
-                            standin.answer(self.command, self.path, self.headers, body),
-                        )
-                    except Refused as err:
-                        status, out = err.status, {"message": str(err)}
-                data = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler

@@ -9,22 +9,16 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 
+from tests.insights.standin import JsonStandIn, Refused
+
 __all__ = ["SheetsStandIn"]
 
 TOKEN = "ya29.standin"
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _title(a1: str) -> str:
@@ -34,29 +28,14 @@ def _title(a1: str) -> str:
     return sheet
 
 
-class SheetsStandIn:
+class SheetsStandIn(JsonStandIn):
     def __init__(self, public_key: str, spreadsheet_id: str) -> None:
+        super().__init__()
         self.public_key = public_key
-        self.requests: list[tuple[str, str]] = []
         self.sheets: dict[str, dict[str, Any]] = {}  # title -> {id, rows, cols, values}
         self.permissions: list[dict[str, Any]] = []
         self.spreadsheet_id = spreadsheet_id
         self._ids = itertools.count(100)
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> SheetsStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def add_sheet(self, title: str, rows: int = 1000, cols: int = 26) -> None:
         self.sheets[title] = {"id": next(self._ids), "rows": rows, "cols": cols, "values": []}
@@ -147,35 +126,5 @@ class SheetsStandIn:
             return {}
         raise Refused(400, f"unsupported request {sorted(request)}")
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                url = urllib.parse.urlsplit(self.path)
-                query = dict(urllib.parse.parse_qsl(url.query))
-                with standin._lock:
-                    standin.requests.append((self.command, url.path))
-                    try:
-                        status, out = (
-                            200,
-                            standin.answer(self.command, url.path, query, self.headers, body),
-                        )
-                    except Refused as err:
-                        status = err.status
-                        out = {"error": {"code": err.status, "message": str(err)}}
-                data = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
+    def error_body(self, err: Refused) -> Any:
+        return {"error": {"code": err.status, "message": str(err)}}

@@ -140,12 +140,13 @@ async def export_session_days(
     store: WarmStore,
     *,
     now: dt.datetime,
-    grace: dt.timedelta = dt.timedelta(hours=2),
-    retention_days: int = 183,
-    open_interval: dt.timedelta | None = None,
+    grace: dt.timedelta,
+    retention_days: int,
+    open_interval: dt.timedelta | None,
 ) -> list[ExportedDay]:
     """Export the start days whose hot sessions changed since their last export
-    (`warm_schedule.due_days`: closed days at once, open ones every `open_interval`)."""
+    (`warm_schedule.due_days`: closed days at once, open ones every `open_interval`); the
+    knobs are `MaintenancePolicy`'s."""
     oldest = partitions.day_end(warm_cutoff(now, retention_days)) - dt.timedelta(days=1)
     async with pool.acquire() as conn:
         hot = {
