@@ -13,7 +13,7 @@ import pytest
 from gameplay_analytics.insights import metabase
 from gameplay_analytics.insights.stores import InsightsError
 from tests.insights.metabase_standin import API_KEY, PASSWORD, USER, MetabaseStandIn
-from tests.insights.test_cli import cli
+from tests.insights.support import cli
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards" / "metabase"
 DSN = "postgresql://metabase:p%40ss@db.internal:5433/analytics?sslmode=require"

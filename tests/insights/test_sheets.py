@@ -15,7 +15,7 @@ import pytest
 from gameplay_analytics.insights import core, feed, sheets
 from gameplay_analytics.insights.stores import InsightsError, WarmStore
 from gameplay_analytics.runtime.storage.objectstore import open_root
-from tests.insights.test_cli import cli
+from tests.insights.support import cli
 
 gspread = pytest.importorskip("gspread", reason="the sheets extra (gspread) is not installed")
 
