@@ -22,6 +22,7 @@ from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
 from gameplay_analytics.loadgen.observe import metric_totals
 from gameplay_analytics.local.geoipdb import build_demo_geoip, geoip_env
 from gameplay_analytics.local.stack import LocalStack, StackConfig
+from gameplay_analytics.runtime.storage import warm_sessions
 from gameplay_analytics.runtime.storage.warm import ExportedDay, WarmStore
 
 __all__ = ["DemoOutcome", "metric_totals", "run_demo"]
@@ -229,6 +230,7 @@ async def _export(stack: LocalStack, days: list[dt.date]) -> list[ExportedDay]:
             done = await store.export_day(pool, day)
             if done is not None:
                 exported.append(done)
+            await warm_sessions.export_sessions_day(pool, store, day)  # gameplay_sessions/
         return exported
     finally:
         await pool.close()

@@ -9,11 +9,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from nats.js import JetStreamContext
 
 from gameplay_analytics.local.services import free_port
 from gameplay_analytics.runtime.aggregator.app import Aggregator
 from tests.conftest import fresh_database
+from tests.integration.test_aggregator_support import js, next_seq
 from tests.integration.test_aggregator_support import settings as aggregator_settings
+
+__all__ = ["js"]
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +32,15 @@ async def readyz(port: int) -> tuple[int, str]:
 
 
 @contextlib.asynccontextmanager
-async def started(nats_url: str, postgres_dsn: str, **extra: object) -> AsyncIterator[Aggregator]:
+async def started(
+    nats_url: str, postgres_dsn: str, js: JetStreamContext, **extra: object
+) -> AsyncIterator[Aggregator]:
     async with fresh_database(postgres_dsn, "warm") as dsn:
-        aggregator = Aggregator(aggregator_settings(nats_url, dsn, **extra))
+        # From the stream's end: a new durable consumer would otherwise store every event
+        # the session's earlier tests published, and the probe waits behind that backlog.
+        aggregator = Aggregator(
+            aggregator_settings(nats_url, dsn, **extra), start_sequence=await next_seq(js)
+        )
         try:
             await asyncio.wait_for(aggregator.start(), 60)  # no blocking call at start
             yield aggregator
@@ -50,11 +60,11 @@ async def until_ready_state(port: int, *, status: int, containing: str = "") -> 
 
 
 async def test_unreachable_s3_is_not_ready_with_a_reason_not_a_crash(
-    nats_url: str, postgres_dsn: str, aws_env: None
+    nats_url: str, postgres_dsn: str, aws_env: None, js: JetStreamContext
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     async with started(
-        nats_url, postgres_dsn, warehouse_root="s3://warehouse/analytics", s3_endpoint=dead
+        nats_url, postgres_dsn, js, warehouse_root="s3://warehouse/analytics", s3_endpoint=dead
     ) as aggregator:
         assert aggregator.probe_port is not None
         reason = "warm store s3://warehouse/analytics"
@@ -63,14 +73,19 @@ async def test_unreachable_s3_is_not_ready_with_a_reason_not_a_crash(
 
 
 async def test_reachable_s3_and_a_local_volume_are_ready(
-    nats_url: str, postgres_dsn: str, s3_endpoint: str, aws_env: None, tmp_path: object
+    nats_url: str,
+    postgres_dsn: str,
+    s3_endpoint: str,
+    aws_env: None,
+    tmp_path: object,
+    js: JetStreamContext,
 ) -> None:
     bucket = f"wh-{uuid.uuid4().hex[:8]}"  # created by the store itself (allow_bucket_creation)
     async with started(
-        nats_url, postgres_dsn, warehouse_root=f"s3://{bucket}/x", s3_endpoint=s3_endpoint
+        nats_url, postgres_dsn, js, warehouse_root=f"s3://{bucket}/x", s3_endpoint=s3_endpoint
     ) as aggregator:
         assert aggregator.probe_port is not None
         await until_ready_state(aggregator.probe_port, status=200)
-    async with started(nats_url, postgres_dsn, warehouse_root=f"{tmp_path}/wh") as aggregator:
+    async with started(nats_url, postgres_dsn, js, warehouse_root=f"{tmp_path}/wh") as aggregator:
         assert aggregator.probe_port is not None
         await until_ready_state(aggregator.probe_port, status=200)

@@ -46,6 +46,13 @@ async def test_a_small_demo_fills_country(tmp_path: Path) -> None:
         assert (region, country, subdivision) in places, rows  # never empty, never elsewhere
     assert len({r[1] for r in rows}) >= 2
 
+    # The demo exports its sessions too: once each, with the country the gateway found.
+    ((sessions, distinct, located),) = await asyncio.to_thread(
+        warehouse.query, root,
+        "SELECT count(*), count(DISTINCT session_id), count(country) FROM analytics_sessions",
+    )  # fmt: skip
+    assert sessions == distinct == located > 0
+
     table = printed.split("where players connect from", 1)[1].split("\n\n", 1)[0]
     for _, country, _, _ in rows:
         assert f" {country} " in table, table
