@@ -1,6 +1,7 @@
 """`gameplay-analytics privacy scan`: a raw UUID, an IP and free text planted in each store
-(Postgres, Parquet, the DLQ, a log) are each found, and reported without the values; a clean
-deployment passes. A NATS server of its own, so other tests' DLQ entries are not scanned."""
+(Postgres, Parquet, the stream's events and its DLQ, a log) are each found, and reported
+without the values; a clean deployment passes. A NATS server of its own, so other tests'
+messages are not scanned."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gameplay_analytics.commands.privacy import server_ports
-from gameplay_analytics.contract.messages import DLQ_SUBJECT
+from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, encode_bundle
 from gameplay_analytics.local.services import NatsServer, free_port
 from gameplay_analytics.runtime import jetstream, storage
 from tests.integration.test_aggregator_support import NOW, database
@@ -81,6 +82,19 @@ async def test_scan_finds_what_is_planted_in_each_store(
     entry = {"source": "gateway", "reason": "invalid_event", "detail": f"{PLAYER} from {IP}",
              "at": 1, "client_guid": str(uuid.uuid4())}  # fmt: skip
     await nc.jetstream().publish(DLQ_SUBJECT, json.dumps(entry).encode())
+    # A raw (format-1) batch on analytics.events, in a bundle behind a clean format-2 one.
+    clean = {
+        "session_id": "s",
+        "client_guid": str(uuid.uuid4()),
+        "schema_version": "1.0.0",
+        "received_at": 1,
+        "events": [],
+        "player_ids": {"2025-10": "a" * 64},
+    }
+    raw = {**clean, "player_uuid": PLAYER, "client_ip": IP}
+    del raw["player_ids"]
+    bundle = encode_bundle([json.dumps(clean).encode(), json.dumps(raw).encode()])
+    await nc.jetstream().publish(EVENTS_SUBJECT, bundle)
     await nc.close()
     log = tmp_path / "logs" / "gateway.log"
     log.parent.mkdir()
@@ -99,6 +113,8 @@ async def test_scan_finds_what_is_planted_in_each_store(
         ("parquet:gameplay/event_date=2025-10-01/data.parquet", "chat_text"),
         ("dlq", "player_uuid"),
         ("dlq", "ip"),
+        ("stream:events", "player_uuid"),
+        ("stream:events", "ip"),
         ("log:gateway.log", "ip"),
     ]:
         assert any(line.startswith(where) and f": {what}:" in line for line in lines), (where, what)
