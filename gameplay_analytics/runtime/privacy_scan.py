@@ -247,15 +247,17 @@ async def scan_stream(
     """Findings in every message of the stream's subjects (the gateway's batches on
     `analytics.events`, bundles split, and the DLQ entries) from stream sequence `start_seq`,
     and how many batches or entries each subject had; `only_guids` / `skip_guids` select
-    them by `client_guid` (a shared stream). Payloads only: headers hold hashes."""
+    them by `client_guid` (a shared stream). Payloads only: headers hold hashes. The scan
+    stops at the stream's last message as of its start: a live pipeline keeps publishing."""
     findings: list[Finding] = []
     read = dict.fromkeys(subjects, 0)
     nc = await jetstream.connect_once(nats_url, name="privacy-scan")
     try:
         js = nc.jetstream()
+        end = int((await js.stream_info(stream)).state.last_seq)
         for subject in subjects:
             where = "dlq" if subject == DLQ_SUBJECT else "stream:events"
-            async for data in _messages(js, stream, subject, start_seq):
+            async for data in _messages(js, stream, subject, start_seq, end):
                 for part in split_events(data):
                     text = part.decode(errors="replace")
                     try:
@@ -277,9 +279,12 @@ async def scan_stream(
 
 
 async def _messages(
-    js: JetStreamContext, stream: str, subject: str, start_seq: int
+    js: JetStreamContext, stream: str, subject: str, start_seq: int, end_seq: int
 ) -> AsyncIterator[bytes]:
-    """Every message of `subject` from `start_seq`: an ephemeral consumer that acks nothing."""
+    """Every message of `subject` from `start_seq` to `end_seq`: an ephemeral consumer that
+    acks nothing."""
+    if start_seq > end_seq:
+        return
     sub = await js.pull_subscribe(
         subject, stream=stream,
         config=ConsumerConfig(
@@ -294,7 +299,11 @@ async def _messages(
             except (nats.errors.TimeoutError, TimeoutError):
                 return
             for msg in msgs:
+                if msg.metadata.sequence.stream > end_seq:
+                    return
                 yield msg.data
+            if msgs and msgs[-1].metadata.num_pending == 0:
+                return
     finally:
         await sub.unsubscribe()
 
