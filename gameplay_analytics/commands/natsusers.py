@@ -32,6 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmd.set_defaults(run=_render)
 
 
+# nats-server parses a variable's value as a config token: a value that reads as a number, a
+# date or a boolean is not a string and the login fails to parse. Say so where the SRE looks.
+_VARIABLES_NOTE = (
+    "# Set each $..._PASSWORD variable in nats-server's environment from its role's Secret.\n"
+    "# nats-server parses the value: start each password with a letter (e.g. 'p' + base64url)\n"
+    "# so that it never reads as a number, a date or a boolean.\n"
+)
+
+
 def _render(args: argparse.Namespace) -> int:
     from gameplay_analytics.contract import natsperms
     from gameplay_analytics.contract.natsnames import PipelineNames
@@ -48,6 +57,7 @@ def _render(args: argparse.Namespace) -> int:
         perms = natsperms.all_permissions(names, users)
         print(json.dumps({users[r]: perms[r].config() for r in natsperms.ROLES}, indent=2))
         return 0
+    print(_VARIABLES_NOTE, end="")
     print(
         natsperms.authorization_block(names, natsperms.password_variables(prefix), users=users),
         end="",

@@ -283,6 +283,7 @@ def test_the_rendered_snippet_is_a_valid_server_config(
     refused = subprocess.run([binary, "-c", str(conf), "-t"], capture_output=True, text=True)
     assert refused.returncode != 0 and "_GATEWAY_PASSWORD" in refused.stderr
     for variable in natsperms.password_variables("default-production").values():
-        monkeypatch.setenv(variable.removeprefix("$"), secrets.token_urlsafe(8))
+        # a letter first, as the snippet's note says (digits alone read as a number or date)
+        monkeypatch.setenv(variable.removeprefix("$"), "p" + secrets.token_urlsafe(8))
     valid = subprocess.run([binary, "-c", str(conf), "-t"], capture_output=True, text=True)
     assert valid.returncode == 0, valid.stderr
