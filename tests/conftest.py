@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from nats.js import JetStreamContext
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +91,17 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
+    """A JetStream context on the session's nats-server, the default stream ensured."""
+    import nats
+
+    from gameplay_analytics.runtime import jetstream
+
+    nc = await nats.connect(nats_url)
+    ctx = nc.jetstream()
+    await jetstream.ensure_stream(ctx, jetstream.StreamSettings.model_validate({}))
+    yield ctx
+    await nc.close()

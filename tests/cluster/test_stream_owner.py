@@ -16,7 +16,7 @@ from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator.app import Aggregator
 from gameplay_analytics.runtime.gateway import Gateway
 from tests.conftest import fresh_database
-from tests.integration.test_aggregator_support import settings as aggregator_settings
+from tests.integration.support import settings as aggregator_settings
 from tests.integration.test_gateway_e2e import gateway_settings
 
 pytestmark = pytest.mark.integration

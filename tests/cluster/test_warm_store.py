@@ -14,10 +14,9 @@ from nats.js import JetStreamContext
 from gameplay_analytics.local.services import free_port
 from gameplay_analytics.runtime.aggregator.app import Aggregator
 from tests.conftest import fresh_database
-from tests.integration.test_aggregator_support import js, next_seq
-from tests.integration.test_aggregator_support import settings as aggregator_settings
+from tests.integration.support import next_seq
+from tests.integration.support import settings as aggregator_settings
 
-__all__ = ["js"]
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,7 @@ from gameplay_analytics.runtime import privacy_scan
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway import Gateway, issue_token
 from tests.conftest import fresh_database
-from tests.integration.test_aggregator_support import next_seq, settings
+from tests.integration.support import next_seq, settings
 from tests.integration.test_gateway_e2e import SECRET, gateway_settings
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.integration]

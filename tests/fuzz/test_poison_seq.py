@@ -20,7 +20,7 @@ from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway import Gateway
 from tests.fuzz.test_hostile_clients import _stored, boss, envelope, hello, hostile_db
-from tests.integration.test_aggregator_support import next_seq, settings
+from tests.integration.support import next_seq, settings
 from tests.integration.test_gateway_e2e import gateway_settings
 
 __all__ = ["hostile_db"]

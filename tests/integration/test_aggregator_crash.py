@@ -17,20 +17,17 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from gameplay_analytics.contract.messages import EVENTS_SUBJECT, STREAM
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.storage import hot
-from tests.integration.test_aggregator_support import (
+from tests.integration.support import (
+    aggregating,
     batch,
     count_rows,
-    database,
     event,
-    js,
     next_seq,
     publish,
     running,
     settings,
     wait_for,
 )
-
-__all__ = ["database", "js"]
 
 
 def _stream(n_batches: int, per_batch: int) -> list[Any]:
@@ -122,10 +119,8 @@ async def test_kill_9_mid_stream_then_restart(
 async def test_postgres_outage_is_retried_until_everything_is_stored(
     nats_url: str, database: str, js: JetStreamContext, postgres_server: Any
 ) -> None:
-    start = await next_seq(js)
-    agg = Aggregator(settings(nats_url, database, batch_size=10), start_sequence=start)
     batches = _stream(60, 10)
-    async with running(agg):
+    async with aggregating(nats_url, database, js, batch_size=10) as agg:
         await publish(js, batches[:20])
         await wait_for(lambda: _rows_are(database, 200))
         postgres_server.stop(signal.SIGINT)  # fast shutdown: connections are cut

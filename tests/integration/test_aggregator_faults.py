@@ -12,20 +12,16 @@ from nats.js import JetStreamContext
 
 from gameplay_analytics.runtime.aggregator import Aggregator, Enricher
 from gameplay_analytics.runtime.storage import hot
-from tests.integration.test_aggregator_support import (
+from tests.integration.support import (
     batch,
     count_rows,
-    database,
     event,
-    js,
     next_seq,
     publish,
     running,
     settings,
     wait_for,
 )
-
-__all__ = ["database", "js"]
 
 
 async def test_unexpected_error_in_commit_naks_the_batch_and_keeps_consuming(

@@ -21,16 +21,14 @@ from gameplay_analytics.contract.paths import schemas_dir
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.sampling import hashing
-from tests.integration.test_aggregator_support import (
+from tests.integration.support import (
     NOW_MS,
+    aggregating,
     batch,
     count_rows,
-    database,
     dlq_entries,
     edge_keys,
     event,
-    geoip_db,
-    js,
     next_seq,
     publish,
     raw_batch,
@@ -39,21 +37,17 @@ from tests.integration.test_aggregator_support import (
     wait_for,
 )
 
-__all__ = ["database", "geoip_db", "js"]  # fixtures used here
-
 
 async def test_batches_are_stored_exactly_once(
     nats_url: str, database: str, js: JetStreamContext
 ) -> None:
-    start = await next_seq(js)
     players = [(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(5)]
     batches = [
         batch(p, g, [event(i * 10 + k) for k in range(10)], session=f"s-{p[:8]}")
         for p, g in players
         for i in range(4)
     ]
-    agg = Aggregator(settings(nats_url, database), start_sequence=start)
-    async with running(agg):
+    async with aggregating(nats_url, database, js) as agg:
         await publish(js, batches)
         await wait_for(lambda: _rows_are(database, 200))
         # The same envelopes again under other Msg-Ids (a client retry outside JetStream's
@@ -85,16 +79,14 @@ async def test_batches_are_stored_exactly_once(
 async def test_no_column_holds_a_raw_player_uuid_or_ip(
     nats_url: str, database: str, js: JetStreamContext, geoip_db: Path
 ) -> None:
-    start = await next_seq(js)
     player, guid, ip = str(uuid.uuid4()), str(uuid.uuid4()), "81.2.69.142"
     events = [
         event(1, "session_start", ts=NOW_MS),
         event(2, "engage_enemy", ts=NOW_MS + 1000),
         event(3, "session_end", ts=NOW_MS + 60_000),
     ]
-    agg = Aggregator(settings(nats_url, database), start_sequence=start)
     keys = edge_keys(geoip_db=geoip_db)  # the gateway's: it geolocates, then drops the IP
-    async with running(agg):
+    async with aggregating(nats_url, database, js):
         await publish(js, [batch(player, guid, events, session="sess-42", ip=ip, keys=keys)])
         await wait_for(lambda: _rows_are(database, 3))
     conn = await asyncpg.connect(database)
@@ -124,15 +116,13 @@ async def test_no_column_holds_a_raw_player_uuid_or_ip(
 async def test_consent_is_rechecked_and_the_gateways_sampling_is_final(
     nats_url: str, database: str, js: JetStreamContext
 ) -> None:
-    start = await next_seq(js)
     # A player outside the 50 % sample of the commodity cohort: past the edge no raw id is
     # left to hash, so what the gateway's guard kept (by the same hash) is stored.
     players = [str(uuid.uuid4()) for _ in range(40)]
     out = next(p for p in players if not hashing.keep(p, "commodity", rate=0.5))
     half = [PublishedEvent(seq=1, name="xp_gain", ts=NOW_MS, props={"amount": 1, "source": "q"},
                            sample_rate=0.5, cohort="commodity")]  # fmt: skip
-    agg = Aggregator(settings(nats_url, database), start_sequence=start)
-    async with running(agg):
+    async with aggregating(nats_url, database, js) as agg:
         await publish(js, [
             batch(out, str(uuid.uuid4()), half),
             batch(out, str(uuid.uuid4()), [event(5, "party_join")], consent_social=False),

@@ -12,18 +12,7 @@ from nats.js import JetStreamContext
 
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.aggregator.consumer import ConsumerLag
-from tests.integration.test_aggregator_support import (
-    batch,
-    database,
-    event,
-    js,
-    next_seq,
-    publish,
-    settings,
-    wait_for,
-)
-
-__all__ = ["database", "js"]
+from tests.integration.support import batch, event, next_seq, publish, settings, wait_for
 
 
 def _gauge(agg: Aggregator, name: str) -> float:

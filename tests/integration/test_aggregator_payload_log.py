@@ -10,22 +10,17 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
-from gameplay_analytics.runtime.aggregator import Aggregator
-from tests.integration.test_aggregator_support import (
+from tests.integration.support import (
+    aggregating,
     batch,
     count_rows,
-    database,
     event,
-    js,
-    next_seq,
     publish,
-    running,
-    settings,
     wait_for,
 )
 from tests.integration.test_structured_logs import _UUID, log_lines
 
-__all__ = ["database", "js", "log_lines"]
+__all__ = ["log_lines"]
 
 IP = "81.2.69.142"
 
@@ -33,17 +28,13 @@ IP = "81.2.69.142"
 async def test_sampled_payloads_are_logged_without_raw_identifiers(
     nats_url: str, database: str, js: JetStreamContext, log_lines: io.StringIO
 ) -> None:
-    start = await next_seq(js)
-    agg = Aggregator(
-        settings(nats_url, database, payload_log_rate=1.0, batch_size=3), start_sequence=start
-    )
     players = [(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(4)]
     batches = [
         batch(player, guid, [event(1), event(2, "engage_enemy"), event(3)],
               session=session, ip=IP)
         for player, guid, session in players
     ]  # fmt: skip
-    async with running(agg):
+    async with aggregating(nats_url, database, js, payload_log_rate=1.0, batch_size=3):
         await publish(js, batches)
         await wait_for(lambda: _rows_are(database, 12))
     secrets = {value.lower() for ids in players for value in ids}

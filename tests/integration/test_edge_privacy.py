@@ -28,12 +28,10 @@ from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.stack import LocalStack, StackConfig
 from gameplay_analytics.runtime import privacy_scan
 from gameplay_analytics.runtime.gateway import issue_token
-from tests.integration.test_aggregator_support import NOW_MS, encode_batch, event, geoip_db
-from tests.integration.test_aggregator_support import raw_batch as legacy_batch
+from tests.integration.support import NOW_MS, encode_batch, event
+from tests.integration.support import raw_batch as legacy_batch
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["geoip_db"]  # the fixture used here
 
 SECRET = "edge-privacy-test-secret-edge-privacy-test-secret"
 # Global addresses (private ones are never geolocated); the stack's client is the "proxy".

@@ -12,13 +12,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gameplay_analytics.contract import messages
-from tests.integration.test_aggregator_support import geoip_db
 from tests.integration.test_gateway_e2e import running_gateway, stored
 from tests.integration.test_gateway_refusals import envelope, hello
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["geoip_db"]  # the fixture used here
 ADDRESSES = ("6.6.6.6", "81.2.69.142", "81.2.69.143", "2a02:c7f::7", "127.0.0.1")
 
 

@@ -18,14 +18,12 @@ from websockets.exceptions import InvalidHandshake, InvalidMessage
 
 from gameplay_analytics.contract import messages
 from gameplay_analytics.runtime.gateway import proxied
-from tests.integration.test_aggregator_support import geoip_db
 from tests.integration.test_gateway_e2e import running_gateway, stored
 from tests.integration.test_gateway_refusals import envelope, hello
 from tests.unit.test_proxy_protocol import v2
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["geoip_db"]  # the fixture used here: 81.2.69.0/24 is GB/ENG, 2a02:c7f::/32 DE/BE
 NOWHERE = (None, None)  # the loopback peer, or any private address: not geolocated
 
 

@@ -11,10 +11,9 @@ import asyncpg
 from gameplay_analytics.insights import warehouse
 from gameplay_analytics.runtime import storage
 from gameplay_analytics.runtime.storage import partitions, warm
-from tests.integration.test_aggregator_support import database
 from tests.integration.test_storage_maintenance import POLICY, at, pool, row, write
 
-__all__ = ["database", "pool"]
+__all__ = ["pool"]
 
 D = dt.date(2025, 10, 1)
 

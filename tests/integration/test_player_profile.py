@@ -10,23 +10,16 @@ import asyncpg
 from nats.js import JetStreamContext
 
 from gameplay_analytics.privacy.profile import profile_key
-from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.storage import profile
-from tests.integration.test_aggregator_support import (
+from tests.integration.support import (
     NOW_MS,
+    aggregating,
     batch,
-    database,
     edge_keys,
     event,
-    js,
-    next_seq,
     publish,
-    running,
-    settings,
     wait_for,
 )
-
-__all__ = ["database", "js"]
 
 SECRET = "profile-test-secret"
 DAY_MS = 86_400_000
@@ -45,7 +38,6 @@ async def _profile(dsn: str, key: str) -> asyncpg.Record | None:
 async def test_the_aggregator_keeps_one_profile_per_player_across_months(
     nats_url: str, database: str, js: JetStreamContext
 ) -> None:
-    start = await next_seq(js)
     player, guid = str(uuid.uuid4()), str(uuid.uuid4())
     # 40 days ago, then today: always two salt months, two analytics_player_ids.
     t0 = NOW_MS - 40 * DAY_MS
@@ -56,9 +48,8 @@ async def test_the_aggregator_keeps_one_profile_per_player_across_months(
               outcome="win"),
     ]  # fmt: skip
     later = [event(4, "session_start", ts=NOW_MS)]
-    agg = Aggregator(settings(nats_url, database), start_sequence=start)
     keys = edge_keys(profile_secret=SECRET)  # the gateway computes the key (the edge step)
-    async with running(agg):
+    async with aggregating(nats_url, database, js):
         await publish(
             js, [batch(player, guid, first, keys=keys), batch(player, guid, later, keys=keys)]
         )

@@ -14,10 +14,8 @@ from gameplay_analytics.contract.messages import (
     encode_bundle,
 )
 from gameplay_analytics.runtime import stream_erasure
-from tests.integration.test_aggregator_support import batch, event, js
+from tests.integration.support import batch, event
 from tests.integration.test_privacy_requests import _ids, _stream_count
-
-__all__ = ["js"]
 
 
 async def test_erasing_a_player_keeps_the_others_of_a_bundle(js: JetStreamContext) -> None:

@@ -27,24 +27,17 @@ from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, ST
 from gameplay_analytics.privacy.profile import profile_key, profile_secret
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
 from gameplay_analytics.runtime import stream_erasure
-from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.storage import erasure, hot, objectstore, warm, warm_erasure
-from tests.integration.test_aggregator_support import (
+from tests.integration.support import (
     DAY_MS,
     NOW,
     NOW_MS,
+    aggregating,
     batch,
-    database,
     event,
-    js,
-    next_seq,
     publish,
-    running,
-    settings,
     wait_for,
 )
-
-__all__ = ["database", "js"]
 
 SECRET = "test-secret"
 REPO = Path(__file__).resolve().parents[2]
@@ -113,9 +106,7 @@ async def test_erase_removes_one_player_from_every_store(
     guid_e, guid_k = str(uuid.uuid4()), str(uuid.uuid4())
     ids_e, ids_k = _ids(erased), _ids(kept)
     root = tmp_path / "warehouse"
-    start = await next_seq(js)
-    agg = Aggregator(settings(nats_url, database, warehouse_root=str(root)), start_sequence=start)
-    async with running(agg):
+    async with aggregating(nats_url, database, js, warehouse_root=str(root)):
         for player, guid, tag in ((erased, guid_e, "e"), (kept, guid_k, "k")):
             await publish(
                 js,

@@ -23,9 +23,7 @@ from gameplay_analytics.commands.privacy import server_ports
 from gameplay_analytics.contract.messages import DLQ_SUBJECT, EVENTS_SUBJECT, encode_bundle
 from gameplay_analytics.local.services import NatsServer, free_port
 from gameplay_analytics.runtime import jetstream, storage
-from tests.integration.test_aggregator_support import NOW, database
-
-__all__ = ["database"]
+from tests.integration.support import NOW
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYER = str(uuid.uuid4())

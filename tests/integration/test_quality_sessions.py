@@ -20,10 +20,8 @@ from gameplay_analytics.local.services import NatsServer
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.sdk import WebSocketConnector
-from tests.integration.test_aggregator_support import database, running, settings, wait_for
+from tests.integration.support import running, settings, wait_for
 from tests.integration.test_gateway_e2e import new_client, play, running_gateway
-
-__all__ = ["database"]  # fixture used here
 
 pytestmark = pytest.mark.integration
 

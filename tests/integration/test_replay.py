@@ -18,21 +18,17 @@ from nats.js import JetStreamContext
 from gameplay_analytics.contract.messages import encode_batch
 from gameplay_analytics.privacy.pseudonym import Pseudonymiser, SaltBook
 from gameplay_analytics.runtime.storage import warm
-from tests.integration.test_aggregator_support import (
+from tests.integration.support import (
     DAY_MS,
     NOW,
     NOW_MS,
     batch,
-    database,
     edge_keys,
     event,
-    js,
     next_seq,
     publish,
     raw_batch,
 )
-
-__all__ = ["database", "js"]
 
 SECRET = "replay-secret"
 REPO = Path(__file__).resolve().parents[2]

@@ -17,24 +17,14 @@ import asyncpg
 import pytest
 from nats.js import JetStreamContext
 
-from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway.auth import issue_service_token
 from gameplay_analytics.sdk import WebSocketConnector
 from gameplay_analytics.sdk.server import ServerEmitter, server_client_guid
-from tests.integration.test_aggregator_support import (
-    count_rows,
-    database,
-    js,
-    next_seq,
-    running,
-    settings,
-    wait_for,
-)
+from tests.integration.support import aggregating, count_rows, wait_for
 from tests.integration.test_gateway_e2e import new_client, running_gateway
 from tests.integration.test_relay import RELAY_SECRET, relay_url
 
 pytestmark = pytest.mark.integration
-__all__ = ["database", "js"]  # fixtures used here
 
 FIGHTS = {"a": 10, "b": 6}  # encounters per player
 WITHHELD = {"a": 3, "b": 0}  # encounter_end events the client never sends (lost)
@@ -46,8 +36,10 @@ async def test_parity_report_shows_exactly_the_missing_client_events(
     players = {k: str(uuid.uuid4()) for k in FIGHTS}
     instance = uuid.uuid4()
     # only this test's messages: the session's stream holds other tests' events
-    agg = Aggregator(settings(nats_url, database), start_sequence=await next_seq(js))
-    async with running(agg), running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw:
+    async with (
+        aggregating(nats_url, database, js),
+        running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw,
+    ):
         emitter = ServerEmitter(
             relay_url(gw.url),
             service_token=lambda: issue_service_token("sim-eu-1", secret=RELAY_SECRET),
@@ -132,8 +124,10 @@ async def test_server_events_survive_a_dropped_relay_and_a_restart_once_each(
     """Resends after a dropped relay are stored once; a restarted server instance (same
     guid and state_dir) continues its seqs, so none of its new events is taken for a repeat."""
     player, instance = str(uuid.uuid4()), uuid.uuid4()
-    agg = Aggregator(settings(nats_url, database), start_sequence=await next_seq(js))
-    async with running(agg), running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw:
+    async with (
+        aggregating(nats_url, database, js),
+        running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw,
+    ):
 
         def emitter() -> ServerEmitter:
             return ServerEmitter(
@@ -180,8 +174,10 @@ async def test_a_player_who_opts_out_gets_no_more_server_events_stored(
     nats_url: str, database: str, js: JetStreamContext, tmp_path: Path
 ) -> None:
     player, other = str(uuid.uuid4()), str(uuid.uuid4())
-    agg = Aggregator(settings(nats_url, database), start_sequence=await next_seq(js))
-    async with running(agg), running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw:
+    async with (
+        aggregating(nats_url, database, js),
+        running_gateway(nats_url, relay_secret=RELAY_SECRET) as gw,
+    ):
         emitter = ServerEmitter(
             relay_url(gw.url),
             service_token=issue_service_token("sim-eu-1", secret=RELAY_SECRET),

@@ -14,9 +14,6 @@ import pytest
 from gameplay_analytics.insights import warehouse
 from gameplay_analytics.runtime import storage
 from gameplay_analytics.runtime.storage import hot, partitions, warm
-from tests.integration.test_aggregator_support import database
-
-__all__ = ["database"]
 
 D = dt.date(2025, 10, 1)
 POLICY = storage.MaintenancePolicy(

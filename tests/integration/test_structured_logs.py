@@ -22,21 +22,10 @@ from nats.js import JetStreamContext
 from websockets.asyncio.client import connect
 
 from gameplay_analytics.runtime import logs
-from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.sdk import WebSocketConnector
 from gameplay_analytics.sdk import connector as sdk_connector
-from tests.integration.test_aggregator_support import (
-    count_rows,
-    database,
-    js,
-    next_seq,
-    running,
-    settings,
-    wait_for,
-)
+from tests.integration.support import aggregating, count_rows, wait_for
 from tests.integration.test_gateway_e2e import new_client, play, running_gateway
-
-__all__ = ["database", "js"]  # fixtures used here
 
 pytestmark = pytest.mark.integration
 
@@ -73,9 +62,7 @@ async def test_a_run_logs_json_lines_without_raw_identifiers(
     monkeypatch.setattr(
         sdk_connector, "connect", functools.partial(connect, local_addr=(CLIENT_IP, 0))
     )
-    start = await next_seq(js)
-    agg = Aggregator(settings(nats_url, database), start_sequence=start)
-    async with running_gateway(nats_url) as gateway, running(agg):
+    async with running_gateway(nats_url) as gateway, aggregating(nats_url, database, js):
         clients = [new_client(gateway) for _ in range(3)]
         connectors = [WebSocketConnector(c, gateway.url) for c in clients]
         for connector in connectors:

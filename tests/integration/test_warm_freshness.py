@@ -16,10 +16,9 @@ import pyarrow.parquet as pq
 from gameplay_analytics.insights import warehouse
 from gameplay_analytics.runtime import storage
 from gameplay_analytics.runtime.storage import hot, warm, warm_erasure, warm_sessions
-from tests.integration.test_aggregator_support import database
 from tests.integration.test_storage_maintenance import PLAYER, D, at, pool, row, write
 
-__all__ = ["database", "pool"]
+__all__ = ["pool"]
 
 HOURLY = storage.MaintenancePolicy(open_export_interval=dt.timedelta(hours=1))
 PREV = D - dt.timedelta(days=1)

@@ -1,7 +1,9 @@
-"""Helpers shared by the aggregator and storage integration tests (no tests in here).
+"""Helpers shared by the aggregator and storage integration tests (no tests in here; the
+fixtures `database`, `js` and `geoip_db` are in conftest.py).
 
 Each test gets a database of its own on the session's Postgres server and a consumer that
-starts after whatever the stream already holds, so tests never see each other's messages.
+starts after whatever the stream already holds (`aggregating`), so tests never see each
+other's messages.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 import asyncpg
 import msgspec
 import nats
-import pytest
 from nats.js import JetStreamContext
 
 from gameplay_analytics.contract.messages import (
@@ -35,47 +36,13 @@ from gameplay_analytics.privacy import profile
 from gameplay_analytics.privacy.edge import EdgeKeys, seal
 from gameplay_analytics.privacy.geoip import open_geoip
 from gameplay_analytics.privacy.pseudonym import SaltBook
-from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator import Aggregator, AggregatorSettings
-from tests.conftest import fresh_database
 
 DAY_MS = 86_400_000
 # Events are stamped "now": the aggregator's maintenance runs on the real clock, and the
 # hot retention would rightly delete events days old.
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 NOW_MS = int(NOW.timestamp() * 1000)
-
-
-@pytest.fixture
-async def database(postgres_dsn: str) -> AsyncIterator[str]:
-    """A fresh database on the shared server; dropped afterwards."""
-    async with fresh_database(postgres_dsn, "agg") as dsn:
-        yield dsn
-
-
-@pytest.fixture(scope="session")
-def geoip_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small City database: 81.2.69.0/24 is GB/ENG, 2a02:c7f::/32 DE/BE."""
-    from mmdb_writer import MMDBWriter
-    from netaddr import IPSet  # type: ignore[import-untyped]
-
-    writer = MMDBWriter(ip_version=6, database_type="GeoLite2-City", ipv4_compatible=True)
-    city = {"country": {"iso_code": "GB"}, "subdivisions": [{"iso_code": "ENG"}]}
-    writer.insert_network(IPSet(["81.2.69.0/24"]), city)
-    berlin = {"country": {"iso_code": "DE"}, "subdivisions": [{"iso_code": "BE"}]}
-    writer.insert_network(IPSet(["2a02:c7f::/32"]), berlin)
-    path = tmp_path_factory.mktemp("geoip") / "city.mmdb"
-    writer.to_db_file(str(path))
-    return path
-
-
-@pytest.fixture
-async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_url)
-    ctx = nc.jetstream()
-    await jetstream.ensure_stream(ctx, jetstream.StreamSettings.model_validate({}))
-    yield ctx
-    await nc.close()
 
 
 async def next_seq(js: JetStreamContext) -> int:
@@ -191,6 +158,17 @@ async def count_rows(dsn: str, table: str = "analytics_events") -> int:
         return 0
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def aggregating(
+    nats_url: str, dsn: str, js: JetStreamContext, **extra: Any
+) -> AsyncIterator[Aggregator]:
+    """A running aggregator (`settings` with `extra`) that consumes what is published from now
+    on; stopped gracefully afterwards."""
+    agg = Aggregator(settings(nats_url, dsn, **extra), start_sequence=await next_seq(js))
+    async with running(agg):
+        yield agg
 
 
 @contextlib.asynccontextmanager
