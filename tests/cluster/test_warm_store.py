@@ -17,7 +17,6 @@ from tests.conftest import fresh_database
 from tests.integration.support import next_seq
 from tests.integration.support import settings as aggregator_settings
 
-
 pytestmark = pytest.mark.integration
 
 
