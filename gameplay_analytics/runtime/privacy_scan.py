@@ -32,6 +32,7 @@ from typing import Any, Final
 import asyncpg
 import nats
 import nats.errors
+import nats.js.errors
 import pyarrow.parquet as pq
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -278,6 +279,10 @@ async def scan_stream(
     return findings, read
 
 
+_UNAVAILABLE_RETRIES: Final = 50
+_UNAVAILABLE_PAUSE_S: Final = 0.2
+
+
 async def _messages(
     js: JetStreamContext, stream: str, subject: str, start_seq: int, end_seq: int
 ) -> AsyncIterator[bytes]:
@@ -292,12 +297,20 @@ async def _messages(
             ack_policy=AckPolicy.NONE, inactive_threshold=10,
         ),
     )  # fmt: skip
+    unavailable = 0
     try:
         while True:
             try:
                 msgs = await sub.fetch(500, timeout=0.5)
             except (nats.errors.TimeoutError, TimeoutError):
                 return
+            except nats.js.errors.ServiceUnavailableError:
+                # A clustered stream: the new consumer's leader is not elected yet. Bounded.
+                unavailable += 1
+                if unavailable > _UNAVAILABLE_RETRIES:
+                    raise
+                await asyncio.sleep(_UNAVAILABLE_PAUSE_S)
+                continue
             for msg in msgs:
                 if msg.metadata.sequence.stream > end_seq:
                     return
