@@ -220,12 +220,18 @@ class LocalStack:
             self._write_endpoints()
 
     def _write_endpoints(self) -> None:
-        self.endpoints_path.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
+        """Owner-only: `nats_url` carries the local admin's login (PROTOCOL.md §4's readers
+        connect with it as given, NATS auth on or not)."""
+        text = json.dumps(self.endpoints(), indent=2) + "\n"
+        fd = os.open(self.endpoints_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.chmod(self.endpoints_path, 0o600)  # a file an older `up` left readable
 
     def endpoints(self) -> dict[str, object]:
         return {
             "ws_url": self.ws_url,
-            "nats_url": self.nats.url,
+            "nats_url": self.nats_url_as(natsauth.ADMIN),
             "nats_users": str(self.nats_users.path),
             "postgres_dsn": self.postgres.dsn,
             "warehouse_root": str(self.warehouse_root),

@@ -46,7 +46,9 @@ def test_each_part_logs_in_as_its_own_user(stack: LocalStack) -> None:
     assert stat.S_IMODE((stack.nats.data_dir / "nats.conf").stat().st_mode) == 0o600
     endpoints = json.loads(stack.endpoints_path.read_text())
     assert endpoints["nats_users"] == str(kept)
-    assert "@" not in endpoints["nats_url"]  # no password in endpoints.json itself
+    # PROTOCOL.md §4's nats_url works as given: the local admin's login, in an owner-only file
+    assert endpoints["nats_url"] == stack.nats_url_as("admin")
+    assert stat.S_IMODE(stack.endpoints_path.stat().st_mode) == 0o600
 
 
 async def test_anonymous_and_other_roles_are_refused(stack: LocalStack) -> None:
