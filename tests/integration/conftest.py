@@ -21,14 +21,9 @@ async def database(postgres_dsn: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def geoip_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small City database: 81.2.69.0/24 is GB/ENG, 2a02:c7f::/32 DE/BE."""
-    from mmdb_writer import MMDBWriter
-    from netaddr import IPSet  # type: ignore[import-untyped]
+    from gameplay_analytics.local.geoipdb import write_city_database
 
-    writer = MMDBWriter(ip_version=6, database_type="GeoLite2-City", ipv4_compatible=True)
     city = {"country": {"iso_code": "GB"}, "subdivisions": [{"iso_code": "ENG"}]}
-    writer.insert_network(IPSet(["81.2.69.0/24"]), city)
     berlin = {"country": {"iso_code": "DE"}, "subdivisions": [{"iso_code": "BE"}]}
-    writer.insert_network(IPSet(["2a02:c7f::/32"]), berlin)
     path = tmp_path_factory.mktemp("geoip") / "city.mmdb"
-    writer.to_db_file(str(path))
-    return path
+    return write_city_database(path, [("81.2.69.0/24", city), ("2a02:c7f::/32", berlin)])

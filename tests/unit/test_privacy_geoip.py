@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mmdb_writer import MMDBWriter
-from netaddr import IPSet  # type: ignore[import-untyped]
 
+from gameplay_analytics.local.geoipdb import write_city_database
 from gameplay_analytics.privacy import GeoIP, Location, open_geoip
 
 # Public addresses (documentation ranges are not global, so they would count as private).
@@ -24,14 +23,13 @@ ODD = {"country": {"iso_code": 7}, "subdivisions": "nope"}
 
 @pytest.fixture(scope="module")
 def mmdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    writer = MMDBWriter(ip_version=6, database_type="GeoLite2-City", ipv4_compatible=True)
-    writer.insert_network(IPSet(["81.2.69.0/24"]), GB_CITY)
-    writer.insert_network(IPSet(["89.160.20.0/24"]), DE_COUNTRY_ONLY)
-    writer.insert_network(IPSet(["2400:4000::/22"]), JP_V6)
-    writer.insert_network(IPSet(["175.16.199.0/24"]), ODD)
-    path = tmp_path_factory.mktemp("geoip") / "test-city.mmdb"
-    writer.to_db_file(str(path))
-    return path
+    records = [
+        ("81.2.69.0/24", GB_CITY),
+        ("89.160.20.0/24", DE_COUNTRY_ONLY),
+        ("2400:4000::/22", JP_V6),
+        ("175.16.199.0/24", ODD),
+    ]
+    return write_city_database(tmp_path_factory.mktemp("geoip") / "test-city.mmdb", records)
 
 
 @pytest.fixture
