@@ -4,12 +4,19 @@ server per module."""
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from nats.js import JetStreamContext
+
+# No test may reach the cloud's instance metadata service: without credentials in the
+# environment the AWS SDK (pyarrow's S3, botocore) asks 169.254.169.254 for them, and on a
+# machine where that address accepts a connection and never answers, a test hangs until its
+# timeout (seen: the warm-store probe test and an integration test, idle in select).
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 
 @pytest.fixture(scope="session")
