@@ -183,7 +183,10 @@ async def _connected(url: str, login: NatsLogin | None) -> AsyncIterator[Client]
         "name": "gameplay-analytics-operator",
         "connect_timeout": CONNECT_TIMEOUT_S,
         "allow_reconnect": False,
-        "max_reconnect_attempts": 0,
+        # one more try, then NoServersError (0 would retry a refused first connect forever)
+        "max_reconnect_attempts": 1,
+        "reconnect_time_wait": 0.2,
+        "error_cb": jetstream.one_line_error,
     }
     options.update(login.options() if login else {})
     user = login.user if login and login.user else natsperms.login_user(url)

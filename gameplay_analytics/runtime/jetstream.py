@@ -39,6 +39,7 @@ __all__ = [
     "ensure_config_bucket",
     "ensure_sessions_bucket",
     "ensure_stream",
+    "one_line_error",
     "provision",
     "servers",
     "verify",
@@ -185,14 +186,16 @@ async def connect_once(
         return await nats.connect(
             servers(url), name=name, connect_timeout=timeout_s, allow_reconnect=False,
             max_reconnect_attempts=1, reconnect_time_wait=_ONCE_RETRY_S,
-            error_cb=_one_line,  # not nats.py's traceback per refused try
+            error_cb=one_line_error,  # not nats.py's traceback per refused try
             **options,
         )  # fmt: skip
     except nats.errors.Error as err:  # NoServersError, or the login refused
         raise ConnectionError(f"NATS: {type(err).__name__}") from None
 
 
-async def _one_line(err: Exception) -> None:
+async def one_line_error(err: Exception) -> None:
+    """nats.py's `error_cb` for short-lived connections: one debug line, not a traceback per
+    refused try."""
     log.debug("NATS: %s", type(err).__name__)
 
 

@@ -24,6 +24,7 @@ from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
 from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.demo import metric_totals
 from gameplay_analytics.local.stack import LocalStack, RuntimeProcess
+from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.sdk import AnalyticsClient, WebSocketConnector
 
 __all__ = [
@@ -100,10 +101,9 @@ async def ready(process: RuntimeProcess, timeout_s: float = 30.0) -> None:
 
 
 async def connect(nats_url: str) -> nats.NATS:
-    """A probe connection: one try at each URL of `nats_url` (comma-separated for a cluster)."""
-    return await nats.connect(
-        nats_url.split(","), connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False
-    )
+    """A probe connection to any URL of `nats_url` (comma-separated for a cluster), bounded:
+    `ConnectionError` when every node is down, never nats.py's retry-forever."""
+    return await jetstream.connect_once(nats_url, name="chaos-probe", timeout_s=2)
 
 
 async def consumer_state(nats_url: str) -> tuple[int, int, int]:

@@ -275,7 +275,9 @@ async def test_nats_unreachable_stays_reconcile_failed_through_deployment_events
         ),
         within=20,
     )
+    # the cause, not an empty timeout: a refused connect is not retried until the deadline
     assert "cannot connect to NATS" in failed["reconcileError"]["message"]
+    assert "no servers available" in failed["reconcileError"]["message"]
     # The Deployments complete their rollout: a refresh must not turn that into Ready.
     await make_ready(k8s, "p1-gateway", 2)
     await make_ready(k8s, "p1-aggregator", 1)
