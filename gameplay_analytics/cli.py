@@ -120,7 +120,7 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     print(f"ready {stack.endpoints_path}", flush=True)
     beat = heartbeat.LocalHeartbeat(
-        metrics_url=stack.gateway.metrics_url if stack.gateway else "",
+        metrics_urls=stack.gateway.metrics_urls if stack.gateway else [],
         nats_url=stack.nats_url_as(Role.OPERATOR),  # in a cluster the operator publishes
         bucket=PipelineNames().config_bucket,
     )

@@ -1,8 +1,10 @@
 """The adaptive heartbeat on a laptop: `up` runs the operator's controller from its gateway's
-own `/metrics` (no Prometheus), and publishes a changed rate the way the operator does.
+own `/metrics` (no Prometheus; every worker's, with `up --gateway-workers N`), and publishes
+a changed rate the way the operator does.
 
 `signals_from_metrics` is pure: gateway CPU is the growth of `process_cpu_seconds_total`
-between two readings over the wall time and the machine's cores; combat load is
+(summed over the workers' texts) between two readings over the wall time and the machine's
+cores; combat load is
 `analytics_players_in_combat / analytics_sessions_active`. `LocalHeartbeat.step` is one
 controller step (bounded HTTP read, a KV write only when the rate moved).
 """
@@ -14,6 +16,7 @@ import dataclasses
 import logging
 import os
 import urllib.request
+from collections.abc import Sequence
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -55,10 +58,11 @@ def signals_from_metrics(
 
 
 class LocalHeartbeat:
-    """The controller's state between steps, for one local gateway."""
+    """The controller's state between steps, for one local gateway (one `/metrics` URL per
+    worker process; a step reads them all, or skips when any is unavailable)."""
 
-    def __init__(self, *, metrics_url: str, nats_url: str, bucket: str) -> None:
-        self._metrics_url = metrics_url
+    def __init__(self, *, metrics_urls: Sequence[str], nats_url: str, bucket: str) -> None:
+        self._metrics_urls = list(metrics_urls)
         self._nats_url = nats_url
         self._bucket = bucket
         rules = policy.default_rules()
@@ -73,8 +77,7 @@ class LocalHeartbeat:
         if self._config is None or self.state is None:
             return False  # the heartbeat class is pinned: nothing to adapt
         try:
-            with urllib.request.urlopen(self._metrics_url, timeout=_READ_TIMEOUT_S) as reply:
-                text = reply.read().decode()
+            text = "".join(_read(url) for url in self._metrics_urls)
         except OSError as err:
             log.info("heartbeat: gateway metrics unavailable (%s)", type(err).__name__)
             return False
@@ -93,3 +96,9 @@ class LocalHeartbeat:
         )
         log.info("heartbeat sampling now %g: %s", new.rate, new.reason)
         return True
+
+
+def _read(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=_READ_TIMEOUT_S) as reply:
+        text: str = reply.read().decode()
+    return text if text.endswith("\n") else text + "\n"

@@ -19,11 +19,10 @@ pytestmark = pytest.mark.integration
 
 
 class _Metrics:
-    cpu = 0.0
+    cpu = 0.0  # what each gateway worker reports
 
 
-@pytest.fixture
-def gateway_metrics() -> Iterator[str]:
+def _serve_metrics() -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = (
@@ -39,17 +38,30 @@ def gateway_metrics() -> Iterator[str]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def workers_metrics() -> Iterator[list[str]]:
+    """The `/metrics` URLs of two gateway workers (`up --gateway-workers 2`)."""
+    servers = [_serve_metrics() for _ in range(2)]
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+        yield [f"http://127.0.0.1:{s.server_address[1]}/metrics" for s in servers]
     finally:
-        server.shutdown()
+        for server in servers:
+            server.shutdown()
+
+
+@pytest.fixture
+def gateway_metrics(workers_metrics: list[str]) -> str:
+    return workers_metrics[0]
 
 
 async def test_a_busy_gateway_gets_less_heartbeat_sampling(
     nats_url: str, gateway_metrics: str
 ) -> None:
     bucket = PipelineNames().config_bucket
-    beat = LocalHeartbeat(metrics_url=gateway_metrics, nats_url=nats_url, bucket=bucket)
+    beat = LocalHeartbeat(metrics_urls=[gateway_metrics], nats_url=nats_url, bucket=bucket)
     assert beat.state is not None
     start = beat.state.rate
     _Metrics.cpu = 100.0
@@ -67,3 +79,24 @@ async def test_a_busy_gateway_gets_less_heartbeat_sampling(
     finally:
         await nc.close()
     assert entry.value is not None and entry.value.decode() == expected
+
+
+async def test_the_cpu_of_every_gateway_worker_counts(
+    nats_url: str, workers_metrics: list[str]
+) -> None:
+    """Two workers at 47.5 % of the machine each are a busy gateway; reading only the first
+    (as `up` once did) saw half of it and never thinned the heartbeat."""
+    bucket = PipelineNames().config_bucket
+    beat = LocalHeartbeat(metrics_urls=workers_metrics, nats_url=nats_url, bucket=bucket)
+    assert beat.state is not None
+    start = beat.state.rate
+    _Metrics.cpu = 100.0
+    assert await asyncio.to_thread(beat.step, 1000.0) is False
+    _Metrics.cpu = 100.0 + 30 * 0.475 * beat._cores
+    assert await asyncio.to_thread(beat.step, 1030.0) is True
+    assert beat.state.rate < start and "CPU" in beat.state.reason, beat.state
+    single = LocalHeartbeat(metrics_urls=workers_metrics[:1], nats_url=nats_url, bucket=bucket)
+    _Metrics.cpu = 100.0
+    await asyncio.to_thread(single.step, 1000.0)
+    _Metrics.cpu = 100.0 + 30 * 0.475 * single._cores
+    assert await asyncio.to_thread(single.step, 1030.0) is False  # one worker alone is not busy
