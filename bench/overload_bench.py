@@ -24,10 +24,8 @@ Run: `PYTHONPATH=. .venv/bin/python bench/overload_bench.py` (minutes; noisy whe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -37,171 +35,58 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
-import psutil
-from websockets.asyncio.client import connect
-
 from bench.gateway_bench import SECRET, _wait_ready
-from gameplay_analytics.contract.errors import ErrorCode
+from bench.loadclient import EVENTS, RATE_HZ, analytics_frame
+from bench.loadgen import run_loadgen
 from gameplay_analytics.local.services import NatsServer, free_port, free_ports
 from gameplay_analytics.runtime import jetstream
-from gameplay_analytics.runtime.gateway.auth import issue_token
-from gameplay_analytics.sdk.client import RATE_LIMITED_RETRY_MS
-from gameplay_analytics.sdk.schedule import SendSchedule
 
-RATE_HZ = 10
-EVENTS = 20
 STEP_S = 8.0
-LOADGEN_PROCS = 2
-MAX_CLIENTS = 1000
+MAX_CLIENTS = 1000  # the issue's goal row: 1,000 clients at 10 Hz, 200k events/s offered
 PROBE_CLIENTS = 400  # 80k events/s offered: past this machine's capacity (200 were not)
 WORKERS = (1, 2)  # gateway processes of each pass
 _TAIL_S = 3.0
-_NO_RATE_LIMIT = 1_000_000  # SendSchedule.may_send: only the gateway's holds pace the client
-_HELD_BY = {str(ErrorCode.BACKPRESSURE), str(ErrorCode.RATE_LIMITED)}
 _GATEWAY = (
     "import asyncio\n"
     "from gameplay_analytics.runtime.gateway import GatewaySettings, run_gateway\n"
     "asyncio.run(run_gateway(GatewaySettings()))\n"
 )
 _BARE = """
-import asyncio, signal, sys, orjson
+import asyncio, collections, json, signal, sys, time, orjson
 from websockets.asyncio.server import serve
-count = [0, 0]
+count = collections.Counter()  # events decoded per 0.1 s of time.monotonic()
 async def handle(ws):
     async for data in ws:
         doc = orjson.loads(data)
-        count[0] += 1
-        count[1] += len(doc.get("events") or ())
+        count[int(time.monotonic() * 10)] += len(doc.get("events") or ())
 async def main():
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with serve(handle, "127.0.0.1", int(sys.argv[1]), compression=None, max_size=None):
         print("ready", flush=True)
         await stop.wait()
-    print(orjson.dumps({"frames": count[0], "events": count[1]}).decode(), flush=True)
+    print(json.dumps(count), flush=True)
 asyncio.run(main())
 """
 
 
-def _frame(ident: int, seq: int) -> bytes:
-    events = [
-        {"seq": seq + i, "name": "engage_enemy", "ts": 1759320000123,
-         "props": {"enemy_id": f"orc_{(seq + i) % 97}", "tier": "boss"}}
-        for i in range(EVENTS)
-    ]  # fmt: skip
-    return orjson.dumps({"type": "analytics", "id": ident, "schema": "1.0.0", "events": events})
-
-
-async def _client(url: str, stop: float, holds: bool, bare: bool, stats: dict[str, Any]) -> None:
-    player = str(uuid.uuid4())
-    async with connect(url, compression=None, max_size=None, open_timeout=60) as ws:
-        await ws.send(orjson.dumps({
-            "type": "hello", "token": issue_token(player, secret=SECRET),
-            "client_guid": str(uuid.uuid4()), "schema": "1.0.0",
-        }).decode())  # fmt: skip
-        if not bare:
-            await ws.recv()
-        sent_at: dict[int, float] = {}
-        schedule = SendSchedule(1.0 / RATE_HZ, time.monotonic, seed=player)
-
-        async def read() -> None:
-            async for data in ws:
-                reply = orjson.loads(data)
-                at = sent_at.pop(reply.get("id"), None) if "id" in reply else None
-                if reply.get("type") == "ack" and at is not None:
-                    stats["acked"] += reply["accepted"]
-                    stats["latencies"].append(time.monotonic() - at)
-                elif reply.get("type") == "error":
-                    stats["refused"] += 1
-                    if reply.get("code") in _HELD_BY:  # as AnalyticsClient does
-                        schedule.hold((reply.get("retry_after_ms") or RATE_LIMITED_RETRY_MS) / 1000)
-
-        reader = asyncio.create_task(read())
-        period = 1.0 / RATE_HZ
-        next_at = time.monotonic() + period * (hash(player) % 1000) / 1000
-        ident = seq = 0
-        while True:
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            if time.monotonic() >= stop:
-                break
-            next_at += period  # open loop: the schedule never waits for a reply
-            if holds and not schedule.may_send(time.monotonic(), _NO_RATE_LIMIT):
-                stats["held"] += EVENTS
-                continue
-            ident += 1
-            frame = _frame(ident, seq)
-            seq += EVENTS
-            sent_at[ident] = time.monotonic()
-            await ws.send(frame, text=True)
-            stats["sent"] += EVENTS
-        await asyncio.sleep(_TAIL_S)  # late acks of the envelopes sent in the step
-        reader.cancel()
-
-
-async def _loadgen(
-    url: str, clients: int, duration_s: float, bare: bool, holds: bool
-) -> dict[str, Any]:
-    stats: dict[str, Any] = {"sent": 0, "held": 0, "acked": 0, "refused": 0, "latencies": []}
-    start = time.monotonic()
-    stop = start + duration_s
-    await asyncio.gather(
-        *(_client(url, stop, holds, bare, stats) for _ in range(clients)), return_exceptions=True
-    )
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    latencies = sorted(stats.pop("latencies"))
-    stats["p95_s"] = latencies[int(0.95 * (len(latencies) - 1))] if latencies else None
-    stats["cpu_s"] = usage.ru_utime + usage.ru_stime
-    return stats
-
-
-def _run_loadgen(
-    url: str, clients: int, duration_s: float, *, bare: bool, holds: bool = True
-) -> dict[str, Any]:
-    """Clients spread over LOADGEN_PROCS processes; their results summed (p95: the worst)."""
-    share = [clients // LOADGEN_PROCS + (i < clients % LOADGEN_PROCS) for i in range(LOADGEN_PROCS)]
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--loadgen",
-                url,
-                str(n),
-                str(duration_s),
-                str(int(bare)),
-                str(int(holds)),
-            ],
-            stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": _root()},
-        )
-        for n in share
-        if n
-    ]
-    results = [json.loads(p.communicate(timeout=duration_s + 120)[0]) for p in procs]
-    p95s = [r["p95_s"] for r in results if r["p95_s"] is not None]
-    total = {k: sum(r[k] for r in results) for k in ("sent", "held", "acked", "refused", "cpu_s")}
-    total["p95_s"] = max(p95s) if p95s else None
-    return total
-
-
-def _root() -> str:
-    return str(Path(__file__).resolve().parents[1])
-
-
-def _bare_rate(clients: int) -> float:
+def _bare_rate(clients: int) -> tuple[float, dict[str, Any]]:
+    """Events/s the bare server decoded in the sending window, and what the clients did."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", _BARE, str(port)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        started = time.monotonic()
-        _run_loadgen(f"ws://127.0.0.1:{port}/ws", clients, STEP_S, bare=True, holds=False)
-        elapsed = time.monotonic() - started - _TAIL_S  # the clients' closing wait
+        res = run_loadgen(
+            f"ws://127.0.0.1:{port}/ws", clients, STEP_S, secret=SECRET, bare=True, holds=False,
+            watch={"bare": proc.pid}, tail_s=_TAIL_S,
+        )  # fmt: skip
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
-        return float(json.loads(out.strip().splitlines()[-1])["events"]) / max(elapsed, STEP_S)
+        start, stop = (round(t * 10) for t in res["window"])
+        decoded = json.loads(out.strip().splitlines()[-1]).items()
+        return sum(n for t, n in decoded if start <= int(t) < stop) / STEP_S, res
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -227,7 +112,7 @@ def admission_cost(frames_n: int = 5000) -> dict[str, Any]:
     )  # fmt: skip
     guard = SamplingGuard(player_uuid=player, consent=Consent(), rules=live.rules, multiplier=1)
     edge = EdgeKeys(salts=SaltBook(secret="bench"), profile_secret="bench").player(player, None)
-    data = [_frame(i, i * EVENTS) for i in range(frames_n)]
+    data = [analytics_frame(i, i * EVENTS) for i in range(frames_n)]
 
     def refuse() -> None:
         bucket = TokenBucket(1e9, 0.0)
@@ -263,47 +148,68 @@ def admission_cost(frames_n: int = 5000) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _steps(
-    url: str, workers: int, gateway: subprocess.Popen[bytes]
-) -> tuple[list[dict[str, Any]], float]:
-    """Capacity, then 1x, 2x and 5x of it: the rows, and the number of clients at 5x."""
+def _steps(url: str, workers: int, watch: dict[str, int | None]) -> list[dict[str, Any]]:
+    """Capacity, then 1x, 2x and 5x of it, then the goal row (MAX_CLIENTS ignoring the hint)."""
     label = "" if workers == 1 else f"{workers} workers "
     # Capacity: the goodput of PROBE_CLIENTS open-loop clients, which saturates this
     # gateway on the 2-core machine; the steps are multiples of it.
-    probe = _run_loadgen(url, PROBE_CLIENTS, STEP_S, bare=False)
+    probe = _load(url, PROBE_CLIENTS, holds=True, watch=watch)
     capacity = probe["acked"] / STEP_S
-    per_client = RATE_HZ * EVENTS
     rows: list[dict[str, Any]] = [{
         "component": "overload",
-        "metric": f"{label}capacity: {PROBE_CLIENTS} clients offered "
-                  f"{probe['sent'] / STEP_S:.0f}/s p95 {probe['p95_s'] or 0:.3f}s "
-                  f"loadgen {probe['cpu_s'] / STEP_S:.2f}",
-        "value": round(capacity),
+        "metric": f"{label}capacity: {PROBE_CLIENTS} clients {_describe(probe)}",
+        "value": round(capacity), **_figures(probe),
     }]  # fmt: skip
-    goodput: dict[int, float] = {}
-    clients = 1
-    for factor, holds in ((1, True), (2, True), (5, True), (5, False)):
-        clients = max(1, min(MAX_CLIENTS, round(factor * capacity / per_client)))
-        cpu0 = _cpu(gateway.pid)
-        res = _run_loadgen(url, clients, STEP_S, bare=False, holds=holds)
-        gw_cpu = (_cpu(gateway.pid) - cpu0) / (STEP_S + _TAIL_S)
-        if holds:
-            goodput[factor] = res["acked"] / STEP_S
-        deaf = "" if holds else " (clients ignore retry_after_ms)"
+    one_x = 0.0
+    for factor in (1, 2, 5, None):
+        holds = factor is not None
+        clients = (
+            max(1, min(MAX_CLIENTS, round(factor * capacity / (RATE_HZ * EVENTS))))
+            if factor is not None
+            else MAX_CLIENTS
+        )
+        res = _load(url, clients, holds=holds, watch=watch)
+        goodput = res["acked"] / STEP_S
+        one_x = one_x or goodput
+        name = (
+            f"{factor}x: {clients} clients"
+            if factor is not None
+            else f"goal: {clients} clients at {RATE_HZ} Hz ignoring retry_after_ms"
+        )
         rows.append({
             "component": "overload",
-            "metric": f"{label}{factor}x{deaf}: {clients} clients "
-                      f"offered {res['sent'] / STEP_S:.0f}/s (held {res['held'] / STEP_S:.0f}/s) "
-                      f"refused {res['refused']} "
-                      f"p95 {res['p95_s'] or 0:.3f}s "
-                      f"gw {gw_cpu:.2f} cores, loadgen {res['cpu_s'] / STEP_S:.2f}",
-            "value": round(res["acked"] / STEP_S),
-            "raw": round(goodput[1]),
-            "ratio": round(res["acked"] / STEP_S / goodput[1], 3) if goodput[1] else None,
-            "target": ">=0.9" if factor == 5 else "",
-            "p95_s": res["p95_s"],
+            "metric": f"{label}{name} {_describe(res)}",
+            "value": round(goodput), "raw": round(one_x),
+            "ratio": round(goodput / one_x, 3) if one_x else None,
+            "target": ">=0.9" if factor == 5 else ("150k" if factor is None else ""),
+            **_figures(res),
         })  # fmt: skip
-    return rows, clients
+    return rows
+
+
+def _load(url: str, clients: int, *, holds: bool, watch: dict[str, int | None]) -> dict[str, Any]:
+    return run_loadgen(
+        url, clients, STEP_S, secret=SECRET, bare=False, holds=holds, watch=watch, tail_s=_TAIL_S
+    )
+
+
+def _describe(res: dict[str, Any]) -> str:
+    cores = ", ".join(f"{k} {v:.2f}" for k, v in res["cores"].items())
+    return (
+        f"offered {res['sent'] / STEP_S:.0f}/s (held {res['held'] / STEP_S:.0f}/s) "
+        f"refused {res['refused']} p95 {res['p95_s'] or 0:.3f}s; cores: {cores}"
+    )
+
+
+def _figures(res: dict[str, Any]) -> dict[str, Any]:
+    """The row's machine-readable extras: offered load, latency, CPU of each process."""
+    per_frame = res["loadgen_us_per_frame"]
+    return {
+        "offered": round(res["sent"] / STEP_S), "held": round(res["held"] / STEP_S),
+        "refused": res["refused"], "failed": res["failed"], "p50_s": res["p50_s"],
+        "p95_s": res["p95_s"], "cores": {k: round(v, 3) for k, v in res["cores"].items()},
+        "loadgen_us_per_frame": round(per_frame, 1) if per_frame else None,
+    }  # fmt: skip
 
 
 def _start_gateway(nats_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -353,19 +259,20 @@ def run() -> list[dict[str, Any]]:
             for workers in WORKERS:
                 gateway, url = _start_gateway(server.url, workers)
                 try:
-                    steps, clients = _steps(url, workers, gateway)
+                    steps = _steps(url, workers, {"gateway": gateway.pid, "nats": server.pid})
                 finally:
                     _stop(gateway)
                 rows.extend(steps)
                 if workers == 1:
-                    bare = _bare_rate(clients)
-                    at_5x = steps[-1]["value"]
+                    bare, res = _bare_rate(MAX_CLIENTS)
+                    goal = steps[-1]["value"]
                     rows.append({
                         "component": "overload",
-                        "metric": f"gateway goodput at 5x vs bare ws+orjson, {clients} "
-                        "clients ignoring retry_after_ms",
-                        "value": at_5x, "raw": round(bare),
-                        "ratio": round(at_5x / bare, 3) if bare else None, "target": ">=0.3",
+                        "metric": f"goal row vs bare ws+orjson, {MAX_CLIENTS} clients: "
+                        f"bare {_describe(res)}",
+                        "value": goal, "raw": round(bare),
+                        "ratio": round(goal / bare, 3) if bare else None, "target": ">=0.3",
+                        **_figures(res),
                     })  # fmt: skip
         finally:
             server.stop()
@@ -373,23 +280,6 @@ def run() -> list[dict[str, Any]]:
     return rows
 
 
-def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process and its children (workers) used so far."""
-    total = 0.0
-    with contextlib.suppress(psutil.Error):
-        proc = psutil.Process(pid)
-        for p in [proc, *proc.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                times = p.cpu_times()
-                total += times.user + times.system
-    return total
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--loadgen"]:
-        url, n, duration, bare, holds = sys.argv[2:7]
-        stats = asyncio.run(_loadgen(url, int(n), float(duration), bare == "1", holds == "1"))
-        print(json.dumps(stats))
-    else:
-        for row in run():
-            print(row)
+    for row in run():
+        print(row)

@@ -1,0 +1,279 @@
+"""A cheap open-loop WebSocket load generator: the benches' game clients, not their limit.
+
+Issue 17 wants the load generator not to be what limits the gateway's figure. The `websockets`
+client cost about 100 µs of Python per sent frame (20 event dicts built and encoded, framing
+and masking, a timer and a reader task per client): on 2 cores, 1,000 clients at 10 Hz took
+most of a core. Here, per load generator process:
+
+- each client is a raw `asyncio.Protocol`: the HTTP upgrade once, then frames written as
+  bytes. An `analytics` frame is a bytes template with only `id`, the events' `seq` and the
+  enemy id derived from it substituted: exactly the JSON `orjson` makes of the same dict
+  (`frame_doc`). Client frames carry the all-zero masking key (RFC 6455 lets the key be any
+  four bytes; the server unmasks them as any other, so its cost is unchanged and ours is none);
+- one scheduler wakes every `TICK_S` and sends every client whose slot is due: each client has
+  its own random phase within the 100 ms period. Open loop: it never waits for a reply;
+- replies are decoded only to count acks, refusals and the send → ack latency. A client
+  refused with `backpressure` or `rate_limited` sends nothing for `retry_after_ms` (jittered,
+  `sdk.schedule.SendSchedule.hold`, as the SDK does): the frames due meanwhile count as held.
+  With `holds` off the clients ignore the hint (every frame is sent, read and refused).
+
+Replies are assumed unfragmented (the `websockets` server sends a message as one frame).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import os
+import random
+import struct
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from gameplay_analytics.contract.errors import ErrorCode
+from gameplay_analytics.runtime.gateway.auth import issue_token
+from gameplay_analytics.sdk.client import RATE_LIMITED_RETRY_MS
+from gameplay_analytics.sdk.schedule import SendSchedule
+
+__all__ = [
+    "EVENTS", "RATE_HZ", "Stats", "analytics_frame", "connect_clients", "frame_doc", "run_clients",
+]  # fmt: skip
+
+RATE_HZ = 10
+EVENTS = 20
+TICK_S = 0.004  # the scheduler's wake-up: sends are at most this late
+CONNECTS_AT_ONCE = 64  # handshakes in flight: a burst of 500 SYNs overflows a listen backlog
+_NO_RATE_LIMIT = 1_000_000  # SendSchedule.may_send: only the gateway's holds pace the client
+_HELD_BY = {str(ErrorCode.BACKPRESSURE), str(ErrorCode.RATE_LIMITED)}
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455's handshake constant
+_ZERO_MASK = b"\0\0\0\0"
+_TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
+_EVENT = (
+    b'{"seq":%d,"name":"engage_enemy","ts":1759320000123,'
+    b'"props":{"enemy_id":"orc_%d","tier":"boss"}}'
+)  # kept at rate 1.0 for every player (boss combat): every event is published
+
+
+def frame_doc(ident: int, seq: int, events: int = EVENTS) -> dict[str, Any]:
+    """The `analytics` frame `analytics_frame` encodes, as the dict a client would build."""
+    return orjson.loads(analytics_frame(ident, seq, events))  # type: ignore[no-any-return]
+
+
+def analytics_frame(ident: int, seq: int, events: int = EVENTS) -> bytes:
+    """An `analytics` frame of `events` boss-tier `engage_enemy` events from `seq` on."""
+    return b'{"type":"analytics","id":%d,"schema":"1.0.0","events":[%b]}' % (
+        ident,
+        _events(seq, events),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _events(seq: int, events: int) -> bytes:
+    """The events' JSON, shared: every client counts its `seq` from 0 in the same steps."""
+    return b",".join(_EVENT % (s, s % 97) for s in range(seq, seq + events))
+
+
+def client_frame(payload: bytes, opcode: int = _TEXT) -> bytes:
+    """One final, masked (all-zero key) client → server WebSocket frame."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    return head + _ZERO_MASK + payload
+
+
+@dataclass(slots=True)
+class Stats:
+    """What one process's clients did; latencies in µs (send → ack of accepted frames)."""
+
+    sent: int = 0  # events in frames handed to the socket
+    held: int = 0  # events due while the client was held by a refusal
+    frames: int = 0
+    acked: int = 0
+    refused: int = 0
+    failed: int = 0  # clients that could not connect (or were not welcomed)
+    closed: int = 0  # clients whose connection closed before the end
+    latencies: list[int] = field(default_factory=list)
+
+
+class _Client(asyncio.Protocol):
+    """One WebSocket connection, written with pre-built frames, read only for its replies."""
+
+    def __init__(self, stats: Stats, player: str, path: str, host: str, bare: bool) -> None:
+        self.stats, self.player, self.bare = stats, player, bare
+        self.schedule = SendSchedule(1.0 / RATE_HZ, time.monotonic, seed=player)
+        self.phase = random.Random(player).random() / RATE_HZ
+        self.ident = self.seq = 0
+        self.sent_at: dict[int, float] = {}
+        self.transport: asyncio.Transport | None = None
+        self.upgraded = False
+        self.buffer = b""
+        loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.welcomed: asyncio.Future[None] = loop.create_future()
+        key = base64.b64encode(os.urandom(16))
+        self.accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for future in (self.opened, self.welcomed):
+            if not future.done():
+                future.set_exception(ConnectionError("closed during the handshake"))
+
+    def send(self, now: float) -> None:
+        """The next `analytics` frame, unless the connection is gone."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.ident += 1
+        transport.write(client_frame(analytics_frame(self.ident, self.seq)))
+        self.seq += EVENTS
+        if not self.bare:
+            self.sent_at[self.ident] = now
+        self.stats.sent += EVENTS
+        self.stats.frames += 1
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buffer + data if self.buffer else data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buf
+                return
+            head, buf = buf[:end], buf[end + 4 :]
+            if not head.startswith(b"HTTP/1.1 101") or self.accept not in head:
+                self.opened.set_exception(ConnectionError(head.split(b"\r\n", 1)[0].decode()))
+                self.close()
+                return
+            self.upgraded = True
+            self.opened.set_result(None)
+        pos, n = 0, len(buf)
+        while n - pos >= 2:
+            length, start = buf[pos + 1] & 0x7F, pos + 2
+            if length == 126:
+                length, start = int.from_bytes(buf[start : start + 2]), start + 2
+            elif length == 127:
+                length, start = int.from_bytes(buf[start : start + 8]), start + 8
+            if start + length > n:
+                break
+            self._frame(buf[pos] & 0x0F, buf[start : start + length])
+            pos = start + length
+        self.buffer = buf[pos:]
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
+        if opcode == _TEXT:
+            self._reply(orjson.loads(payload))
+        elif opcode == _PING and self.transport is not None:
+            self.transport.write(client_frame(payload, _PONG))
+        elif opcode == _CLOSE:
+            self.close(payload[:2])
+
+    def _reply(self, reply: dict[str, Any]) -> None:
+        kind = reply.get("type")
+        if kind == "ack":
+            at = self.sent_at.pop(reply.get("id"), None)  # type: ignore[arg-type]
+            if at is not None:
+                self.stats.acked += reply["accepted"]
+                self.stats.latencies.append(round((time.monotonic() - at) * 1e6))
+        elif kind == "error":
+            self.sent_at.pop(reply.get("id"), None)  # type: ignore[arg-type]
+            self.stats.refused += 1
+            if reply.get("code") in _HELD_BY:  # as AnalyticsClient does
+                self.schedule.hold((reply.get("retry_after_ms") or RATE_LIMITED_RETRY_MS) / 1000)
+            elif not self.welcomed.done():
+                self.welcomed.set_exception(ConnectionError(f"refused: {reply}"))
+        elif kind == "welcome" and not self.welcomed.done():
+            self.welcomed.set_result(None)
+
+    def close(self, code: bytes = b"\x03\xe8") -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(client_frame(code, _CLOSE))
+            self.transport.close()
+
+    async def start(self, host: str, port: int, secret: str) -> None:
+        """Connect, upgrade, say hello and (unless bare) wait for the welcome."""
+        await asyncio.get_running_loop().create_connection(lambda: self, host, port)
+        await self.opened
+        hello = {"type": "hello", "token": issue_token(self.player, secret=secret),
+                 "client_guid": str(uuid.uuid4()), "schema": "1.0.0"}  # fmt: skip
+        assert self.transport is not None
+        self.transport.write(client_frame(orjson.dumps(hello)))
+        if self.bare:  # a bare server never replies
+            self.welcomed.set_result(None)
+        await self.welcomed
+
+
+async def connect_clients(
+    url: str, n: int, *, secret: str, bare: bool, stats: Stats
+) -> list[_Client]:
+    """`n` clients connected and welcomed (at most CONNECTS_AT_ONCE handshakes at a time);
+    the ones that failed are counted in `stats.failed`."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
+
+    async def one() -> _Client | None:
+        client = _Client(stats, str(uuid.uuid4()), parts.path or "/", parts.netloc, bare)
+        async with gate:
+            try:
+                await asyncio.wait_for(client.start(host, port, secret), 30)
+            except (OSError, TimeoutError):
+                stats.failed += 1
+                client.close()
+                return None
+        return client
+
+    return [c for c in await asyncio.gather(*(one() for _ in range(n))) if c is not None]
+
+
+async def drive(clients: list[_Client], start: float, duration_s: float, *, holds: bool) -> None:
+    """Send every client's frame at its slot from `start` (time.monotonic) for `duration_s`."""
+    if not clients:
+        return
+    order = sorted(clients, key=lambda c: c.phase)
+    period, stop = 1.0 / RATE_HZ, start + duration_s
+    base, i, n = start, 0, len(order)
+    await asyncio.sleep(max(0.0, start - time.monotonic()))
+    while (now := time.monotonic()) < stop:
+        while base + order[i].phase <= now:  # every slot due: a late tick sends them all
+            client = order[i]
+            if holds and not client.schedule.may_send(now, _NO_RATE_LIMIT):
+                client.stats.held += EVENTS
+            else:
+                client.send(now)
+            i += 1
+            if i == n:
+                i, base = 0, base + period
+        await asyncio.sleep(TICK_S)
+
+
+async def run_clients(
+    clients: list[_Client], start: float, duration_s: float, *, holds: bool, tail_s: float
+) -> None:
+    """Drive the clients, wait `tail_s` for late replies, then close them all."""
+    await drive(clients, start, duration_s, holds=holds)
+    await asyncio.sleep(tail_s)
+    for client in clients:
+        if client.transport is None or client.transport.is_closing():
+            client.stats.closed += 1
+        client.close()
+    await asyncio.sleep(0.1)  # let the close frames go out
