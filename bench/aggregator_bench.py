@@ -35,6 +35,7 @@ from gameplay_analytics.privacy.edge import EdgeKeys, seal
 from gameplay_analytics.privacy.pseudonym import SaltBook
 from gameplay_analytics.runtime import jetstream, storage
 from gameplay_analytics.runtime.aggregator import Aggregator, AggregatorSettings, Enricher
+from gameplay_analytics.runtime.aggregator.gcpolicy import tune_gc
 
 MESSAGES = 600
 EVENTS_PER_MESSAGE = 250  # many events per message: JetStream acks cost per message
@@ -111,6 +112,7 @@ async def _aggregator(nats_url: str, dsn: str, start_seq: int, total: int) -> tu
     })  # fmt: skip
     agg = Aggregator(settings, start_sequence=start_seq)
     await agg.start()
+    tune_gc()  # as run_aggregator does once started
     started, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(agg.run())
     while agg.stats.persisted + agg.stats.deduplicated < total:

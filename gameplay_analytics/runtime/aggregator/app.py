@@ -29,6 +29,7 @@ from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.committer import Committed, Committer, Outcome
 from gameplay_analytics.runtime.aggregator.consumer import Consumer
 from gameplay_analytics.runtime.aggregator.enrich import Enricher, PreparedMessage
+from gameplay_analytics.runtime.aggregator.gcpolicy import tune_gc
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.payload_log import PayloadSampler
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
@@ -294,7 +295,7 @@ class Aggregator:
             self._count(outcome)
             refused = {i.entry.stream_seq for i in outcome.dlq if i.entry.reason == "unstorable"}
             self._payload_log.offer([p for p in prepared if p.stream_seq not in refused])
-            self.metrics.observe_committed((r for p in prepared for r in p.rows), time.time())
+            self.metrics.observe_committed((p.event_ms for p in prepared), time.time())
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return outcome
 
@@ -357,6 +358,7 @@ async def run_aggregator(
             loop.add_signal_handler(sig, aggregator.request_stop)
     try:
         await aggregator.start()
+        tune_gc()
         if started is not None:
             started.set()
         await aggregator.run()

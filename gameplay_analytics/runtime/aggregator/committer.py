@@ -155,10 +155,11 @@ class Committer:
             async with self._pool.acquire() as conn:
                 return Stored(
                     await hot.write_batch(
-                        conn, rows, merge_sessions(prepared), _profiles(prepared)
+                        conn, rows, merge_sessions(prepared), _profiles(prepared),
+                        encoded=_encoded(prepared),
                     ),
                     [],
-                )
+                )  # fmt: skip
         except Exception as err:
             if not retry.is_poison(err):
                 raise
@@ -192,7 +193,9 @@ class Committer:
                 continue
             try:
                 async with self._pool.acquire() as conn:
-                    done = await hot.write_batch(conn, p.rows, merge_sessions([p]), _profiles([p]))
+                    done = await hot.write_batch(
+                        conn, p.rows, merge_sessions([p]), _profiles([p]), encoded=_encoded([p])
+                    )
             except Exception as err:
                 if not retry.is_poison(err):
                     raise
@@ -238,6 +241,18 @@ def _unstorable(p: PreparedMessage, err: BaseException) -> DlqItem:
         client_guid=p.client_guid, schema_version=p.schema_version, stream_seq=p.stream_seq,
     )  # fmt: skip
     return DlqItem(entry, p.dlq_id)
+
+
+def _encoded(prepared: Sequence[PreparedMessage]) -> list[bytes] | None:
+    """The batch's rows in binary COPY form, if every message's could be encoded."""
+    encoded = []
+    for p in prepared:
+        if p.copy is None:
+            if p.rows:
+                return None
+        elif p.copy:
+            encoded.append(p.copy)
+    return encoded
 
 
 def _profiles(prepared: Sequence[PreparedMessage]) -> list[ProfileUpdate]:

@@ -4,7 +4,8 @@ The fast path COPies a batch straight into `analytics_events` (PostgreSQL routes
 their day partitions); the primary key (player, client_guid, seq, event_day) makes a batch
 holding an already-stored event fail as a whole, and only such a batch takes the slow path:
 COPY into a temporary staging table, then `INSERT … ON CONFLICT DO NOTHING`. Redeliveries are
-rare, so almost every batch costs one COPY.
+rare, so almost every batch costs one COPY, of rows the aggregator encoded as it built them
+(`copy_binary`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from gameplay_analytics.runtime.storage import erasure, profile
+from gameplay_analytics.runtime.storage import copy_binary, erasure, profile
 from gameplay_analytics.runtime.storage.schema import EVENT_COLUMNS, EVENTS_TABLE, SESSIONS_TABLE
 
 __all__ = ["EventRow", "SessionUpdate", "WriteResult", "write_batch"]
@@ -104,9 +105,13 @@ async def write_batch(
     rows: Sequence[EventRow],
     sessions: Iterable[SessionUpdate] = (),
     profiles: Sequence[profile.ProfileUpdate] = (),
+    *,
+    encoded: Sequence[bytes] | None = None,
 ) -> WriteResult:
     """Store a batch in one transaction; a raised error means nothing of it was stored.
 
+    `encoded`: the same rows, in order, already in binary COPY form (`copy_binary`), sent
+    as they are unless some of the rows are left out (erased players).
     The players' onboarding profiles (`profile.upsert_profiles`) commit with their events.
 
     A key repeated inside the batch also fails the COPY, so the slow path covers both kinds
@@ -115,6 +120,7 @@ async def write_batch(
     """
     slow = False
     async with conn.transaction():
+        given = len(rows)
         rows, kept, profiles = await erasure.without_erased(  # first: see there
             conn, rows, list(sessions), profiles
         )
@@ -122,9 +128,15 @@ async def write_batch(
         if rows:
             try:
                 async with conn.transaction():  # a savepoint: the fast path may fail alone
-                    await conn.copy_records_to_table(
-                        EVENTS_TABLE, records=rows, columns=EVENT_COLUMNS
-                    )
+                    if encoded is not None and len(rows) == given:
+                        await conn.copy_to_table(
+                            EVENTS_TABLE, source=copy_binary.stream(encoded),
+                            columns=EVENT_COLUMNS, format="binary",
+                        )  # fmt: skip
+                    else:
+                        await conn.copy_records_to_table(
+                            EVENTS_TABLE, records=rows, columns=EVENT_COLUMNS
+                        )
             except asyncpg.UniqueViolationError:
                 slow = True
                 inserted = await _insert_new_only(conn, rows)

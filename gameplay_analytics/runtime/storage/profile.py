@@ -21,6 +21,7 @@ from gameplay_analytics.privacy.profile import PROFILE_RETENTION_DAYS
 from gameplay_analytics.runtime.storage.schema import PROFILE_TABLE
 
 __all__ = [
+    "PROFILE_EVENTS",
     "PROFILE_PROPS",
     "ProfileUpdate",
     "erase_profile",
@@ -32,6 +33,9 @@ __all__ = [
 _SOCIAL: Final = frozenset(n for n, spec in EVENTS.items() if spec.category is Category.SOCIAL)
 # The props a profile reads; an event not named here is never decoded for it.
 PROFILE_PROPS: Final = frozenset({"session_start", "encounter_end", "xp_gain"})
+# The events `observe` reads beyond their day: of any other, a batch need only add the day
+# (`active_days`), which the aggregator does once per message and day.
+PROFILE_EVENTS: Final = PROFILE_PROPS | {"engage_enemy", "craft_result"} | _SOCIAL
 
 
 @dataclasses.dataclass(slots=True)
