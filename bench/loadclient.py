@@ -12,7 +12,10 @@ most of a core. Here, per load generator process:
   four bytes; the server unmasks them as any other, so its cost is unchanged and ours is none);
 - one scheduler wakes every `TICK_S` and sends every client whose slot is due: each client has
   its own random phase within the 100 ms period. Open loop: it never waits for a reply;
-- replies are decoded only to count acks, refusals and the send → ack latency. A client
+- a client whose socket holds more than HIGH_WATER unsent bytes (the server is not reading it)
+  sends nothing, as `await ws.send()` would wait: those frames count as blocked;
+- replies are decoded only to count acks, refusals and the send → ack latency; acks after the
+  sending window count as late, not as goodput (their latency counts). A client
   refused with `backpressure` or `rate_limited` sends nothing for `retry_after_ms` (jittered,
   `sdk.schedule.SendSchedule.hold`, as the SDK does): the frames due meanwhile count as held.
   With `holds` off the clients ignore the hint (every frame is sent, read and refused).
@@ -49,6 +52,7 @@ __all__ = [
 RATE_HZ = 10
 EVENTS = 20
 TICK_S = 0.004  # the scheduler's wake-up: sends are at most this late
+HIGH_WATER = 64 * 1024  # bytes unsent in a socket's buffer over which a client sends nothing
 CONNECTS_AT_ONCE = 64  # handshakes in flight: a burst of 500 SYNs overflows a listen backlog
 _NO_RATE_LIMIT = 1_000_000  # SendSchedule.may_send: only the gateway's holds pace the client
 _HELD_BY = {str(ErrorCode.BACKPRESSURE), str(ErrorCode.RATE_LIMITED)}
@@ -98,8 +102,10 @@ class Stats:
 
     sent: int = 0  # events in frames handed to the socket
     held: int = 0  # events due while the client was held by a refusal
+    blocked: int = 0  # events due while the socket would not take more (the server not reading)
     frames: int = 0
-    acked: int = 0
+    acked: int = 0  # events acked within the sending window
+    late: int = 0  # events acked after it (sent in it): not goodput, their latency counts
     refused: int = 0
     failed: int = 0  # clients that could not connect (or were not welcomed)
     closed: int = 0  # clients whose connection closed before the end
@@ -114,6 +120,7 @@ class _Client(asyncio.Protocol):
         self.schedule = SendSchedule(1.0 / RATE_HZ, time.monotonic, seed=player)
         self.phase = random.Random(player).random() / RATE_HZ
         self.ident = self.seq = 0
+        self.window_end = float("inf")  # acks after it are late
         self.sent_at: dict[int, float] = {}
         self.transport: asyncio.Transport | None = None
         self.upgraded = False
@@ -143,6 +150,9 @@ class _Client(asyncio.Protocol):
         """The next `analytics` frame, unless the connection is gone."""
         transport = self.transport
         if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > HIGH_WATER:  # as `await ws.send()` would wait
+            self.stats.blocked += EVENTS
             return
         self.ident += 1
         transport.write(client_frame(analytics_frame(self.ident, self.seq)))
@@ -192,8 +202,12 @@ class _Client(asyncio.Protocol):
         if kind == "ack":
             at = self.sent_at.pop(reply.get("id"), None)  # type: ignore[arg-type]
             if at is not None:
-                self.stats.acked += reply["accepted"]
-                self.stats.latencies.append(round((time.monotonic() - at) * 1e6))
+                now = time.monotonic()
+                if now <= self.window_end:
+                    self.stats.acked += reply["accepted"]
+                else:
+                    self.stats.late += reply["accepted"]
+                self.stats.latencies.append(round((now - at) * 1e6))
         elif kind == "error":
             self.sent_at.pop(reply.get("id"), None)  # type: ignore[arg-type]
             self.stats.refused += 1
@@ -251,6 +265,8 @@ async def drive(clients: list[_Client], start: float, duration_s: float, *, hold
         return
     order = sorted(clients, key=lambda c: c.phase)
     period, stop = 1.0 / RATE_HZ, start + duration_s
+    for client in order:
+        client.window_end = stop
     base, i, n = start, 0, len(order)
     await asyncio.sleep(max(0.0, start - time.monotonic()))
     while (now := time.monotonic()) < stop:

@@ -30,7 +30,7 @@ __all__ = ["LOADGEN_PROCS", "cpu_seconds", "run_loadgen"]
 
 LOADGEN_PROCS = int(os.environ.get("LOADGEN_PROCS", "2"))
 _SECRET_ENV = "BENCH_LOADGEN_SECRET"
-_COUNTS = ("sent", "held", "frames", "acked", "refused", "failed", "closed")
+_COUNTS = ("sent", "held", "blocked", "frames", "acked", "late", "refused", "failed", "closed")
 _LEAD_S = 0.3  # from "go" to the first send: every process has read its start time
 
 

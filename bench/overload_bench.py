@@ -9,7 +9,8 @@ buffer them and send them later, so goodput here is a floor). The load generator
 runs as its own processes; the gateway as its own process with the protocol's limits (10 Hz,
 queue 5,000), nats-server with fsync on every write. Rates are per second of the common
 sending window, and the CPU of the gateway, nats-server and the load generator over that
-window is in every row (`cores`; the load generator's also per sent frame).
+window is in every row (`cores`; the load generator's also per sent frame). Goodput counts
+the events acked within the window; acks after it are `late`.
 
 Steps: capacity is measured first (the goodput of 400 open-loop clients, 80k events/s
 offered), then the offered load is 1x, 2x and 5x of it (at most 1,000 clients); goodput
@@ -201,7 +202,8 @@ def _load(url: str, clients: int, *, holds: bool, watch: dict[str, int | None]) 
 def _describe(res: dict[str, Any]) -> str:
     cores = ", ".join(f"{k} {v:.2f}" for k, v in res["cores"].items())
     return (
-        f"offered {res['sent'] / STEP_S:.0f}/s (held {res['held'] / STEP_S:.0f}/s) "
+        f"offered {res['sent'] / STEP_S:.0f}/s (held {res['held'] / STEP_S:.0f}/s, "
+        f"blocked {res['blocked'] / STEP_S:.0f}/s) late {res['late']} "
         f"refused {res['refused']} p95 {res['p95_s'] or 0:.3f}s; cores: {cores}"
     )
 
@@ -211,6 +213,7 @@ def _figures(res: dict[str, Any]) -> dict[str, Any]:
     per_frame = res["loadgen_us_per_frame"]
     return {
         "offered": round(res["sent"] / STEP_S), "held": round(res["held"] / STEP_S),
+        "blocked": round(res["blocked"] / STEP_S), "late": res["late"],
         "refused": res["refused"], "failed": res["failed"], "closed": res["closed"],
         "p50_s": res["p50_s"],
         "p95_s": res["p95_s"], "cores": {k: round(v, 3) for k, v in res["cores"].items()},
