@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 
 from gameplay_analytics.loadgen import LoadProfile, LoadReport, Target, run_load_test
+from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.stack import LocalStack, StackConfig
 
 TARGET_RATE = 50_000.0  # events/s offered (issue 17)
@@ -111,6 +112,8 @@ async def _step(
         "cores": await cores,
         "drops": report.drops_by_reason(),
         "backpressure": report.result.total("backpressure"),
+        "stages": {x.stage: (x.p50_ms, x.p95_ms) for x in report.stages},
+        "batch_ms": report.batch_ms(),
         "sustained": window["offered"] >= SUSTAINED_OFFERED * rate
         and window["stored"] >= SUSTAINED_STORED * window["offered"],
     }  # fmt: skip
@@ -121,7 +124,8 @@ async def _step(
         f"{'sustained' if step['sustained'] else 'NOT sustained'}\n"
         f"    cores: {step['cores']} loadgen {window['loadgen_cores']:.2f}; "
         f"gateway queue max {window['queue_max']:,.0f}; drops {step['drops']}; "
-        f"backpressure refusals {step['backpressure']:,.0f}",
+        f"backpressure refusals {step['backpressure']:,.0f}\n"
+        f"    p50/p95 ms by stage: {step['stages']}; aggregator batch mean {step['batch_ms']} ms",
         file=sys.stderr,
         flush=True,
     )
@@ -137,7 +141,7 @@ async def _measure(root: Path) -> list[dict[str, Any]]:
         assert stack.gateway is not None
         target = Target(
             stack.ws_url, SECRET, stack.postgres.dsn, stack.gateway.metrics_url,
-            tuple(a.metrics_url for a in stack.aggregators),
+            tuple(a.metrics_url for a in stack.aggregators), stack.nats_url_as(natsauth.ADMIN),
         )  # fmt: skip
         steps = [await _step(stack, target, root, FLOOR_RATE, seed=1)]
         steps.append(await _step(stack, target, root, TARGET_RATE, seed=2))
@@ -209,6 +213,10 @@ def _rows(steps: list[dict[str, Any]], best: dict[str, Any] | None) -> list[dict
                      "value": None, "raw": None, "ratio": None,
                      "target": f"none of {[round(s['asked']) for s in steps[1:]]}"})  # fmt: skip
     chosen = best or at_target
+    for stage, (_, p95) in chosen["stages"].items():
+        floor_p95 = floor["stages"].get(stage, (0.0, 0.0))[1]
+        where = f"{chosen['offered']:,.0f}/s"
+        rows.append(row(f"p95 ms of stage {stage} at {where} (raw: 1k/s)", p95, floor_p95, ""))
     for part, cores in chosen["cores"].items():
         rows.append(row(f"{part} CPU cores at that rate", cores, None, ""))
     rows.append(row("load generator CPU cores at that rate", chosen["loadgen_cores"], None, ""))

@@ -212,6 +212,7 @@ def _load(args: argparse.Namespace) -> int:
     import tempfile
 
     from gameplay_analytics.loadgen import EventMix, LoadProfile, Target, run_load_test
+    from gameplay_analytics.local import natsauth
     from gameplay_analytics.local.stack import LocalStack, StackConfig
 
     profile = LoadProfile(
@@ -231,7 +232,8 @@ def _load(args: argparse.Namespace) -> int:
         stack.start()
         assert stack.gateway is not None
         target = Target(stack.ws_url, secret, stack.postgres.dsn, stack.gateway.metrics_url,
-                        tuple(a.metrics_url for a in stack.aggregators))  # fmt: skip
+                        tuple(a.metrics_url for a in stack.aggregators),
+                        nats_url=stack.nats_url_as(natsauth.ADMIN))  # fmt: skip
     print(f"• {profile.players} players × {profile.seconds:g} s against {target.ws_url} …")
     try:
         report = asyncio.run(

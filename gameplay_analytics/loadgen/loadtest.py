@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import TextIO
 
 import asyncpg
+import nats
 
-from gameplay_analytics.loadgen import store
+from gameplay_analytics.contract.natsnames import PipelineNames
+from gameplay_analytics.loadgen import stages, store
 from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult, run_load
 from gameplay_analytics.loadgen.observe import MetricsWatch
 from gameplay_analytics.loadgen.report import LoadReport, plot, write_table
@@ -37,6 +39,8 @@ class Target:
     postgres_dsn: str | None = None
     gateway_metrics_url: str | None = None
     aggregator_metrics_urls: Sequence[str] = ()
+    nats_url: str | None = None  # with it, the report splits the latency by stage (stages.py)
+    stream: str = PipelineNames().stream
 
 
 async def run_load_test(
@@ -74,6 +78,7 @@ async def run_load_test(
     exact, partial = result.promised()
     guids = result.client_guids()
     latency = reconciliation = None
+    stamped: list[stages.StampedRow] = []
     if target.postgres_dsn is not None:
         await store.wait_stored(
             target.postgres_dsn,
@@ -88,9 +93,12 @@ async def run_load_test(
         try:
             latency = await store.latency(conn, guids, since=started + warmup_s)
             reconciliation = await store.reconcile(conn, guids, exact=exact, partial=partial)
+            if target.nats_url is not None:
+                stamped = await _stamped(conn, target, guids, since=started + warmup_s)
         finally:
             await conn.close()
     report = LoadReport(profile, result, watch.samples, latency, reconciliation, drain_s)
+    report.stages = stages.stage_latencies(stamped) if stamped else []
     if out is not None:
         write_table(report, out)
     if plot_path is not None:
@@ -98,6 +106,19 @@ async def run_load_test(
         if out is not None:
             out.write(f"plot: {path}\n")
     return report
+
+
+async def _stamped(
+    conn: asyncpg.Connection, target: Target, guids: Sequence[str], *, since: float
+) -> list[stages.StampedRow]:
+    assert target.nats_url is not None
+    rows = await stages.sample_rows(conn, guids, since=since)
+    nc = await nats.connect(target.nats_url, max_reconnect_attempts=0)
+    try:
+        times = await stages.stream_times(nc.jetstream(), target.stream, [r[2] for r in rows])
+    finally:
+        await nc.close()
+    return stages.stamped(rows, times)
 
 
 def _progress_lines(out: TextIO) -> Callable[[LoadResult], None]:

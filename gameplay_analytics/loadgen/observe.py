@@ -38,6 +38,8 @@ class Sample:
     received: float | None = None
     persisted: float | None = None
     consumer_lag: float | None = None
+    batch_seconds: float | None = None  # the aggregators' batch time so far (fetch → ack)
+    batches: float | None = None
     drops_by_reason: dict[str, float] = field(default_factory=dict)
 
 
@@ -109,6 +111,12 @@ class MetricsWatch:
             if aggregated
             else None,
             consumer_lag=lag,
+            batch_seconds=aggregated.get("analytics_aggregator_batch_seconds_sum")
+            if aggregated
+            else None,
+            batches=aggregated.get("analytics_aggregator_batch_seconds_count")
+            if aggregated
+            else None,
             drops_by_reason=_by_label(gateway, "analytics_drop_total", "reason") if gateway else {},
         )
 

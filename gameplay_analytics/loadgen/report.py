@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from gameplay_analytics.loadgen.harness import LoadProfile, LoadResult
 from gameplay_analytics.loadgen.observe import Sample
+from gameplay_analytics.loadgen.stages import StageLatency
 from gameplay_analytics.loadgen.store import Latency, Reconciliation
 
 __all__ = ["LoadReport", "Rates", "plot", "rates", "write_table"]
@@ -29,6 +30,7 @@ class LoadReport:
     latency: Latency | None
     reconciliation: Reconciliation | None
     drain_s: float
+    stages: list[StageLatency] = field(default_factory=list)  # with the target's NATS URL
 
     @property
     def ok(self) -> bool:
@@ -47,6 +49,11 @@ class LoadReport:
         first, last = self.samples[0].drops_by_reason, self.samples[-1].drops_by_reason
         deltas = {k: v - first.get(k, 0.0) for k, v in last.items()}
         return {k: v for k, v in sorted(deltas.items()) if v}
+
+    def batch_ms(self) -> float | None:
+        """The aggregator's mean batch time over the run (fetch returned → acked), in ms."""
+        seconds, batches = self.delta("batch_seconds"), self.delta("batches")
+        return round(1000 * seconds / batches, 1) if seconds is not None and batches else None
 
     def summary(self) -> dict[str, Any]:
         """Flat figures for benches and scripts."""
@@ -75,6 +82,8 @@ class LoadReport:
             if gateway
             else None,
             "queue_depth_max": max((s.queue_depth or 0 for s in self.samples), default=None),
+            "aggregator_batch_ms": self.batch_ms(),
+            "stages_ms": {x.stage: {"p50": x.p50_ms, "p95": x.p95_ms} for x in self.stages},
             "ok": self.ok,
         }
 
@@ -158,6 +167,7 @@ def write_table(report: LoadReport, out: TextIO) -> None:
             f"  p50 {lat.p50_ms:,.0f} ms   p95 {lat.p95_ms:,.0f} ms   "
             f"p99 {lat.p99_ms:,.0f} ms   max {lat.max_ms:,.0f} ms\n"
         )
+    _write_stages(report, w)
     series = rates(report.samples)
     gateway = [x.gateway_cpu for x in series if x.gateway_cpu is not None]
     depth = [x.queue_depth for x in series if x.queue_depth is not None]
@@ -186,6 +196,17 @@ def write_table(report: LoadReport, out: TextIO) -> None:
     unflushed = sum(not x.flushed for x in r.records)
     if unflushed:
         w(f"  {unflushed} players stopped with events not yet acked (flush bound reached)\n")
+
+
+def _write_stages(report: LoadReport, w: Any) -> None:
+    if not report.stages:
+        return
+    w("  by stage (a sample of stream messages; loadgen/stages.py says what each covers):\n")
+    for x in report.stages:
+        w(f"    {x.stage:<11} p50 {x.p50_ms:7,.1f} ms   p95 {x.p95_ms:7,.1f} ms   ({x.events:,})\n")
+    batch = report.batch_ms()
+    if batch is not None:
+        w(f"    aggregator batch, fetch returned → acked: mean {batch:,.1f} ms\n")
 
 
 def _write_over_time(report: LoadReport, series: list[Rates], w: Any) -> None:

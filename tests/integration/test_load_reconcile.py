@@ -12,6 +12,7 @@ import pytest
 from gameplay_analytics.contract.natsperms import Role
 from gameplay_analytics.loadgen import LoadProfile, Target, run_load_test
 from gameplay_analytics.loadgen import store as load_store
+from gameplay_analytics.local import natsauth
 from gameplay_analytics.local.stack import LocalStack, StackConfig
 from gameplay_analytics.runtime import privacy_scan
 
@@ -34,6 +35,7 @@ async def test_small_load_run_reconciles_exactly_and_reports(tmp_path: Path) -> 
             stack.postgres.dsn,
             stack.gateway.metrics_url,
             tuple(a.metrics_url for a in stack.aggregators),
+            stack.nats_url_as(natsauth.ADMIN),
         )
         plot = tmp_path / "load.png"
         report = await run_load_test(
@@ -52,6 +54,11 @@ async def test_small_load_run_reconciles_exactly_and_reports(tmp_path: Path) -> 
         assert report.latency.column == "stored_at"
         assert report.latency.events == rec.stored
         assert 0 < report.latency.p50_ms <= report.latency.p95_ms <= report.latency.p99_ms
+        # The split by stage, from the rows' stamps and the stream's store times.
+        by_stage = {x.stage: x for x in report.stages}
+        assert set(by_stage) == {"sdk", "gateway", "aggregator", "total"}
+        assert by_stage["aggregator"].events == by_stage["total"].events > 0
+        assert report.batch_ms() is not None
         # Received counts resends too (an envelope stored before its ack was lost comes back
         # after a reconnect); every stored event was received at least once.
         received = report.delta("received")
