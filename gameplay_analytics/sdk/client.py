@@ -41,6 +41,7 @@ DEFAULT_SCHEMA = "1.0.0"
 MAX_IN_FLIGHT = 8
 """Envelopes sent and not yet acknowledged before the client waits."""
 RATE_LIMITED_RETRY_MS = 1000
+_WAKE_MARGIN_S = 0.001  # poll_delay: wake just after the due time, never just before it
 
 _server_frames = msgspec.json.Decoder(
     frames.Welcome | frames.Ack | frames.Error | frames.SamplingFrame
@@ -275,6 +276,13 @@ class AnalyticsClient:
         self.stats.envelopes_sent += 1
         out.append(envelope.frame)
         return out
+
+    def poll_delay(self, ceiling_s: float) -> float:
+        """How long a transport may sleep before its next `poll()`: until the flush schedule
+        lets the next new envelope go, at most `ceiling_s` (acks, resends, a full buffer), and
+        `ceiling_s` when nothing is scheduled (an empty buffer, a full window)."""
+        wait = self._schedule.next_new_at(self.max_rate_hz) - self._schedule.now()
+        return min(ceiling_s, wait + _WAKE_MARGIN_S) if wait > 0 else ceiling_s
 
     # -- private ---------------------------------------------------------------------------
 

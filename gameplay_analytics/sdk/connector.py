@@ -136,4 +136,4 @@ class WebSocketConnector:
         while True:
             for frame in client.poll():
                 await ws.send(frame, text=True)
-            await asyncio.sleep(1.0 / (client.max_rate_hz * 2))
+            await asyncio.sleep(client.poll_delay(1.0 / (client.max_rate_hz * 2)))

@@ -58,6 +58,16 @@ class SendSchedule:
             now - self._last_new >= self._flush_interval or buffered >= max_events
         )
 
+    def next_new_at(self, max_rate_hz: int) -> float:
+        """When the flush schedule next lets a new envelope go (the rate limit and a hold
+        included); a transport that wakes then sends at the protocol's rate, not at the next
+        multiple of its polling period."""
+        return max(
+            self._hold_until,
+            self._last_send + _RATE_MARGIN / max_rate_hz,
+            self._last_new + self._flush_interval,
+        )
+
     def sent(self, now: float, *, new: bool) -> None:
         self._last_send = now
         if new:

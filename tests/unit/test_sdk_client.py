@@ -215,6 +215,26 @@ def test_new_envelopes_wait_for_the_flush_interval_unless_one_is_full() -> None:
     assert len(client.poll(now=100.22)) == 1  # a full envelope goes at once (rate limit only)
 
 
+def test_a_transport_polling_as_told_sends_at_the_protocols_rate() -> None:
+    now = [100.0]
+    client = make_client(clock=lambda: now[0])
+    welcome(client)
+    assert client.poll_delay(0.05) == 0.05  # nothing buffered: the transport's own period
+    sent = 0
+    while now[0] < 110.0:
+        client.track("reconnect", attempt=1)  # tracked all the time, as a busy game does
+        for frame in client.poll():
+            sent += 1
+            ident, events = envelope(frame)["id"], len(envelope(frame)["events"])
+            client.on_frame(frames.encode(frames.Ack(id=ident, accepted=events)))
+        delay = client.poll_delay(0.05)
+        assert 0 < delay <= 0.05
+        now[0] += delay
+    # 1/0.05-polling alone sent a new envelope every third tick (6.7 Hz): the 10 Hz flush
+    # needs 100 ms, the rate limit 105 ms. Woken when due, it keeps just under 10 Hz.
+    assert 9 * 10 <= sent <= 10 * 10
+
+
 def test_rate_limited_is_retried_later() -> None:
     client = make_client(clock=lambda: 100.0)
     welcome(client)
