@@ -18,21 +18,35 @@ from nats.js import JetStreamContext
 # timeout (seen: the warm-store probe test and an integration test, idle in select).
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
+ADMIN_PASSWORD = "session-admin"  # the shared server's one (unrestricted) test user
+
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A JetStream-enabled nats-server shared by the session; tests use unique names. The
-    default stream and bucket are created, as `up` does (processes only verify them)."""
+    default stream and bucket are created, as `up` does (processes only verify them). Auth
+    is on, as in `up` and a cluster: anonymous clients are refused, tests log in as `admin`
+    (`nats_url`); least privilege itself is tests/integration/test_nats_permissions.py's."""
     import asyncio
 
+    from gameplay_analytics.contract.natsnames import PipelineNames
+    from gameplay_analytics.contract.natsperms import authorization_block
     from gameplay_analytics.local.services import NatsServer
     from gameplay_analytics.runtime import jetstream
 
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    auth = authorization_block(PipelineNames(), {}, extra_users={"admin": ADMIN_PASSWORD})
+    server = NatsServer(tmp_path_factory.mktemp("nats"), auth_config=auth)
     server.start()
-    asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=server.url)))
+    asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=admin_url(server.url))))
     yield server
     server.stop()
+
+
+def admin_url(url: str) -> str:
+    """`url` logged in as the shared server's admin."""
+    from gameplay_analytics.local.natsauth import login_url
+
+    return login_url(url, "admin", ADMIN_PASSWORD)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +62,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
 
 @pytest.fixture
 def nats_url(nats_server: object) -> str:
-    return str(nats_server.url)  # type: ignore[attr-defined]
+    return admin_url(str(nats_server.url))  # type: ignore[attr-defined]
 
 
 @pytest.fixture

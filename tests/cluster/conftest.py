@@ -49,7 +49,7 @@ async def kubelet(
     k8s: Emulator, cluster_operator: object, nats_url: str, s3_endpoint: str, tmp_path: Path
 ) -> AsyncIterator[Kubelet]:
     """Pods as processes. Cluster DNS: the examples' service names map to the real servers."""
-    nats_local = nats_url.removeprefix("nats://")
+    nats_local = nats_url.rsplit("@", 1)[-1].removeprefix("nats://")  # host:port
     dns = {"nats:4222": nats_local, "nats.nats.svc:4222": nats_local}
     async with Kubelet(k8s, dns=dns, root=tmp_path / "kubelet") as running:
         yield running

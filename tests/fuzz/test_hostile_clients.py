@@ -37,7 +37,7 @@ from websockets.exceptions import ConnectionClosed
 from gameplay_analytics.runtime import privacy_scan
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway import Gateway, issue_token
-from tests.conftest import fresh_database
+from tests.conftest import admin_url, fresh_database
 from tests.integration.support import next_seq, settings
 from tests.integration.test_gateway_e2e import SECRET, gateway_settings
 
@@ -176,7 +176,7 @@ class Suite:
 async def suite(
     nats_server: Any, hostile_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Suite]:
-    nats_url = str(nats_server.url)
+    nats_url = admin_url(str(nats_server.url))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     log_path = tmp_path_factory.mktemp("hostile-logs") / "gateway.log"

@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.aggregator import Aggregator
 from gameplay_analytics.runtime.gateway import Gateway
+from tests.conftest import admin_url
 from tests.fuzz.test_hostile_clients import _stored, boss, envelope, hello, hostile_db
 from tests.integration.support import next_seq, settings
 from tests.integration.test_gateway_e2e import gateway_settings
@@ -31,13 +32,15 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.integration]
 async def test_out_of_range_seq_neither_kills_the_aggregator_nor_loses_neighbours(
     nats_server: Any, hostile_db: str
 ) -> None:
-    nc = await nats.connect(str(nats_server.url))
+    nc = await nats.connect(admin_url(str(nats_server.url)))
     await jetstream.ensure_stream(nc.jetstream(), jetstream.StreamSettings.model_validate({}))
     start = await next_seq(nc.jetstream())
     await nc.close()
-    gateway = Gateway(gateway_settings(str(nats_server.url)))
+    gateway = Gateway(gateway_settings(admin_url(str(nats_server.url))))
     await gateway.start()
-    aggregator = Aggregator(settings(str(nats_server.url), hostile_db), start_sequence=start)
+    aggregator = Aggregator(
+        settings(admin_url(str(nats_server.url)), hostile_db), start_sequence=start
+    )
     await aggregator.start()
     consuming = asyncio.create_task(aggregator.run())
     try:
