@@ -114,7 +114,9 @@ async def clean_config_bucket(request: pytest.FixtureRequest) -> AsyncIterator[N
 
     from gameplay_analytics.contract import messages
 
-    nc = await nats.connect(str(request.getfixturevalue("nats_server").url))
+    from tests.conftest import admin_url
+
+    nc = await nats.connect(admin_url(str(request.getfixturevalue("nats_server").url)))
     try:
         js = nc.jetstream()
         with contextlib.suppress(Exception):
