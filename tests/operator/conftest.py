@@ -113,7 +113,6 @@ async def clean_config_bucket(request: pytest.FixtureRequest) -> AsyncIterator[N
     import nats
 
     from gameplay_analytics.contract import messages
-
     from tests.conftest import admin_url
 
     nc = await nats.connect(admin_url(str(request.getfixturevalue("nats_server").url)))
