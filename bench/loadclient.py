@@ -109,6 +109,7 @@ class Stats:
     refused: int = 0
     failed: int = 0  # clients that could not connect (or were not welcomed)
     closed: int = 0  # clients whose connection closed before the end
+    reasons: dict[str, int] = field(default_factory=dict)  # refusals by code: detail
     latencies: list[int] = field(default_factory=list)
 
 
@@ -211,6 +212,8 @@ class _Client(asyncio.Protocol):
         elif kind == "error":
             self.sent_at.pop(reply.get("id"), None)  # type: ignore[arg-type]
             self.stats.refused += 1
+            reason = f"{reply.get('code')}: {reply.get('detail')}"
+            self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
             if reply.get("code") in _HELD_BY:  # as AnalyticsClient does
                 self.schedule.hold((reply.get("retry_after_ms") or RATE_LIMITED_RETRY_MS) / 1000)
             elif not self.welcomed.done():

@@ -11,6 +11,7 @@ the processes it watches and of the load generator processes themselves over exa
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -94,6 +95,9 @@ def _summary(
     reports: list[dict[str, Any]], used: dict[str, float], duration_s: float
 ) -> dict[str, Any]:
     total: dict[str, Any] = {k: sum(r[k] for r in reports) for k in _COUNTS}
+    total["reasons"] = dict(
+        sum((collections.Counter(r["reasons"]) for r in reports), start=collections.Counter())
+    )
     latencies = sorted(x for r in reports for x in r["latencies"])
     for q in (50, 95, 99):
         at = latencies[int(q / 100 * (len(latencies) - 1))] / 1e6 if latencies else None
