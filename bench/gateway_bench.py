@@ -1,9 +1,11 @@
 """Gateway throughput: events/s acked by one gateway process, next to raw JetStream publishing.
 
 The gateway runs as its own process (`run_gateway`, configured through its environment), the
-clients run here on raw WebSocket connections with one envelope in flight each, and the raw
-limit is pipelined `publish_async` of the same envelope bytes from one nats-py connection to
-the same nats-server (fsync on every write, as the local stack runs it), in the same run.
+clients as their own processes (`bench/loadgen.py`, closed loop: one envelope in flight
+each, the next sent on its ack), and the raw limit is pipelined `publish_async` of the same
+envelope bytes from one nats-py connection to the same nats-server (fsync on every write, as
+the local stack runs it), in the same run. Each row gives the CPU of the gateway, nats-server
+and the load generator while the clients sent.
 Run: `.venv/bin/python bench/gateway_bench.py`.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -23,14 +24,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import nats
-from websockets.asyncio.client import ClientConnection, connect
 
+from bench.loadclient import Options, frame_doc
+from bench.loadgen import run_loadgen
 from gameplay_analytics.contract import messages
 from gameplay_analytics.local.services import NatsServer, free_port
 from gameplay_analytics.runtime import jetstream
-from gameplay_analytics.runtime.gateway.auth import issue_token
 
 SECRET = "bench-secret-bench-secret-bench-secret-bench"
 DURATION_S = 4.0
@@ -43,56 +43,12 @@ _GATEWAY = (
 )
 
 
-def _event(seq: int) -> dict[str, Any]:
-    # Kept at rate 1.0 for every player, so every event is published.
-    return {"seq": seq, "name": "engage_enemy", "ts": 1759320000123,
-            "props": {"enemy_id": f"orc_{seq % 97}", "tier": "boss"}}  # fmt: skip
-
-
-async def _client(url: str, events: int, stop: float, counts: list[int]) -> None:
-    player = str(uuid.uuid4())
-    async with connect(url, compression=None, max_size=None) as ws:
-        await ws.send(json.dumps({
-            "type": "hello", "token": issue_token(player, secret=SECRET),
-            "client_guid": str(uuid.uuid4()), "schema": "1.0.0",
-        }))  # fmt: skip
-        json.loads(await ws.recv())
-        seq, ident = 0, 0
-        while time.monotonic() < stop:
-            ident += 1
-            frame = {"type": "analytics", "id": ident, "schema": "1.0.0",
-                     "events": [_event(seq + i) for i in range(events)]}  # fmt: skip
-            seq += events
-            await ws.send(msgspec.json.encode(frame), text=True)
-            reply = await _reply(ws)
-            if reply.get("type") == "ack":
-                counts[0] += reply["accepted"]
-            elif reply.get("code") == "backpressure":
-                counts[1] += 1
-                await asyncio.sleep(reply.get("retry_after_ms", 100) / 1000)
-
-
-async def _reply(ws: ClientConnection) -> dict[str, Any]:
-    while True:
-        reply: dict[str, Any] = msgspec.json.decode(await ws.recv(decode=False))
-        if reply.get("type") in ("ack", "error"):
-            return reply
-
-
-async def _gateway_rate(url: str, clients: int, events: int) -> tuple[float, int]:
-    counts = [0, 0]
-    start = time.monotonic()
-    stop = start + DURATION_S
-    await asyncio.gather(*(_client(url, events, stop, counts) for _ in range(clients)))
-    return counts[0] / (time.monotonic() - start), counts[1]
-
-
 def _batch_bytes(events: int) -> bytes:
     batch = messages.EventBatch(  # the shape the gateway publishes (pseudonymous, format 2)
         session_id=str(uuid.uuid4()), player_ids={"2025-10": "a" * 64}, profile_key="b" * 64,
         client_guid=str(uuid.uuid4()), schema_version="1.0.0", received_at=1759320000123,
-        events=[messages.PublishedEvent(seq=e["seq"], name=e["name"], ts=e["ts"],
-                                        props=e["props"]) for e in map(_event, range(events))],
+        events=[messages.PublishedEvent(seq=e["seq"], name=e["name"], ts=e["ts"], props=e["props"])
+                for e in frame_doc(0, 0, events)["events"]],
         country="GB", geo_region="ENG", shard="eu-1", build="2025.10.1", platform="win64",
         latency_bucket="<50ms", envelope_id=1,
     )  # fmt: skip
@@ -132,17 +88,25 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30.
     raise RuntimeError("gateway not ready")
 
 
-async def _measure(nats_url: str, ws_url: str) -> list[dict[str, Any]]:
+def _measure(nats_url: str, ws_url: str, watch: dict[str, int | None]) -> list[dict[str, Any]]:
     rows = []
-    raw = {events: await _raw_rate(nats_url, events) for events in sorted({e for _, e in CASES})}
+    events_sizes = sorted({e for _, e in CASES})
+    raw = {events: asyncio.run(_raw_rate(nats_url, events)) for events in events_sizes}
     for clients, events in CASES:
-        rate, refused = await _gateway_rate(ws_url, clients, events)
+        res = run_loadgen(
+            ws_url, clients, DURATION_S, secret=SECRET, watch=watch, tail_s=1.0,
+            options=Options(events=events, closed_loop=True),
+        )  # fmt: skip
+        rate, refused = res["acked"] / DURATION_S, res["refused"]
+        cores = ", ".join(f"{k} {v:.2f}" for k, v in res["cores"].items())
         rows.append({
             "component": "gateway",
             "metric": f"events_per_s_acked N={clients} E={events}"
-                      + (f" ({refused} backpressure)" if refused else ""),
+                      + (f" ({refused} backpressure)" if refused else "") + f"; cores: {cores}",
             "value": round(rate), "raw": round(raw[events]),
             "ratio": round(rate / raw[events], 3), "target": ">=0.3",
+            "cores": {k: round(v, 3) for k, v in res["cores"].items()},
+            "loadgen_us_per_frame": res["loadgen_us_per_frame"],
         })  # fmt: skip
     return rows
 
@@ -167,7 +131,8 @@ def run() -> list[dict[str, Any]]:
         gateway = subprocess.Popen([sys.executable, "-c", _GATEWAY], env=env)
         try:
             _wait_ready(metrics_port, gateway)
-            return asyncio.run(_measure(server.url, f"ws://127.0.0.1:{ws_port}/ws"))
+            watch = {"gateway": gateway.pid, "nats": server.pid}
+            return _measure(server.url, f"ws://127.0.0.1:{ws_port}/ws", watch)
         finally:
             gateway.send_signal(signal.SIGTERM)
             try:

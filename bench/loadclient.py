@@ -19,6 +19,8 @@ most of a core. Here, per load generator process:
   refused with `backpressure` or `rate_limited` sends nothing for `retry_after_ms` (jittered,
   `sdk.schedule.SendSchedule.hold`, as the SDK does): the frames due meanwhile count as held.
   With `holds` off the clients ignore the hint (every frame is sent, read and refused).
+- `closed_loop` (the gateway bench's throughput clients): one frame in flight per client, the
+  next sent on its reply (after the retry hint of a `backpressure` refusal).
 
 Replies are assumed unfragmented (the `websockets` server sends a message as one frame).
 """
@@ -46,7 +48,8 @@ from gameplay_analytics.sdk.client import RATE_LIMITED_RETRY_MS
 from gameplay_analytics.sdk.schedule import SendSchedule
 
 __all__ = [
-    "EVENTS", "RATE_HZ", "Stats", "analytics_frame", "connect_clients", "frame_doc", "run_clients",
+    "EVENTS", "RATE_HZ", "Options", "Stats", "analytics_frame", "connect_clients", "frame_doc",
+    "run_clients",
 ]  # fmt: skip
 
 RATE_HZ = 10
@@ -96,6 +99,16 @@ def client_frame(payload: bytes, opcode: int = _TEXT) -> bytes:
     return head + _ZERO_MASK + payload
 
 
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How the clients behave."""
+
+    events: int = EVENTS  # per `analytics` frame
+    bare: bool = False  # the server never replies (no welcome, no acks)
+    holds: bool = True  # a backpressure/rate_limited refusal holds the client (the SDK's way)
+    closed_loop: bool = False  # one frame in flight: the next on its reply, not at 10 Hz
+
+
 @dataclass(slots=True)
 class Stats:
     """What one process's clients did; latencies in µs (send → ack of accepted frames)."""
@@ -116,8 +129,9 @@ class Stats:
 class _Client(asyncio.Protocol):
     """One WebSocket connection, written with pre-built frames, read only for its replies."""
 
-    def __init__(self, stats: Stats, player: str, path: str, host: str, bare: bool) -> None:
-        self.stats, self.player, self.bare = stats, player, bare
+    def __init__(self, stats: Stats, options: Options, player: str, path: str, host: str) -> None:
+        self.stats, self.options, self.player = stats, options, player
+        self.events, self.bare = options.events, options.bare
         self.schedule = SendSchedule(1.0 / RATE_HZ, time.monotonic, seed=player)
         self.phase = random.Random(player).random() / RATE_HZ
         self.ident = self.seq = 0
@@ -153,15 +167,22 @@ class _Client(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         if transport.get_write_buffer_size() > HIGH_WATER:  # as `await ws.send()` would wait
-            self.stats.blocked += EVENTS
+            self.stats.blocked += self.events
             return
         self.ident += 1
-        transport.write(client_frame(analytics_frame(self.ident, self.seq)))
-        self.seq += EVENTS
+        transport.write(client_frame(analytics_frame(self.ident, self.seq, self.events)))
+        self.seq += self.events
         if not self.bare:
             self.sent_at[self.ident] = now
-        self.stats.sent += EVENTS
+        self.stats.sent += self.events
         self.stats.frames += 1
+
+    def _next(self, delay_s: float = 0.0) -> None:
+        """Closed loop: the next frame now (or after `delay_s`), while the window lasts."""
+        if delay_s > 0:
+            asyncio.get_running_loop().call_later(delay_s, self._next)
+        elif (now := time.monotonic()) < self.window_end:
+            self.send(now)
 
     def data_received(self, data: bytes) -> None:
         buf = self.buffer + data if self.buffer else data
@@ -209,13 +230,18 @@ class _Client(asyncio.Protocol):
                 else:
                     self.stats.late += reply["accepted"]
                 self.stats.latencies.append(round((now - at) * 1e6))
+                if self.options.closed_loop:
+                    self._next()
         elif kind == "error":
-            self.sent_at.pop(reply.get("id"), None)  # type: ignore[arg-type]
+            in_flight = self.sent_at.pop(reply.get("id"), None) is not None  # type: ignore[arg-type]
             self.stats.refused += 1
             reason = f"{reply.get('code')}: {reply.get('detail')}"
             self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
             if reply.get("code") in _HELD_BY:  # as AnalyticsClient does
-                self.schedule.hold((reply.get("retry_after_ms") or RATE_LIMITED_RETRY_MS) / 1000)
+                delay_s = (reply.get("retry_after_ms") or RATE_LIMITED_RETRY_MS) / 1000
+                self.schedule.hold(delay_s)
+                if self.options.closed_loop and in_flight:
+                    self._next(delay_s if self.options.holds else 0.0)
             elif not self.welcomed.done():
                 self.welcomed.set_exception(ConnectionError(f"refused: {reply}"))
         elif kind == "welcome" and not self.welcomed.done():
@@ -240,7 +266,7 @@ class _Client(asyncio.Protocol):
 
 
 async def connect_clients(
-    url: str, n: int, *, secret: str, bare: bool, stats: Stats
+    url: str, n: int, *, secret: str, options: Options, stats: Stats
 ) -> list[_Client]:
     """`n` clients connected and welcomed (at most CONNECTS_AT_ONCE handshakes at a time);
     the ones that failed are counted in `stats.failed`."""
@@ -249,7 +275,7 @@ async def connect_clients(
     gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
 
     async def one() -> _Client | None:
-        client = _Client(stats, str(uuid.uuid4()), parts.path or "/", parts.netloc, bare)
+        client = _Client(stats, options, str(uuid.uuid4()), parts.path or "/", parts.netloc)
         async with gate:
             try:
                 await asyncio.wait_for(client.start(host, port, secret), 30)
@@ -262,8 +288,9 @@ async def connect_clients(
     return [c for c in await asyncio.gather(*(one() for _ in range(n))) if c is not None]
 
 
-async def drive(clients: list[_Client], start: float, duration_s: float, *, holds: bool) -> None:
-    """Send every client's frame at its slot from `start` (time.monotonic) for `duration_s`."""
+async def drive(clients: list[_Client], start: float, duration_s: float) -> None:
+    """Send every client's frame at its slot from `start` (time.monotonic) for `duration_s`
+    (closed loop: every client's first frame at `start`, the next on each reply)."""
     if not clients:
         return
     order = sorted(clients, key=lambda c: c.phase)
@@ -272,11 +299,15 @@ async def drive(clients: list[_Client], start: float, duration_s: float, *, hold
         client.window_end = stop
     base, i, n = start, 0, len(order)
     await asyncio.sleep(max(0.0, start - time.monotonic()))
+    if order[0].options.closed_loop:
+        for client in order:
+            client.send(time.monotonic())
+        await asyncio.sleep(max(0.0, stop - time.monotonic()))
     while (now := time.monotonic()) < stop:
         while base + order[i].phase <= now:  # every slot due: a late tick sends them all
             client = order[i]
-            if holds and not client.schedule.may_send(now, _NO_RATE_LIMIT):
-                client.stats.held += EVENTS
+            if client.options.holds and not client.schedule.may_send(now, _NO_RATE_LIMIT):
+                client.stats.held += client.events
             else:
                 client.send(now)
             i += 1
@@ -286,10 +317,10 @@ async def drive(clients: list[_Client], start: float, duration_s: float, *, hold
 
 
 async def run_clients(
-    clients: list[_Client], start: float, duration_s: float, *, holds: bool, tail_s: float
+    clients: list[_Client], start: float, duration_s: float, *, tail_s: float
 ) -> None:
     """Drive the clients, wait `tail_s` for late replies, then close them all."""
-    await drive(clients, start, duration_s, holds=holds)
+    await drive(clients, start, duration_s)
     await asyncio.sleep(tail_s)
     for client in clients:
         if client.transport is None or client.transport.is_closing():

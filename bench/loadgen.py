@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from bench.loadclient import Stats, connect_clients, run_clients
+from bench.loadclient import Options, Stats, connect_clients, run_clients
 
 __all__ = ["LOADGEN_PROCS", "cpu_seconds", "run_loadgen"]
 
@@ -41,8 +41,7 @@ def run_loadgen(
     duration_s: float,
     *,
     secret: str,
-    bare: bool,
-    holds: bool,
+    options: Options,
     watch: Mapping[str, int | None],
     tail_s: float = 3.0,
     procs: int = LOADGEN_PROCS,
@@ -52,9 +51,10 @@ def run_loadgen(
     share = [clients // procs + (i < clients % procs) for i in range(procs)]
     env = {**os.environ, "PYTHONPATH": _root(), _SECRET_ENV: secret}
     argv = [sys.executable, "-m", "bench.loadgen", url, str(duration_s), str(tail_s)]
+    argv.append(json.dumps(asdict(options)))
     children = [
         subprocess.Popen(
-            [*argv, str(n), str(int(bare)), str(int(holds))],
+            [*argv, str(n)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -127,20 +127,19 @@ def _root() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
-async def _child(
-    url: str, duration_s: float, tail_s: float, n: int, bare: bool, holds: bool
-) -> Stats:
+async def _child(url: str, duration_s: float, tail_s: float, options: Options, n: int) -> Stats:
     stats = Stats()
-    clients = await connect_clients(url, n, secret=os.environ[_SECRET_ENV], bare=bare, stats=stats)
+    secret = os.environ[_SECRET_ENV]
+    clients = await connect_clients(url, n, secret=secret, options=options, stats=stats)
     print("ready", flush=True)
     start = float(await asyncio.to_thread(sys.stdin.readline))
-    await run_clients(clients, start, duration_s, holds=holds, tail_s=tail_s)
+    await run_clients(clients, start, duration_s, tail_s=tail_s)
     return stats
 
 
 if __name__ == "__main__":
-    url, duration, tail, n, bare, holds = sys.argv[1:7]
+    url, duration, tail, options, n = sys.argv[1:6]
     stats = asyncio.run(
-        _child(url, float(duration), float(tail), int(n), bare == "1", holds == "1")
+        _child(url, float(duration), float(tail), Options(**json.loads(options)), int(n))
     )
     print(json.dumps(asdict(stats)), flush=True)

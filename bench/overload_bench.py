@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.gateway_bench import SECRET, _wait_ready
-from bench.loadclient import EVENTS, RATE_HZ, analytics_frame
+from bench.loadclient import EVENTS, RATE_HZ, Options, analytics_frame
 from bench.loadgen import run_loadgen
 from gameplay_analytics.local.services import NatsServer, free_port, free_ports
 from gameplay_analytics.runtime import jetstream
@@ -87,7 +87,8 @@ def _bare_rate(clients: int) -> tuple[float, dict[str, Any]]:
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         res = run_loadgen(
-            f"ws://127.0.0.1:{port}/ws", clients, STEP_S, secret=SECRET, bare=True, holds=False,
+            f"ws://127.0.0.1:{port}/ws", clients, STEP_S, secret=SECRET,
+            options=Options(bare=True, holds=False),
             watch={"bare": proc.pid}, tail_s=_TAIL_S,
         )  # fmt: skip
         proc.send_signal(signal.SIGTERM)
@@ -196,8 +197,9 @@ def _steps(url: str, workers: int, watch: dict[str, int | None]) -> list[dict[st
 
 
 def _load(url: str, clients: int, *, holds: bool, watch: dict[str, int | None]) -> dict[str, Any]:
+    options = Options(holds=holds)
     return run_loadgen(
-        url, clients, STEP_S, secret=SECRET, bare=False, holds=holds, watch=watch, tail_s=_TAIL_S
+        url, clients, STEP_S, secret=SECRET, options=options, watch=watch, tail_s=_TAIL_S
     )
 
 

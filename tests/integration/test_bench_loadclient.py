@@ -9,7 +9,15 @@ import time
 import orjson
 import pytest
 
-from bench.loadclient import EVENTS, RATE_HZ, Stats, analytics_frame, connect_clients, run_clients
+from bench.loadclient import (
+    EVENTS,
+    RATE_HZ,
+    Options,
+    Stats,
+    analytics_frame,
+    connect_clients,
+    run_clients,
+)
 from tests.integration.test_gateway_e2e import SECRET, running_gateway
 
 pytestmark = pytest.mark.integration
@@ -29,8 +37,8 @@ def test_the_frame_is_the_json_of_the_dict_a_client_would_encode() -> None:
 async def test_every_frame_sent_is_acked_in_full(nats_url: str) -> None:
     stats = Stats()
     async with running_gateway(nats_url) as gw:
-        clients = await connect_clients(gw.url, 3, secret=SECRET, bare=False, stats=stats)
-        await run_clients(clients, time.monotonic(), 0.6, holds=True, tail_s=1.0)
+        clients = await connect_clients(gw.url, 3, secret=SECRET, options=Options(), stats=stats)
+        await run_clients(clients, time.monotonic(), 0.6, tail_s=1.0)
     assert stats.failed == 0 and stats.closed == 0 and stats.refused == 0
     assert stats.frames >= 3 * 0.6 * RATE_HZ - 3
     assert stats.sent == stats.frames * EVENTS == stats.acked + stats.late  # boss: all kept
@@ -40,7 +48,17 @@ async def test_every_frame_sent_is_acked_in_full(nats_url: str) -> None:
 async def test_a_rate_limited_client_holds_its_frames(nats_url: str) -> None:
     stats = Stats()
     async with running_gateway(nats_url, max_rate_hz=2) as gw:
-        clients = await connect_clients(gw.url, 2, secret=SECRET, bare=False, stats=stats)
-        await run_clients(clients, time.monotonic(), 1.5, holds=True, tail_s=0.5)
+        clients = await connect_clients(gw.url, 2, secret=SECRET, options=Options(), stats=stats)
+        await run_clients(clients, time.monotonic(), 1.5, tail_s=0.5)
     assert stats.refused > 0 and stats.held > 0  # refused, then silent for retry_after × ~1.2
     assert stats.acked + stats.late == stats.sent - stats.refused * EVENTS
+
+
+async def test_closed_loop_sends_the_next_frame_on_each_ack(nats_url: str) -> None:
+    stats = Stats()
+    options = Options(events=50, closed_loop=True)
+    async with running_gateway(nats_url, max_rate_hz=100_000) as gw:
+        clients = await connect_clients(gw.url, 2, secret=SECRET, options=options, stats=stats)
+        await run_clients(clients, time.monotonic(), 0.5, tail_s=0.5)
+    assert stats.frames > 2 * 0.5 * RATE_HZ  # not paced at 10 Hz: as fast as acks come
+    assert stats.refused == 0 and stats.sent == stats.frames * 50 == stats.acked + stats.late
