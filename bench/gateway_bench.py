@@ -6,7 +6,7 @@ each, the next sent on its ack), and the raw limit is pipelined `publish_async` 
 envelope bytes from one nats-py connection to the same nats-server (fsync on every write, as
 the local stack runs it), in the same run. Each row gives the CPU of the gateway, nats-server
 and the load generator while the clients sent.
-Run: `.venv/bin/python bench/gateway_bench.py`.
+Run: `PYTHONPATH=. .venv/bin/python bench/gateway_bench.py`.
 """
 
 from __future__ import annotations
