@@ -1,7 +1,10 @@
 """Aggregator throughput: events/s from a pre-filled JetStream stream into Postgres (with
 validation, pseudonymisation, dedup and acks), as a ratio to raw COPY of the same rows into
 the same partitioned, unique-keyed table, one connection each, measured in the same run.
-Target ratio >= 0.8 (issue 17). The machine's load drifts: raw COPY runs before and after.
+Target ratio >= 0.8 (issue 17). The machine's load drifts: three aggregator runs, each
+between two raw COPY runs; the median round is reported, with every round's ratio. CPU per
+event is the least of the rounds (the aggregator runs in-process, with the process' GC
+policy, `gcpolicy.tune_gc`).
 
 Run: `.venv/bin/python bench/aggregator_bench.py` (about 30 s; starts its own nats-server
 and PostgreSQL from the wheels in a temporary folder).
@@ -41,6 +44,7 @@ MESSAGES = 600
 EVENTS_PER_MESSAGE = 250  # many events per message: JetStream acks cost per message
 BATCH_SIZE = 64
 TARGET = 0.8
+ROUNDS = 3  # aggregator runs, each between two raw COPY runs
 _NAMES = [
     ("engage_enemy", {"enemy_id": "orc_7", "tier": "boss"}),
     ("xp_gain", {"amount": 25, "source": "quest"}),
@@ -152,29 +156,34 @@ async def _run(tmp: Path) -> list[dict[str, Any]]:
             for row in enricher.prepare(encode_batch(b), stream_seq=seq, now_ms=now_ms).rows
         ]
         assert len(rows) == total
-        # Raw COPY before and after the aggregator run, averaged: the machine's load drifts.
+        # Raw COPY before and after each aggregator run: the machine's load drifts. A round's
+        # ratio is its aggregator rate over the mean of the raw rates around it; the figure
+        # is the median round (a shared machine's bursts hit single runs).
         chunk = BATCH_SIZE * EVENTS_PER_MESSAGE
-        raw_before, raw_cpu = await _raw_copy(
-            await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk
-        )
-        agg_dsn = await _fresh_db(postgres.dsn, "bench_agg")
-        rate, cpu = await _aggregator(nats_server.url, agg_dsn, start_seq, total)
-        raw_after, _ = await _raw_copy(await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk)
-        raw = (raw_before + raw_after) / 2
-        conn = await asyncpg.connect(agg_dsn)
-        stored = await conn.fetchval("SELECT count(*) FROM analytics_events")
-        await conn.close()
-        assert stored == total, (stored, total)
+        raws = [await _raw_copy(await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk)]
+        runs = []
+        for _ in range(ROUNDS):
+            agg_dsn = await _fresh_db(postgres.dsn, "bench_agg")
+            runs.append(await _aggregator(nats_server.url, agg_dsn, start_seq, total))
+            conn = await asyncpg.connect(agg_dsn)
+            stored = await conn.fetchval("SELECT count(*) FROM analytics_events")
+            await conn.close()
+            assert stored == total, (stored, total)
+            raws.append(await _raw_copy(await _fresh_db(postgres.dsn, "bench_raw"), rows, chunk))
+        ratios = [rate / ((raws[i][0] + raws[i + 1][0]) / 2) for i, (rate, _) in enumerate(runs)]
+        middle = sorted(range(ROUNDS), key=lambda i: ratios[i])[ROUNDS // 2]
+        rate = runs[middle][0]
         return [{
             "component": "aggregator",
             "metric": "events_per_s_into_postgres_with_dedup",
             "value": round(rate),
-            "raw": round(raw),
-            "ratio": round(rate / raw, 3),
+            "raw": round((raws[middle][0] + raws[middle + 1][0]) / 2),
+            "ratio": round(ratios[middle], 3),
             "target": TARGET,
+            "round_ratios": [round(r, 3) for r in ratios],
             # Less sensitive to a loaded machine than the rates: the Python CPU each costs.
-            "cpu_us_per_event": round(cpu / total * 1e6, 2),
-            "raw_cpu_us_per_row": round(raw_cpu / total * 1e6, 2),
+            "cpu_us_per_event": round(min(c for _, c in runs) / total * 1e6, 2),
+            "raw_cpu_us_per_row": round(min(c for _, c in raws) / total * 1e6, 2),
         }]  # fmt: skip
     finally:
         postgres.stop()

@@ -10,7 +10,7 @@ import asyncpg
 from gameplay_analytics.contract.messages import SOURCE_SERVER, PublishedEvent
 from gameplay_analytics.runtime import storage
 from gameplay_analytics.runtime.aggregator import Enricher
-from gameplay_analytics.runtime.storage import hot
+from gameplay_analytics.runtime.storage import copy_binary, hot
 from tests.unit.test_aggregator_enrich import REGISTRY, TS, ev, message
 
 NOW = TS + 60_000
@@ -42,7 +42,10 @@ async def test_binary_copy_stores_what_record_encoding_stores(database: str) -> 
     prepared = [enricher.prepare(m, stream_seq=i, now_ms=NOW) for i, m in enumerate(_messages())]
     assert all(p.copy is not None and not p.dlq for p in prepared)
     rows = [row for p in prepared for row in p.rows]
-    encoded = [p.copy for p in prepared if p.copy is not None]
+    encoded = copy_binary.Encoded(
+        [p.copy for p in prepared if p.copy is not None],
+        {i for p in prepared for i in p.player_ids},
+    )
     conn = await asyncpg.connect(database)
     try:
         await storage.migrate(conn)
@@ -60,7 +63,7 @@ async def test_binary_copy_stores_what_record_encoding_stores(database: str) -> 
     finally:
         await conn.close()
     assert len(binary) == 6 and {r[1] for r in binary} == {rows[0][1]}
-    assert len({r[0] for r in binary}) == 2  # the month's pseudonyms
+    assert {r[0] for r in binary} == set(encoded.player_ids) and len(encoded.player_ids) == 2
 
 
 def test_an_unencodable_message_keeps_its_rows_for_the_refusing_path() -> None:

@@ -14,8 +14,8 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TypeVar, overload
 
 import asyncpg
 import msgspec
@@ -27,7 +27,7 @@ from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.enrich import DlqItem, PreparedMessage
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
-from gameplay_analytics.runtime.storage import erasure, hot
+from gameplay_analytics.runtime.storage import copy_binary, erasure, hot
 from gameplay_analytics.runtime.storage.profile import ProfileUpdate, merge_profiles
 
 __all__ = ["Committed", "Committer", "InjectedFault", "Naked", "Outcome", "Stored"]
@@ -148,7 +148,7 @@ class Committer:
 
     async def store(self, prepared: Sequence[PreparedMessage]) -> Stored:
         """One transaction for the whole batch; if Postgres refuses the data, per message."""
-        rows = [row for p in prepared for row in p.rows]
+        rows = _BatchRows(prepared)
         if not rows and not any(p.sessions for p in prepared):
             return Stored(hot.WriteResult(0, 0, False), [])
         try:
@@ -189,7 +189,7 @@ class Committer:
         inserted = duplicates = 0
         unstorable: list[DlqItem] = []
         for p in prepared:
-            if not p.rows and not p.sessions:
+            if not p.row_count and not p.sessions:
                 continue
             try:
                 async with self._pool.acquire() as conn:
@@ -243,16 +243,46 @@ def _unstorable(p: PreparedMessage, err: BaseException) -> DlqItem:
     return DlqItem(entry, p.dlq_id)
 
 
-def _encoded(prepared: Sequence[PreparedMessage]) -> list[bytes] | None:
+class _BatchRows(Sequence[hot.EventRow]):
+    """A batch's rows, message after message; built only when read one by one (a
+    duplicate, an erased player, an unencodable message): the COPY sends `_encoded`."""
+
+    def __init__(self, prepared: Sequence[PreparedMessage]) -> None:
+        self._prepared = prepared
+        self._count = sum(p.row_count for p in prepared)
+        self._rows: list[hot.EventRow] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> hot.EventRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[hot.EventRow]: ...
+    def __getitem__(self, index: int | slice) -> hot.EventRow | Sequence[hot.EventRow]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[hot.EventRow]:
+        return iter(self._built())
+
+    def _built(self) -> list[hot.EventRow]:
+        if self._rows is None:
+            self._rows = [row for p in self._prepared for row in p.rows]
+        return self._rows
+
+
+def _encoded(prepared: Sequence[PreparedMessage]) -> copy_binary.Encoded | None:
     """The batch's rows in binary COPY form, if every message's could be encoded."""
-    encoded = []
+    chunks: list[bytes] = []
+    players: set[str] = set()
     for p in prepared:
         if p.copy is None:
-            if p.rows:
+            if p.row_count:
                 return None
         elif p.copy:
-            encoded.append(p.copy)
-    return encoded
+            chunks.append(p.copy)
+            players |= p.player_ids
+    return copy_binary.Encoded(chunks, players)
 
 
 def _profiles(prepared: Sequence[PreparedMessage]) -> list[ProfileUpdate]:

@@ -11,7 +11,6 @@ never a raw UUID or IP; everything else becomes rows, session updates, or a coun
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import hashlib
@@ -34,14 +33,19 @@ from gameplay_analytics.contract.registry import SchemaRegistry
 from gameplay_analytics.contract.taxonomy import EVENTS, Category
 from gameplay_analytics.privacy.edge import EdgeKeys, month_of_ms
 from gameplay_analytics.privacy.geoip import Location
+from gameplay_analytics.runtime.aggregator.prepared import (
+    DlqItem,
+    PreparedMessage,
+    Shared,
+    event_time,
+)
 from gameplay_analytics.runtime.storage.copy_binary import MessageCopy, name_part
-from gameplay_analytics.runtime.storage.hot import EventRow, SessionUpdate
+from gameplay_analytics.runtime.storage.hot import SessionUpdate
 from gameplay_analytics.runtime.storage.profile import PROFILE_EVENTS, PROFILE_PROPS, ProfileUpdate
 from gameplay_analytics.sampling import hashing
 
 __all__ = ["DEFAULT_MAX_CLOCK_SKEW", "DlqItem", "Enricher", "PreparedMessage", "TimeBounds"]
 
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
 _DAY_MS: Final = 86_400_000
 _MAX_TS_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the datetime limit
@@ -49,7 +53,6 @@ _LIFECYCLE: Final = frozenset({"session_start", "session_end", "session_crash"})
 
 DEFAULT_MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=10)
 _NO_COPY: Final = (b"", b"")
-_timedelta: Final = dt.timedelta
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,11 +81,13 @@ class TimeBounds:
 
 
 _SPECS: Final = {
-    name: (spec, spec.category.value, name_part(name, spec.category.value))
+    name: (spec, name_part(name, spec.category.value), spec.consent == "social")
     for name, spec in EVENTS.items()
 }
-"""Per event name: its taxonomy entry, its category as stored (a plain str), and both as
-binary COPY values."""
+"""Per event name: its taxonomy entry, its name and category as binary COPY values, and
+whether it needs the social consent."""
+_PER_EVENT: Final = _LIFECYCLE | PROFILE_EVENTS
+"""The events a client's session or profile reads one by one (others: only their day)."""
 
 
 class _WireEvent(msgspec.Struct):
@@ -117,41 +122,6 @@ _legacy_decoder = msgspec.json.Decoder(_LegacyView)
 _SHARED: Final = tuple(f.name for f in msgspec.structs.fields(RawEventBatch)
                        if f.name not in ("player_uuid", "client_ip"))  # fmt: skip
 _encode = msgspec.json.Encoder().encode
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DlqItem:
-    """A DLQ entry and its Nats-Msg-Id, so a redelivered batch does not repeat it."""
-
-    entry: DlqEntry
-    msg_id: str
-
-
-@dataclasses.dataclass(slots=True)
-class PreparedMessage:
-    """What one message turns into; kept per message so a bad one can be isolated."""
-
-    stream_seq: int
-    part: int = 0  # which batch of a bundled message (contract.messages.split_events)
-    rows: list[EventRow] = dataclasses.field(default_factory=list)
-    copy: bytes | None = None
-    """`rows` in binary COPY form (`storage.copy_binary`), None if they could not be."""
-    event_ms: list[int] = dataclasses.field(default_factory=list)
-    """Each row's event time in epoch ms (the commit latency metric), in row order."""
-    sessions: list[SessionUpdate] = dataclasses.field(default_factory=list)
-    dlq: list[DlqItem] = dataclasses.field(default_factory=list)
-    dropped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-    analytics_player_id: str | None = None
-    client_guid: str | None = None
-    schema_version: str | None = None
-    profile: ProfileUpdate | None = None
-
-    @property
-    def dlq_id(self) -> str:
-        """`Nats-Msg-Id` stem of this part's DLQ entries: one per stream message and part."""
-        if self.part == 0:
-            return f"aggregator-dlq-{self.stream_seq}"
-        return f"aggregator-dlq-{self.stream_seq}.{self.part}"
 
 
 class Enricher:
@@ -221,33 +191,32 @@ class Enricher:
             return out
         invalid = self._invalid(validator, batch.events)
         location = Location(batch.country, batch.geo_region)
-        received_at = _EPOCH + dt.timedelta(milliseconds=batch.received_at)
-        first_ts, last_ts = self._bounds.window(received_ms=batch.received_at, now_ms=now_ms)
+        received_ms = batch.received_at
+        first_ts, last_ts = self._bounds.window(received_ms=received_ms, now_ms=now_ms)
         players: dict[int, tuple[dt.date, str, tuple[bytes, bytes]]] = {}  # by day number
         kept: dict[tuple[str, float], bool] = {}
-        session_id, version, envelope = batch.session_id, batch.schema_version, batch.envelope_id
-        build, platform, shard, region = batch.build, batch.platform, batch.shard, batch.region
-        latency, country, geo_region = batch.latency_bucket, location.country, location.region
+        out.shared = shared = Shared(
+            guid, event_time(received_ms), batch.session_id, batch.schema_version,
+            batch.build, batch.platform, batch.shard, batch.region, location.country,
+            batch.latency_bucket, location.region, batch.envelope_id, stream_seq, source,
+        )  # fmt: skip
         profile_key = batch.profile_key if client else None
-        copy: MessageCopy | None = _message_copy(batch, guid, location, stream_seq)
-        rows, times = out.rows, out.event_ms
+        copy = _message_copy(shared, received_ms)
+        stored = out.stored
+        # Inside [low, high] an event is representable and within the window: no more checks.
+        low, high = max(first_ts, 0), min(last_ts, _MAX_TS_MS)
+        no_social = not batch.consent_social
+        last_rate, rate_part = None, b""
         for index, event in enumerate(batch.events):
             ts = event.ts
-            detail = invalid.get(index) if invalid else None
-            if detail is None and not 0 <= ts <= _MAX_TS_MS:
-                detail = f"ts: {ts} is outside the representable range"
-            if detail is not None:
-                out.dlq.append(self._rejected(out, index, event, now_ms, detail))
-                continue
-            if not first_ts <= ts <= last_ts:
-                refused = self._bounds.refuse(ts, received_ms=batch.received_at, now_ms=now_ms)
+            if invalid or not low <= ts <= high:
+                refused = self._refusal(out, index, event, invalid, now_ms, received_ms)
                 if refused is not None:
-                    reason, why = refused
-                    out.dlq.append(self._rejected(out, index, event, now_ms, why, reason))
+                    out.dlq.append(refused)
                     continue
             name = event.name
-            spec, category, names = _SPECS[name]
-            if spec.consent == "social" and not batch.consent_social:
+            spec, names, social = _SPECS[name]
+            if social and no_social:
                 out.dropped["consent"] += 1
                 continue
             if recheck is not None:
@@ -276,59 +245,32 @@ class Enricher:
                     except UnicodeEncodeError:  # Postgres will refuse the row: poison
                         copy = None
                 player = players[days] = (self._day(days), found, where)
-            day, player_id, where = player
-            event_ts = _EPOCH + _timedelta(0, 0, 0, ts)  # positional ms: half the cost
-            raw, rate = event.props, event.sample_rate
-            rows.append(
-                (
-                    player_id,
-                    guid,
-                    event.seq,
-                    name,
-                    category,
-                    event_ts,
-                    day,
-                    received_at,
-                    session_id,
-                    version,
-                    rate,
-                    build,
-                    platform,
-                    shard,
-                    region,
-                    country,
-                    latency,
-                    bytes(raw).decode(),
-                    geo_region,
-                    envelope,
-                    stream_seq,
-                    source,
-                )
-            )
-            times.append(ts)
+            stored.append((event, player))
             if copy is not None:
+                rate = event.sample_rate
                 try:
-                    copy.add(where, event.seq, names, ts, copy.rate(rate), raw)
+                    if rate != last_rate:
+                        last_rate, rate_part = rate, copy.rate(rate)
+                    copy.add(player[2], event.seq, names, ts, rate_part, event.props)
                 except (struct.error, OverflowError):  # Postgres will refuse the row: poison
                     copy = None
-            if not client:
+            if profile_key is None or name not in _PER_EVENT:  # most events end here
                 continue
-            props = None
+            event_ts, props = event_time(ts), None
             if name in _LIFECYCLE and spec.category is Category.SESSION:
-                props = msgspec.json.decode(raw)
-                out.sessions.append(
-                    _session(batch, name, props, event_ts, player_id, guid, location)
-                )
-            if profile_key is not None and name in PROFILE_EVENTS:
+                props = msgspec.json.decode(event.props)
+                out.sessions.append(_session(shared, name, props, event_ts, player[1]))
+            if name in PROFILE_EVENTS:
                 if out.profile is None:
                     out.profile = ProfileUpdate(profile_key)
                 if props is None and name in PROFILE_PROPS:
-                    props = msgspec.json.decode(raw)
+                    props = msgspec.json.decode(event.props)
                 out.profile.observe(
-                    name, event_ts, rate=rate, props=props or {},
-                    region=region, platform=platform, build=build,
+                    name, event_ts, rate=event.sample_rate, props=props or {},
+                    region=batch.region, platform=batch.platform, build=batch.build,
                 )  # fmt: skip
-        if profile_key is not None and rows:
+        out.player_ids.update(player_id for _, player_id, _ in players.values())
+        if profile_key is not None and stored:
             if out.profile is None:
                 out.profile = ProfileUpdate(profile_key)
             out.profile.active_days.update(day for day, _, _ in players.values())
@@ -343,6 +285,28 @@ class Enricher:
         if found is None:
             found = self._days[days] = dt.date.fromordinal(_EPOCH_ORDINAL + days)
         return found
+
+    def _refusal(
+        self,
+        out: PreparedMessage,
+        index: int,
+        event: Any,
+        invalid: dict[int, str],
+        now_ms: int,
+        received_ms: int,
+    ) -> DlqItem | None:
+        """Why an event is not stored (schema, representable range, time window), or None."""
+        ts = event.ts
+        detail = invalid.get(index)
+        if detail is None and not 0 <= ts <= _MAX_TS_MS:
+            detail = f"ts: {ts} is outside the representable range"
+        if detail is not None:
+            return self._rejected(out, index, event, now_ms, detail)
+        refused = self._bounds.refuse(ts, received_ms=received_ms, now_ms=now_ms)
+        if refused is not None:
+            reason, why = refused
+            return self._rejected(out, index, event, now_ms, why, reason)
+        return None
 
     @staticmethod
     def _invalid(validator: Any, events: list[Any]) -> dict[int, str]:
@@ -424,36 +388,27 @@ def _undecodable(data: bytes, out: PreparedMessage, now_ms: int, detail: str) ->
     return DlqItem(entry, out.dlq_id)
 
 
-def _message_copy(
-    batch: Any, guid: uuid.UUID, location: Location, stream_seq: int
-) -> MessageCopy | None:
+def _message_copy(s: Shared, received_ms: int) -> MessageCopy | None:
     """The message's shared COPY values, or None if one cannot be encoded (out of range:
     Postgres refuses the rows, `rows` take the path that dead-letters them)."""
     try:
         return MessageCopy(
-            client_guid=guid, received_ms=batch.received_at, session_id=batch.session_id,
-            schema_version=batch.schema_version, build=batch.build, platform=batch.platform,
-            shard=batch.shard, region=batch.region, country=location.country,
-            latency_bucket=batch.latency_bucket, geo_region=location.region,
-            envelope_id=batch.envelope_id, stream_seq=stream_seq, source=batch.source,
+            client_guid=s.client_guid, received_ms=received_ms, session_id=s.session_id,
+            schema_version=s.schema_version, build=s.build, platform=s.platform,
+            shard=s.shard, region=s.region, country=s.country,
+            latency_bucket=s.latency_bucket, geo_region=s.geo_region,
+            envelope_id=s.envelope_id, stream_seq=s.stream_seq, source=s.source,
         )  # fmt: skip
     except (struct.error, OverflowError, UnicodeEncodeError):
         return None
 
 
 def _session(
-    batch: Any,
-    name: str,
-    props: dict[str, Any],
-    event_ts: dt.datetime,
-    player_id: str,
-    guid: uuid.UUID,
-    location: Location,
+    s: Shared, name: str, props: dict[str, Any], event_ts: dt.datetime, player_id: str
 ) -> SessionUpdate:
     update = SessionUpdate(
-        batch.session_id, player_id, guid, build=batch.build, platform=batch.platform,
-        shard=batch.shard, region=batch.region, country=location.country,
-        geo_region=location.region,
+        s.session_id, player_id, s.client_guid, build=s.build, platform=s.platform,
+        shard=s.shard, region=s.region, country=s.country, geo_region=s.geo_region,
     )  # fmt: skip
     if name == "session_start":
         update.started_at = event_ts

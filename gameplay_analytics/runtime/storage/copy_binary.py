@@ -10,14 +10,15 @@ binary)`. The column order is `schema.EVENT_COLUMNS`; a test compares what the t
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Final
 
 from gameplay_analytics.runtime.storage.schema import EVENT_COLUMNS
 
-__all__ = ["HEADER", "TRAILER", "MessageCopy", "name_part", "stream"]
+__all__ = ["HEADER", "TRAILER", "Encoded", "MessageCopy", "name_part", "stream"]
 
 HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 """Signature, flags (no OIDs), header extension length 0."""
@@ -48,6 +49,14 @@ def int8(value: int | None) -> bytes:
 def timestamptz(ms: int) -> bytes:
     """Epoch milliseconds as timestamptz (microseconds since 2000-01-01 UTC)."""
     return _INT8.pack(8, (ms - _PG_EPOCH_MS) * 1000)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Encoded:
+    """A batch's rows in binary COPY form (each message's tuples), and whose rows they are."""
+
+    chunks: Sequence[bytes]
+    player_ids: Collection[str]
 
 
 class MessageCopy:

@@ -59,10 +59,13 @@ async def without_erased(
     rows: Sequence[EventRow],
     sessions: list[SessionUpdate],
     profiles: Sequence[ProfileUpdate] = (),
+    *,
+    player_ids: Collection[str] | None = None,
 ) -> tuple[Sequence[EventRow], list[SessionUpdate], Sequence[ProfileUpdate]]:
     """The batch minus any row, session or onboarding profile of an erased player. Call it
     first inside the writing transaction: the lock its read holds is what an erasure waits
-    for."""
+    for. `player_ids`: the rows' players, if the caller knows them without reading every
+    row (the aggregator builds its rows only when something needs them one by one)."""
     marker = await conn.fetchrow(f"SELECT epoch, generation FROM {ERASURES_GENERATION_TABLE}")
     if marker is None:  # the row is made by the migration; without it nothing was erased
         return rows, sessions, profiles
@@ -73,7 +76,8 @@ async def without_erased(
         _tombstones[marker["epoch"]] = cached
     if not cached[1]:
         return rows, sessions, profiles
-    ids = {row[0] for row in rows} | {s.analytics_player_id for s in sessions}
+    ids = set(player_ids) if player_ids is not None else {row[0] for row in rows}
+    ids |= {s.analytics_player_id for s in sessions}
     ids |= {p.key for p in profiles}
     erased = {i for i in ids if tombstone_key(i) in cached[1]}
     if not erased:

@@ -106,12 +106,13 @@ async def write_batch(
     sessions: Iterable[SessionUpdate] = (),
     profiles: Sequence[profile.ProfileUpdate] = (),
     *,
-    encoded: Sequence[bytes] | None = None,
+    encoded: copy_binary.Encoded | None = None,
 ) -> WriteResult:
     """Store a batch in one transaction; a raised error means nothing of it was stored.
 
     `encoded`: the same rows, in order, already in binary COPY form (`copy_binary`), sent
-    as they are unless some of the rows are left out (erased players).
+    as they are unless some of the rows are left out (erased players); `rows` is then only
+    read if Postgres finds a duplicate or a player was erased (it may build rows lazily).
     The players' onboarding profiles (`profile.upsert_profiles`) commit with their events.
 
     A key repeated inside the batch also fails the COPY, so the slow path covers both kinds
@@ -120,17 +121,18 @@ async def write_batch(
     """
     slow = False
     async with conn.transaction():
-        given = len(rows)
+        given = rows
         rows, kept, profiles = await erasure.without_erased(  # first: see there
-            conn, rows, list(sessions), profiles
-        )
+            conn, rows, list(sessions), profiles,
+            player_ids=encoded.player_ids if encoded is not None else None,
+        )  # fmt: skip
         inserted = len(rows)
         if rows:
             try:
                 async with conn.transaction():  # a savepoint: the fast path may fail alone
-                    if encoded is not None and len(rows) == given:
+                    if encoded is not None and rows is given:  # nothing left out
                         await conn.copy_to_table(
-                            EVENTS_TABLE, source=copy_binary.stream(encoded),
+                            EVENTS_TABLE, source=copy_binary.stream(encoded.chunks),
                             columns=EVENT_COLUMNS, format="binary",
                         )  # fmt: skip
                     else:
