@@ -122,6 +122,7 @@ class Stats:
     refused: int = 0
     failed: int = 0  # clients that could not connect (or were not welcomed)
     closed: int = 0  # clients whose connection closed before the end
+    process_cpu_s: float = 0.0  # the whole process's CPU (getrusage), connecting included
     reasons: dict[str, int] = field(default_factory=dict)  # refusals by code: detail
     latencies: list[int] = field(default_factory=list)
 

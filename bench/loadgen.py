@@ -15,6 +15,7 @@ import collections
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -31,7 +32,18 @@ __all__ = ["LOADGEN_PROCS", "cpu_seconds", "run_loadgen"]
 
 LOADGEN_PROCS = int(os.environ.get("LOADGEN_PROCS", "2"))
 _SECRET_ENV = "BENCH_LOADGEN_SECRET"
-_COUNTS = ("sent", "held", "blocked", "frames", "acked", "late", "refused", "failed", "closed")
+_COUNTS = (
+    "process_cpu_s",
+    "sent",
+    "held",
+    "blocked",
+    "frames",
+    "acked",
+    "late",
+    "refused",
+    "failed",
+    "closed",
+)
 _LEAD_S = 0.3  # from "go" to the first send: every process has read its start time
 
 
@@ -134,6 +146,8 @@ async def _child(url: str, duration_s: float, tail_s: float, options: Options, n
     print("ready", flush=True)
     start = float(await asyncio.to_thread(sys.stdin.readline))
     await run_clients(clients, start, duration_s, tail_s=tail_s)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    stats.process_cpu_s = usage.ru_utime + usage.ru_stime
     return stats
 
 

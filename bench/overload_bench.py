@@ -223,6 +223,7 @@ def _figures(res: dict[str, Any]) -> dict[str, Any]:
         "p50_s": res["p50_s"],
         "p95_s": res["p95_s"], "cores": {k: round(v, 3) for k, v in res["cores"].items()},
         "loadgen_us_per_frame": round(per_frame, 1) if per_frame else None,
+        "loadgen_process_cpu_s": round(res["process_cpu_s"], 2),  # connecting included
     }  # fmt: skip
 
 
