@@ -32,6 +32,7 @@ from gameplay_analytics.runtime.aggregator.enrich import Enricher, PreparedMessa
 from gameplay_analytics.runtime.aggregator.gcpolicy import tune_gc
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.payload_log import PayloadSampler
+from gameplay_analytics.runtime.aggregator.pipeline import Pipeline
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
 from gameplay_analytics.runtime.probes import ProbeServer
 from gameplay_analytics.runtime.storage import maintenance, schema, warm, warm_probe
@@ -159,39 +160,16 @@ class Aggregator:
     async def run(self) -> None:
         """Consume until `request_stop()`; the batches in hand are finished first.
 
-        Two batches overlap: while one is being committed (Postgres busy with the COPY), the
-        next is fetched and prepared. Commits stay one at a time, in fetch order.
+        While one batch commits (Postgres busy with the COPY), what arrives meanwhile is
+        fetched and prepared, and committed next (`pipeline.Pipeline`). Commits stay one at a
+        time, in fetch order.
         """
         assert self._consumer is not None, "start() first"
-        inflight: asyncio.Task[Outcome] | None = None
-        held: list[Msg] = []
-        try:
-            while not self._stopping.is_set():
-                msgs = await self._consumer.fetch()
-                if not msgs:
-                    continue
-                held = [*held, *msgs]
-                started = time.perf_counter()
-                try:
-                    prepared = await self._prepare(msgs)
-                except Exception as err:  # a bug in preparation: give the batch back
-                    held = held[: -len(msgs)]
-                    await self.committer.give_back(msgs, err)
-                    continue
-                if inflight is not None:
-                    await inflight
-                held = list(msgs)
-                inflight = asyncio.create_task(self._commit(msgs, prepared, started))
-            if inflight is not None:
-                await inflight
-        except retry.GaveUp:
-            log.warning("shutdown: leaving %d unstored messages for redelivery", len(held))
-            for msg in held:
-                with contextlib.suppress(Exception):
-                    await msg.nak()
-        finally:
-            if inflight is not None and not inflight.done():
-                inflight.cancel()
+        await Pipeline(
+            fetch=self._consumer.fetch, prepare=self._prepare, commit=self._commit,
+            give_back=self.committer.give_back, max_messages=self.settings.batch_size,
+            stopping=self._stopping,
+        ).run()  # fmt: skip
 
     @property
     def schema_versions(self) -> list[str]:

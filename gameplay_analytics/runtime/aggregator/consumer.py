@@ -79,18 +79,19 @@ class Consumer:
             config=self._config(),
         )
 
-    async def fetch(self) -> list[Msg]:
-        """The next batch; [] if none came within FETCH_TIMEOUT_S, or if stop was requested
-        while NATS was failing (each failure counted, then retried with backoff)."""
+    async def fetch(self, batch: int | None = None) -> list[Msg]:
+        """Up to `batch` (default BATCH_SIZE) messages, returned as soon as some are there:
+        JetStream answers a pull with what it holds then, or with the first that arrives
+        within FETCH_TIMEOUT_S (nats-server ≥ 2.11 with nats.py's no-wait-plus-expires
+        request), so the timeout bounds an idle wait, never a busy one. [] if none came, or if
+        stop was requested while NATS was failing (each failure counted, retried with backoff).
+        """
         sub = self._subscription()
+        size = batch or self._settings.batch_size
 
         async def once() -> list[Msg]:
             try:
-                return list(
-                    await sub.fetch(
-                        self._settings.batch_size, timeout=self._settings.fetch_timeout_s
-                    )
-                )
+                return list(await sub.fetch(size, timeout=self._settings.fetch_timeout_s))
             except TimeoutError:  # nothing came (nats.py raises its own or asyncio's): no fault
                 return []
 

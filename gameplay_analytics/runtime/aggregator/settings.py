@@ -45,10 +45,17 @@ class AggregatorSettings(NatsSettings):
     )
     s3_region: str | None = Field(default=None, description="S3_REGION: default us-east-1")
     batch_size: int = Field(
-        default=256, ge=1, le=10_000, description="BATCH_SIZE: JetStream messages fetched per batch"
+        default=256,
+        ge=1,
+        le=10_000,
+        description="BATCH_SIZE: most JetStream messages in one batch (one transaction); what "
+        "arrives while a batch commits is fetched meanwhile and committed next, up to this",
     )
     fetch_timeout_s: float = Field(
-        default=1.0, gt=0, description="FETCH_TIMEOUT_S: how long a fetch waits for a first message"
+        default=1.0,
+        gt=0,
+        description="FETCH_TIMEOUT_S: how long an idle fetch waits for a first message (a "
+        "fetch returns as soon as messages are there, so this adds no latency)",
     )
     metrics_port: int = Field(
         default=9101, ge=0, le=65535, description="METRICS_PORT: /metrics /healthz /readyz (0: any)"
