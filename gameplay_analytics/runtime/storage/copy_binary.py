@@ -13,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 import struct
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Final
 
 from gameplay_analytics.runtime.storage.schema import EVENT_COLUMNS
 
-__all__ = ["HEADER", "TRAILER", "Encoded", "MessageCopy", "name_part", "stream"]
+__all__ = ["HEADER", "TRAILER", "Encoded", "MessageCopy", "NamePart", "name_part", "stream"]
 
 HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 """Signature, flags (no OIDs), header extension length 0."""
@@ -31,7 +31,6 @@ _FIELDS: Final = struct.pack(">h", len(EVENT_COLUMNS))
 _INT8: Final = struct.Struct(">iq")
 _INT4: Final = struct.Struct(">ii")
 _FLOAT4: Final = struct.Struct(">if")
-_pack8: Final = _INT8.pack
 _pack_jsonb: Final = struct.Struct(">ib").pack  # length, then jsonb's version byte (1)
 
 
@@ -68,7 +67,7 @@ class MessageCopy:
     envelope_id, stream_seq, source.
     """
 
-    __slots__ = ("_by_day", "_by_rate", "_days", "_guid", "_middle", "_tail", "count", "parts")
+    __slots__ = ("_by_day", "_by_rate", "_days", "_guid", "_middle", "_tail", "parts")
 
     def __init__(
         self,
@@ -97,7 +96,6 @@ class MessageCopy:
         self._by_day: dict[tuple[int, str], tuple[bytes, bytes]] = {}
         self._by_rate: dict[float, bytes] = {}
         self.parts: list[bytes | memoryview] = []
-        self.count = 0
 
     def day(self, days: int, player_id: str) -> tuple[bytes, bytes]:
         """The row's head (field count, player, guid) and its day's part, for `add`."""
@@ -118,32 +116,38 @@ class MessageCopy:
         self,
         where: tuple[bytes, bytes],
         seq: int,
-        names: bytes,
+        names: NamePart,
         ts_ms: int,
         rate: bytes,
         props: bytes | memoryview,
     ) -> None:
         """One row: `where` from `day`, `names` from `name_part`, `rate` from `rate`."""
         head, day = where
+        pack, name = names
         self.parts += (
-            head, _pack8(8, seq), names, _pack8(8, (ts_ms - _PG_EPOCH_MS) * 1000), day, rate,
+            head, pack(8, seq, name, 8, (ts_ms - _PG_EPOCH_MS) * 1000), day, rate,
             _pack_jsonb(len(props) + 1, 1), props, self._tail,
         )  # fmt: skip
-        self.count += 1
 
     def encoded(self) -> bytes:
         """The tuples of every row added, in order."""
         return b"".join(self.parts)
 
 
-_NAMES: dict[tuple[str, str], bytes] = {}
+NamePart = tuple[Callable[..., bytes], bytes]
+"""How a row's seq, name, category and event_ts are packed in one call, and the name and
+category's encoding (`name_part`)."""
+_NAMES: dict[tuple[str, str], NamePart] = {}
 
 
-def name_part(name: str, category: str) -> bytes:
-    """An event name and its category, encoded (cached: the taxonomy is small)."""
+def name_part(name: str, category: str) -> NamePart:
+    """An event name and its category, encoded (cached: the taxonomy is small), with the
+    packer of seq, them and the event time."""
     found = _NAMES.get((name, category))
     if found is None:
-        found = _NAMES[(name, category)] = text(name) + text(category)
+        encoded = text(name) + text(category)
+        pack = struct.Struct(f">iq{len(encoded)}siq").pack
+        found = _NAMES[(name, category)] = (pack, encoded)
     return found
 
 
