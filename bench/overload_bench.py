@@ -25,11 +25,13 @@ over the bare server's decoded events/s. Then the same steps against `gateway --
 (one port, SO_REUSEPORT): on the 2-core machine the workers share the cores with the load
 generator and nats-server, so this shows what a second process adds there, not scaling.
 Run: `PYTHONPATH=. .venv/bin/python bench/overload_bench.py` (minutes; noisy when loaded);
-`LOADGEN_PROCS=N` spreads the clients over N processes (default 2).
+`LOADGEN_PROCS=N` spreads the clients over N processes (default 2); `--clients N
+[--ignore-hint] [--workers W] [--times K]` runs one step K times against one gateway.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -295,6 +297,42 @@ def run() -> list[dict[str, Any]]:
     return rows
 
 
+def repeat(clients: int, *, holds: bool, workers: int, times: int) -> list[dict[str, Any]]:
+    """One step, `times` times against one gateway: to watch a state, or reproduce one (e.g.
+    under `taskset -c 0`, a gateway starved of CPU; bench/README.md)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(Path(tmp) / "nats")
+        server.start()
+        try:
+            asyncio.run(jetstream.provision(jetstream.NatsSettings(nats_url=server.url)))
+            gateway, url = _start_gateway(server.url, workers)
+            try:
+                for _ in range(times):
+                    res = _load(url, clients, holds=holds, watch={"gateway": gateway.pid,
+                                                                  "nats": server.pid})  # fmt: skip
+                    rows.append({
+                        "component": "overload",
+                        "metric": f"{clients} clients (holds={holds}) {_describe(res)}",
+                        "value": round(res["acked"] / STEP_S), **_figures(res),
+                    })  # fmt: skip
+                    print(rows[-1], flush=True)
+            finally:
+                _stop(gateway)
+        finally:
+            server.stop()
+    return rows
+
+
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, help="only this step, repeated (see --times)")
+    parser.add_argument("--ignore-hint", action="store_true", help="clients ignore retry_after")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--times", type=int, default=3)
+    args = parser.parse_args()
+    if args.clients:
+        repeat(args.clients, holds=not args.ignore_hint, workers=args.workers, times=args.times)
+    else:
+        for row in run():
+            print(row)
