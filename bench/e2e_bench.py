@@ -18,6 +18,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ SUSTAINED_STORED = 0.95
 SUSTAINED_OFFERED = 0.9
 MAX_STEPS_DOWN = 2
 SECRET = "e2e-bench-secret-at-least-32-bytes-long"
+MACHINE = "machine (every process)"
 
 
 def _profile(rate: float, seed: int) -> LoadProfile:
@@ -81,6 +83,8 @@ def _cpu_seconds(stack: LocalStack) -> dict[str, float]:
                 except psutil.Error:
                     continue
         out[name] = total
+    busy = psutil.cpu_times()
+    out[MACHINE] = sum(busy) - busy.idle - getattr(busy, "iowait", 0.0)
     return out
 
 
@@ -96,6 +100,7 @@ async def _cores_in_window(stack: LocalStack) -> dict[str, float]:
 async def _step(
     stack: LocalStack, target: Target, root: Path, rate: float, seed: int
 ) -> dict[str, Any]:
+    load = psutil.getloadavg()[0]  # the machine may be shared: say how busy it was
     cores = asyncio.create_task(_cores_in_window(stack))
     report = await run_load_test(
         target, _profile(rate, seed), state_dir=root / f"players-{seed}", warmup_s=WARMUP_S,
@@ -106,6 +111,7 @@ async def _step(
     assert lat is not None and rec is not None
     step = {
         "asked": rate,
+        "load": load,
         **window,
         "p50": lat.p50_ms, "p95": lat.p95_ms, "p99": lat.p99_ms,
         "missing": rec.missing, "doubled": rec.doubled, "column": lat.column,
@@ -121,7 +127,7 @@ async def _step(
         f"  asked {rate:>7,.0f}/s  offered {window['offered']:>7,.0f}/s  stored "
         f"{window['stored']:>7,.0f}/s  p50/p95/p99 {lat.p50_ms:,.0f}/{lat.p95_ms:,.0f}/"
         f"{lat.p99_ms:,.0f} ms  gateway {window['gateway_cores']:.2f} cores  "
-        f"{'sustained' if step['sustained'] else 'NOT sustained'}\n"
+        f"{'sustained' if step['sustained'] else 'NOT sustained'}; load average {load:.1f}\n"
         f"    cores: {step['cores']} loadgen {window['loadgen_cores']:.2f}; "
         f"gateway queue max {window['queue_max']:,.0f}; drops {step['drops']}; "
         f"backpressure refusals {step['backpressure']:,.0f}\n"
@@ -217,12 +223,28 @@ def _rows(steps: list[dict[str, Any]], best: dict[str, Any] | None) -> list[dict
         floor_p95 = floor["stages"].get(stage, (0.0, 0.0))[1]
         where = f"{chosen['offered']:,.0f}/s"
         rows.append(row(f"p95 ms of stage {stage} at {where} (raw: 1k/s)", p95, floor_p95, ""))
-    for part, cores in chosen["cores"].items():
-        rows.append(row(f"{part} CPU cores at that rate", cores, None, ""))
-    rows.append(row("load generator CPU cores at that rate", chosen["loadgen_cores"], None, ""))
+    rows.append(row("1-min load average before the 1k/s and target steps", at_target["load"],
+                    floor["load"], ""))  # fmt: skip
+    for step in [chosen] if chosen is at_target else [chosen, at_target]:
+        rows.extend(_cpu_rows(step, row))
     rows.append(row("acked events missing or doubled (all steps)",
                     sum(s["missing"] + s["doubled"] for s in steps), None, 0))  # fmt: skip
     return rows
+
+
+def _cpu_rows(step: dict[str, Any], row: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each part's cores in a step, the machine's (other work included), and what the stack
+    would need for the target rate at this step's CPU per stored event."""
+    where = f"{step['offered']:,.0f}/s offered"
+    out = [row(f"{part} CPU cores at {where}", cores, None, "")
+           for part, cores in step["cores"].items()]  # fmt: skip
+    out.append(row(f"load generator CPU cores at {where}", step["loadgen_cores"], None, ""))
+    stack = step["loadgen_cores"] + sum(c for p, c in step["cores"].items() if p != MACHINE)
+    if step["stored"] > 0:
+        needed = stack * TARGET_RATE / step["stored"]
+        out.append(row(f"stack cores for {TARGET_RATE:,.0f}/s at the CPU/event of {where}",
+                       needed, psutil.cpu_count(), ""))  # fmt: skip
+    return out
 
 
 def run() -> list[dict[str, Any]]:
