@@ -57,9 +57,11 @@ KV_SAMPLING_KEY = natsnames.KV_SAMPLING_KEY
 KV_SCHEMAS_KEY = natsnames.KV_SCHEMAS_KEY
 
 
-class PublishedEvent(msgspec.Struct, omit_defaults=True):
+class PublishedEvent(msgspec.Struct, omit_defaults=True, gc=False):
     """One validated event as the gateway kept it, with the rate and the sampling cohort key
-    it was kept at (PROTOCOL.md §2); no cohort means the event's name (older gateways)."""
+    it was kept at (PROTOCOL.md §2); no cohort means the event's name (older gateways).
+    Untracked by the cycle collector (`gc=False`: it cannot hold itself): twenty of them per
+    envelope, alive until JetStream acks, no longer trigger collections (issue 17)."""
 
     seq: int
     name: str

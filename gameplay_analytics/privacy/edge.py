@@ -43,6 +43,14 @@ def _month_of_day(days: int) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+def _month_span(month: str) -> tuple[int, int]:
+    """[start, end) of a `YYYY-MM` salt month in epoch ms."""
+    year, number = int(month[:4]), int(month[5:7])
+    first = dt.date(year, number, 1).toordinal()
+    after = dt.date(year + number // 12, number % 12 + 1, 1).toordinal()
+    return (first - _EPOCH_ORDINAL) * _DAY_MS, (after - _EPOCH_ORDINAL) * _DAY_MS
+
+
 def month_of_ms(ts_ms: int) -> str | None:
     """The salt month (`YYYY-MM`, UTC) of an epoch-ms time; None outside 1970..9999 (such an
     event is refused downstream and needs no pseudonym)."""
@@ -99,7 +107,9 @@ class PlayerEdge:
     """A player's pseudonymous identity as one session publishes it; holds the raw UUID only
     to derive a new month's id (never shown in a repr)."""
 
-    __slots__ = ("_ids", "_ip", "_needles", "_pseudonymiser", "_uuid", "location", "profile_key")
+    __slots__ = (
+        "_ids", "_ip", "_needles", "_pseudonymiser", "_span", "_uuid", "location", "profile_key",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -117,6 +127,7 @@ class PlayerEdge:
         ]
         self._pseudonymiser = pseudonymiser
         self._ids: dict[str, str] = {}
+        self._span: tuple[int, int, str] = (0, 0, "")  # [start, end) epoch ms of a month
         self.profile_key = profile_key
         self.location = location
 
@@ -135,6 +146,10 @@ class PlayerEdge:
     def player_ids(self, times_ms: Sequence[int], *, received_at: int) -> dict[str, str]:
         """{month: analytics_player_id} for the months of `times_ms` (event times) and of
         `received_at` (the DLQ's and the session row's month)."""
+        lo, hi = (min(times_ms), max(times_ms)) if times_ms else (received_at, received_at)
+        start, end, month = self._span  # the last single month asked for: the common case
+        if start <= lo and hi < end and start <= received_at < end:
+            return {month: self._ids[month]}
         months: set[str] = set()
         if times_ms:
             first, last = month_of_ms(min(times_ms)), month_of_ms(max(times_ms))
@@ -146,7 +161,11 @@ class PlayerEdge:
         received = month_of_ms(received_at)
         if received is not None:
             months.add(received)
-        return {month: self.player_id(month) for month in sorted(months)}
+        ids = {month: self.player_id(month) for month in sorted(months)}
+        if len(ids) == 1 and times_ms:
+            (single,) = ids
+            self._span = (*_month_span(single), single)
+        return ids
 
     def scrub(self, payload: bytes) -> bytes:
         """`payload` (an encoded batch, either format) with the player's own UUID (dashed or

@@ -51,6 +51,22 @@ def test_an_envelope_straddling_a_month_gets_each_months_pseudonym() -> None:
     assert edge.profile_key == profile.profile_key(PLAYER, "edge-profile")
 
 
+def test_the_remembered_month_answers_only_inside_its_bounds() -> None:
+    """`player_ids` remembers the last single month; a time just outside it is its own."""
+    edge, fresh = KEYS.player(PLAYER, None), KEYS.player(PLAYER, None)
+    first, last = ms(2025, 11, 1), ms(2025, 11, 30, 23, 59, 59) + 999
+    cases = [
+        ([first, last], first), ([first], last), ([last + 1], last), ([first - 1], first),
+        ([first, last], last + 1), ([first], first - 1), ([], first), ([-5, first], first),
+        ([first], first),
+    ]  # fmt: skip
+    for times, received in cases:
+        expected = {m: fresh.player_id(m) for m in sorted(
+            {month_of_ms(t) for t in [*times, received]} - {None}  # type: ignore[misc]
+        )}  # fmt: skip
+        assert edge.player_ids(times, received_at=received) == expected, (times, received)
+
+
 def test_the_players_own_uuid_and_ip_are_scrubbed_from_props_only() -> None:
     edge = KEYS.player(PLAYER, "81.2.69.142")
     raw = RawEventBatch(

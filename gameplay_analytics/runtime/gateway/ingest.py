@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -56,8 +57,7 @@ class PublishFailed(Exception):
     """JetStream did not acknowledge the envelope in time (or refused it)."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Outbound:
+class Outbound(msgspec.Struct, frozen=True, gc=False):
     """One message of an envelope: subject, payload and its `Nats-Msg-Id`."""
 
     subject: str
@@ -65,15 +65,14 @@ class Outbound:
     msg_id: str
 
 
-@dataclasses.dataclass(eq=False, slots=True)
-class _Job:
+class _Job(msgspec.Struct, eq=False):  # identity equality and hash: jobs sit in a set
     messages: list[Outbound]
     events: int
     future: asyncio.Future[None]
     enqueued: float
     deadline: float
     remaining: int = 0
-    writes: list[Write] = dataclasses.field(default_factory=list)
+    writes: list[Write] = msgspec.field(default_factory=list)
     written: bool = False  # handed to JetStream (or settled): no longer waiting in the queue
 
 

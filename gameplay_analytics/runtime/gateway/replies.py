@@ -1,6 +1,8 @@
 """What a session sends back: its outbox and writer task, and the token bucket of its limits.
 
-Replies leave through one writer task per session, in the order they were decided. A client
+Replies leave in the order they were decided: written at once when nothing is queued before
+them and the socket takes them (`sockets.direct_writer`), else through the session's writer
+task, which awaits the socket's drain. A client
 that leaves `max_frames` replies unread is not reading at all (its socket stays full): the
 connection is aborted rather than letting replies pile up in memory. Its unacked envelopes
 come back after a reconnect.
@@ -17,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from gameplay_analytics.contract import frames
 from gameplay_analytics.contract.errors import ErrorCode
 from gameplay_analytics.runtime.gateway import metrics
-from gameplay_analytics.runtime.gateway.sockets import FrameSocket
+from gameplay_analytics.runtime.gateway.sockets import FrameSocket, direct_writer
 
 __all__ = ["Outbox", "TokenBucket"]
 
@@ -57,6 +59,8 @@ class Outbox:
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._choked = False
         self._writer: asyncio.Task[None] | None = None
+        self._direct = direct_writer(ws)
+        self._writing = False  # the writer task holds a reply it has not finished sending
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"session-writer-{self._name}")
@@ -66,7 +70,11 @@ class Outbox:
         return self._queue.qsize()
 
     def send(self, data: bytes) -> None:
-        """Queue one encoded reply (or abort a connection that reads none)."""
+        """Write one encoded reply, or queue it behind the ones waiting (or abort a connection
+        that reads none)."""
+        direct = self._direct
+        if direct is not None and not self._writing and self._queue.empty() and direct(data):
+            return
         if self._queue.qsize() < self._max_frames:
             self._queue.put_nowait(data)
             return
@@ -111,7 +119,10 @@ class Outbox:
             data = await self._queue.get()
             if data is None:
                 return
+            self._writing = True
             try:
                 await ws.send(data, text=True)
             except ConnectionClosed:
                 return
+            finally:
+                self._writing = False
