@@ -18,7 +18,7 @@ loop nearly what taking it does; it would only turn a slow loop into a collapse 
 
 from __future__ import annotations
 
-import dataclasses
+import msgspec
 
 __all__ = [
     "DELAY", "DRAINING", "FULL", "RETRY_FLOOR_MS", "UNAVAILABLE", "QueueState", "refusal",
@@ -32,9 +32,9 @@ DELAY = "ingest queue delay over target"
 RETRY_FLOOR_MS = 100  # one flush interval of the SDK (10 Hz): no shorter retry hint
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class QueueState:
-    """What admission looks at: the ingest queue and the store connection, at one instant."""
+class QueueState(msgspec.Struct, frozen=True, gc=False):
+    """What admission looks at: the ingest queue and the store connection, at one instant.
+    (A struct: two are made per frame, at a tenth of a frozen dataclass' cost.)"""
 
     depth: int  # events queued or awaiting a JetStream acknowledgement
     capacity: int  # queue_capacity
