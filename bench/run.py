@@ -18,9 +18,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MODULES = [
     "contract_bench", "sdk_bench", "gateway_bench", "aggregator_bench", "e2e_bench",
-    "retention_bench", "overload_bench",
+    "retention_bench", "overload_bench", "gateway_cpu",
 ]  # fmt: skip
-GROUPS = {"throughput": ["gateway_bench", "overload_bench", "aggregator_bench", "e2e_bench"]}
+GROUPS = {
+    "throughput": [
+        "gateway_bench", "overload_bench", "gateway_cpu", "aggregator_bench", "e2e_bench",
+    ],
+}  # fmt: skip
 
 
 def main(names: list[str]) -> int:

@@ -11,7 +11,6 @@ location in place of the player's UUID and the client's IP, which never reach th
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import msgspec
 
@@ -84,7 +83,14 @@ def intake(
             known = names[name] = (spec.category, spec.tiered) if spec else (None, False)
         category, tiered = known
         categories[category] = categories.get(category, 0) + 1
-        key = (name, _tier(event.props) if tiered else None)
+        tier = None
+        if tiered:  # (inline: this loop runs for every event)
+            props = event.props
+            if type(props) is dict:
+                tier = props.get("tier")
+            elif not isinstance(tier := getattr(props, "tier", None), str):
+                tier = None
+        key = (name, tier)
         decision = decided.get(key)
         if decision is None:
             reason, rate = guard.decide(name, key[1], now)
@@ -194,10 +200,3 @@ def _dlq(
         else uuid.uuid4().hex
     )
     return Outbound(ctx.dlq_subject, msgspec.json.encode(entry), ident)
-
-
-def _tier(props: Any) -> object:
-    if isinstance(props, dict):
-        return props.get("tier")
-    tier = getattr(props, "tier", None)
-    return tier if isinstance(tier, str) else None
