@@ -41,7 +41,9 @@ import psutil
 from websockets.asyncio.client import connect
 
 from bench.gateway_bench import SECRET
-from bench.overload_bench import _BARE, EVENTS, RATE_HZ, _cpu, _frame, _start_gateway, _stop
+from bench.loadclient import EVENTS, RATE_HZ, analytics_frame
+from bench.loadgen import cpu_seconds as _cpu
+from bench.overload_bench import _BARE, _start_gateway, _stop
 from gameplay_analytics.local.services import NatsServer, free_port
 from gameplay_analytics.runtime import jetstream
 from gameplay_analytics.runtime.gateway.auth import issue_token
@@ -95,7 +97,7 @@ async def _client(
                 break
             next_at += period
             ident += 1
-            await ws.send(_frame(ident, seq), text=True)
+            await ws.send(analytics_frame(ident, seq), text=True)
             seq += EVENTS
             stats["sent"] += 1
         await asyncio.sleep(_TAIL_S)
