@@ -181,6 +181,7 @@ async def _run(tmp: Path) -> list[dict[str, Any]]:
             "ratio": round(ratios[middle], 3),
             "target": TARGET,
             "round_ratios": [round(r, 3) for r in ratios],
+            "round_cpu_us_per_event": [round(c / total * 1e6, 2) for _, c in runs],
             # Less sensitive to a loaded machine than the rates: the Python CPU each costs.
             "cpu_us_per_event": round(min(c for _, c in runs) / total * 1e6, 2),
             "raw_cpu_us_per_row": round(min(c for _, c in raws) / total * 1e6, 2),
