@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from nats.aio.msg import Msg
 
+from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.pipeline import Pipeline
 from tests.polling import eventually
 
@@ -96,3 +97,43 @@ async def test_a_preparation_bug_gives_those_messages_back_and_goes_on() -> None
     stopping.set()
     await asyncio.wait_for(running, 2)
     assert given_back == [[13]] and committed == [[7]]
+
+
+class Naked:
+    """A message that records its nak (what shutdown does with what it could not store)."""
+
+    def __init__(self, n: int, naked: list[int]) -> None:
+        self.n, self._naked = n, naked
+
+    async def nak(self) -> None:
+        self._naked.append(self.n)
+
+
+async def test_a_commit_cut_short_by_shutdown_naks_every_message_in_hand() -> None:
+    stream, stopping = Stream(), asyncio.Event()
+    naked: list[int] = []
+    release = asyncio.Event()
+
+    async def prepare(msgs: Sequence[Msg]) -> list[int]:
+        return [cast(Naked, m).n for m in msgs]
+
+    async def commit(msgs: Sequence[Msg], prepared: list[int], started: float) -> None:
+        await release.wait()
+        raise retry.GaveUp("shutdown")
+
+    async def give_back(msgs: Sequence[Msg], err: Exception) -> None:
+        raise AssertionError(err)
+
+    pipeline = Pipeline(fetch=stream.fetch, prepare=prepare, commit=commit, give_back=give_back,
+                        max_messages=8, stopping=stopping)  # fmt: skip
+    running = asyncio.create_task(pipeline.run())
+    stream.items.append(cast(int, Naked(1, naked)))
+    stream.arrived.set()
+    await eventually(lambda: not stream.items)
+    await asyncio.sleep(0.01)
+    stream.put(cast(int, Naked(2, naked)))  # gathered while the first commit runs
+    await eventually(lambda: not stream.items)
+    stopping.set()
+    release.set()
+    await asyncio.wait_for(running, 2)
+    assert sorted(naked) == [1, 2]

@@ -94,6 +94,10 @@ class Pipeline(Generic[_P]):
                     await self._gather(gathered, task_f.result())
         except retry.GaveUp:
             held = [*in_commit, *gathered.msgs]
+            if fetching is not None:  # a fetch started before the stop: its messages too
+                with contextlib.suppress(Exception):
+                    held += await fetching
+                fetching = None
             log.warning("shutdown: leaving %d unstored messages for redelivery", len(held))
             for msg in held:
                 with contextlib.suppress(Exception):
