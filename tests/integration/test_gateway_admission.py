@@ -67,3 +67,48 @@ async def test_a_standing_queue_is_refused_by_delay_then_taken_again(tmp_path: P
             }  # fmt: skip
     finally:
         server.stop()
+
+
+async def test_a_refused_client_is_not_read_while_it_is_told_to_wait(tmp_path: Path) -> None:
+    """After `backpressure` with `retry_after_ms`, the session reads nothing for that long: a
+    client that sends anyway is held back by TCP, not read only to be refused again (what
+    starved a gateway short of CPU, bench/README.md). The store recovers meanwhile and answers
+    the earlier envelopes; the one sent during the hold gets no reply within the hold."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    try:
+        await jetstream.provision(jetstream.NatsSettings(nats_url=server.url))
+        async with (
+            running_gateway(
+                server.url,
+                queue_delay_target_s=0.2,
+                publish_timeout_s=20.0,
+                retry_after_ms=60_000,
+                group_max_writes=1,
+            ) as gw,
+            connect(gw.url) as ws,
+        ):
+            assert (await hello(ws))["type"] == "welcome"
+            pid = server.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                await ws.send(envelope(1, 1, 3))
+                await eventually(lambda: gw.worker.writes_in_flight == 1, timeout_s=10)
+                await ws.send(envelope(2, 4, 3))
+                await asyncio.sleep(0.5)
+                await ws.send(envelope(3, 7, 3))
+                refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert refused["code"] == "backpressure" and refused["id"] == 3, refused
+                hold_s = refused["retry_after_ms"] / 1000
+                assert hold_s >= 10, refused  # long enough that what follows is in the hold
+                await ws.send(envelope(4, 7, 3))  # ignores the hint
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            replies = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
+            assert [(r["type"], r["id"]) for r in replies] == [("ack", 1), ("ack", 2)]
+            with pytest.raises(TimeoutError):  # envelope 4 sits unread in the socket
+                await asyncio.wait_for(ws.recv(), 2)
+            assert gw.worker.depth == 0
+    finally:
+        server.stop()
