@@ -94,6 +94,7 @@ const RATE_LIMITED_RETRY_MS = 1000;
 const FLUSH_INTERVAL_MS = 100;
 const TELEMETRY_INTERVAL_MS = 1000;
 const RATE_MARGIN = 1.05; // just under the gateway's limit despite timer jitter
+const WAKE_MARGIN_MS = 1; // pollDelay: wake just after the due time, never just before it
 const RETRY_JITTER = 0.5; // a refused client waits retry_after × [1, 1.5)
 const ENVELOPE_OVERHEAD = 128;
 
@@ -350,6 +351,23 @@ export class AnalyticsClient {
     this.stats.envelopesSent++;
     out.push(envelope.frame);
     return out;
+  }
+
+  /**
+   * How long a transport may wait before its next `poll()`: until the flush schedule lets the
+   * next new envelope go (the rate limit and a hold included), at most `ceilingMs` (acks,
+   * resends, a full buffer), and `ceilingMs` when nothing is due. A transport polling on a
+   * fixed 50 ms tick against the 100 ms flush and the 105 ms rate margin sent every third
+   * tick: 6.7 Hz instead of the protocol's 10.
+   */
+  pollDelay(ceilingMs: number, now: number = this.clock()): number {
+    const due = Math.max(
+      this.holdUntil,
+      this.lastSend + (RATE_MARGIN * 1000) / this.maxRateHz,
+      this.lastNew + Math.max(this.opts.flushIntervalMs ?? FLUSH_INTERVAL_MS, 100),
+    );
+    const wait = due - now;
+    return wait > 0 ? Math.min(ceilingMs, wait + WAKE_MARGIN_MS) : ceilingMs;
   }
 
   // -- private -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 import type { AnalyticsClient } from "./client.js";
 
 /** A timer handle for either runtime. */
-type Timer = ReturnType<typeof setInterval>;
+type Timer = ReturnType<typeof setTimeout>;
 
 export interface SharedSocket {
   /** The game's socket is open (again): sends `hello` through the game's `send`. */
@@ -33,10 +33,9 @@ export function shareSocket(client: AnalyticsClient, send: (frame: string) => vo
       client.stats.errors++;
     }
   };
-  const timer: Timer = setInterval(() => {
+  const timer = pumpEvery(client, () => {
     if (open) for (const frame of client.poll()) safeSend(frame);
-  }, 50);
-  unref(timer);
+  });
   return {
     opened() {
       open = true;
@@ -47,7 +46,7 @@ export function shareSocket(client: AnalyticsClient, send: (frame: string) => vo
       open = false;
       client.onDisconnected();
     },
-    stop: () => clearInterval(timer),
+    stop: () => timer.stop(),
   };
 }
 
@@ -81,11 +80,10 @@ export function connect(client: AnalyticsClient, url: string, options: ConnectOp
   let connections = 0;
   let retry: Timer | null = null;
 
-  const pump: Timer = setInterval(() => {
+  const pump = pumpEvery(client, () => {
     if (socket?.readyState !== 1) return;
     for (const frame of client.poll()) socket.send(frame);
-  }, 50);
-  unref(pump);
+  });
 
   const open = (): void => {
     retry = null;
@@ -139,10 +137,36 @@ export function connect(client: AnalyticsClient, url: string, options: ConnectOp
     async close(flushTimeoutMs = 5000) {
       const flushed = await flush(flushTimeoutMs);
       stopped = true;
-      clearInterval(pump);
+      pump.stop();
       if (retry !== null) clearTimeout(retry);
       socket?.close(1000);
       return flushed;
+    },
+  };
+}
+
+const POLL_MS = 50; // the longest a transport waits between polls (acks, resends, a full buffer)
+
+/** Calls `send` again whenever the client's schedule lets the next envelope go (at most
+ * POLL_MS apart): the protocol's 10 Hz, not the next multiple of a fixed tick. */
+function pumpEvery(client: AnalyticsClient, send: () => void): { stop(): void } {
+  let timer: Timer | null = null;
+  let stopped = false;
+  const tick = (): void => {
+    if (stopped) return;
+    try {
+      send();
+    } finally {
+      timer = setTimeout(tick, client.pollDelay(POLL_MS));
+      unref(timer);
+    }
+  };
+  timer = setTimeout(tick, POLL_MS);
+  unref(timer);
+  return {
+    stop() {
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
     },
   };
 }

@@ -93,6 +93,28 @@ test("an envelope carries the buffered events, highest priority first, at most 1
   assert.equal(client.poll().length, 1);
 });
 
+test("a transport that waits pollDelay() between polls sends at the protocol's 10 Hz", () => {
+  // A fixed 50 ms tick against the 100 ms flush and the 105 ms rate margin sent every third
+  // tick (6.7 Hz); waking when the schedule is due keeps a steady producer near 10 Hz.
+  const { client, tick } = welcomed();
+  let sent = 0;
+  let elapsed = 0;
+  while (elapsed < 10_000) {
+    client.track("client_tick", { fps: 60 });
+    for (const frame of client.poll()) {
+      const { type, id, events } = JSON.parse(frame);
+      if (type !== "analytics") continue;
+      sent++;
+      client.onFrame(JSON.stringify({ type: "ack", id, accepted: events.length }));
+    }
+    const wait = client.pollDelay(50);
+    assert.ok(wait > 0 && wait <= 50, `pollDelay ${wait}`);
+    tick(wait);
+    elapsed += wait;
+  }
+  assert.ok(sent >= 90 && sent <= 100, `${sent} envelopes in 10 s`);
+});
+
 test("unacked envelopes are resent unchanged after a reconnect; acked ones are not", () => {
   const { client, tick } = welcomed();
   client.track("session_start", {});
