@@ -127,7 +127,8 @@ class PlayerEdge:
         ]
         self._pseudonymiser = pseudonymiser
         self._ids: dict[str, str] = {}
-        self._span: tuple[int, int, str] = (0, 0, "")  # [start, end) epoch ms of a month
+        # [start, end) epoch ms of the events' month and of the receipt's, and their ids
+        self._span: tuple[int, int, int, int, dict[str, str]] = (0, 0, 0, 0, {})
         self.profile_key = profile_key
         self.location = location
 
@@ -147,13 +148,15 @@ class PlayerEdge:
         """{month: analytics_player_id} for the months of `times_ms` (event times) and of
         `received_at` (the DLQ's and the session row's month)."""
         lo, hi = (min(times_ms), max(times_ms)) if times_ms else (received_at, received_at)
-        start, end, month = self._span  # the last single month asked for: the common case
-        if start <= lo and hi < end and start <= received_at < end:
-            return {month: self._ids[month]}
+        # The common case, remembered: every event in one month (the last one asked for), the
+        # receipt in one month (the same, or the next for late events).
+        start, end, r_start, r_end, ids = self._span
+        if start <= lo and hi < end and r_start <= received_at < r_end:
+            return dict(ids)
         months: set[str] = set()
+        first, last = month_of_ms(lo), month_of_ms(hi)
         if times_ms:
-            first, last = month_of_ms(min(times_ms)), month_of_ms(max(times_ms))
-            if first is not None and first == last:  # the common case: one month, 2 passes
+            if first is not None and first == last:  # one month: 2 lookups, not one per event
                 months.add(first)
             else:
                 found = (month_of_ms(ts) for ts in times_ms)
@@ -162,10 +165,9 @@ class PlayerEdge:
         if received is not None:
             months.add(received)
         ids = {month: self.player_id(month) for month in sorted(months)}
-        if len(ids) == 1 and times_ms:
-            (single,) = ids
-            self._span = (*_month_span(single), single)
-        return ids
+        if times_ms and first is not None and first == last and received is not None:
+            self._span = (*_month_span(first), *_month_span(received), ids)
+        return dict(ids)
 
     def scrub(self, payload: bytes) -> bytes:
         """`payload` (an encoded batch, either format) with the player's own UUID (dashed or

@@ -52,13 +52,15 @@ def test_an_envelope_straddling_a_month_gets_each_months_pseudonym() -> None:
 
 
 def test_the_remembered_month_answers_only_inside_its_bounds() -> None:
-    """`player_ids` remembers the last single month; a time just outside it is its own."""
+    """`player_ids` remembers the last events' month and receipt month; a time just outside
+    either is looked up again."""
     edge, fresh = KEYS.player(PLAYER, None), KEYS.player(PLAYER, None)
     first, last = ms(2025, 11, 1), ms(2025, 11, 30, 23, 59, 59) + 999
     cases = [
         ([first, last], first), ([first], last), ([last + 1], last), ([first - 1], first),
         ([first, last], last + 1), ([first], first - 1), ([], first), ([-5, first], first),
-        ([first], first),
+        ([first], first), ([first], ms(2026, 1, 5)), ([last], ms(2026, 1, 5)),
+        ([first - 1], ms(2026, 1, 5)), ([first], ms(2026, 2, 1)), ([first], first),
     ]  # fmt: skip
     for times, received in cases:
         expected = {m: fresh.player_id(m) for m in sorted(
