@@ -38,7 +38,7 @@ from gameplay_analytics.privacy.edge import EdgeKeys, seal
 from gameplay_analytics.privacy.pseudonym import SaltBook
 from gameplay_analytics.runtime import jetstream, storage
 from gameplay_analytics.runtime.aggregator import Aggregator, AggregatorSettings, Enricher
-from gameplay_analytics.runtime.aggregator.gcpolicy import tune_gc
+from gameplay_analytics.runtime.gcpolicy import tune_gc
 
 MESSAGES = 1200  # 300k events: a run long enough that its first, unoverlapped batch weighs little
 EVENTS_PER_MESSAGE = 250  # many events per message: JetStream acks cost per message

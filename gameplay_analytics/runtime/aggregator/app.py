@@ -29,11 +29,11 @@ from gameplay_analytics.runtime.aggregator import retry
 from gameplay_analytics.runtime.aggregator.committer import Committed, Committer, Outcome
 from gameplay_analytics.runtime.aggregator.consumer import Consumer
 from gameplay_analytics.runtime.aggregator.enrich import Enricher, PreparedMessage
-from gameplay_analytics.runtime.aggregator.gcpolicy import tune_gc
 from gameplay_analytics.runtime.aggregator.metrics import AggregatorMetrics
 from gameplay_analytics.runtime.aggregator.payload_log import PayloadSampler
 from gameplay_analytics.runtime.aggregator.pipeline import Pipeline
 from gameplay_analytics.runtime.aggregator.settings import AggregatorSettings
+from gameplay_analytics.runtime.gcpolicy import tune_gc
 from gameplay_analytics.runtime.probes import ProbeServer
 from gameplay_analytics.runtime.storage import maintenance, schema, warm, warm_probe
 

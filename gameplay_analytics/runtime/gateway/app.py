@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -27,6 +26,7 @@ from gameplay_analytics.runtime.gateway.budgets import PlayerBudgets
 from gameplay_analytics.runtime.gateway.ingest import IngestWorker
 from gameplay_analytics.runtime.gateway.session import Session
 from gameplay_analytics.runtime.gateway.settings import GatewaySettings
+from gameplay_analytics.runtime.gcpolicy import tune_gc
 from gameplay_analytics.runtime.probes import ProbeServer
 from gameplay_analytics.sampling.breaker import CircuitBreaker
 
@@ -274,12 +274,7 @@ async def run_gateway(settings: GatewaySettings, *, started: asyncio.Event | Non
     """Run a gateway until cancelled or SIGTERM/SIGINT, then drain and stop it."""
     gateway = Gateway(settings)
     await gateway.start()
-    # What the process holds from here on (modules, compiled schemas and validators, settings)
-    # lives as long as the process: out of the collector's sight, so that a full collection
-    # under load walks what sessions allocate, not every object of the imports (issue 17:
-    # ~70 ms per full collection, and about 10 % of the gateway's CPU, before).
-    gc.collect()
-    gc.freeze()
+    tune_gc()  # what startup made lives as long as the process: out of the collector's sight
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
