@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -160,17 +159,12 @@ def _system(pid: int) -> float:
 
 def _bare(clients: int, seconds: float) -> dict[str, Any]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", _BARE, str(port)], stdout=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", _BARE, str(port)], stdout=subprocess.PIPE)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
         return _measure(f"ws://127.0.0.1:{port}/ws", proc.pid, clients, seconds, bare=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def _gateway(nats_url: str, clients: int, seconds: float, **env: str) -> dict[str, Any]:
