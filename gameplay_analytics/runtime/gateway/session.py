@@ -113,7 +113,6 @@ class Session:
         )
         self._state: _Welcomed | None = None
         self.last_combat = -math.inf  # monotonic time of the last combat event received
-        self._hold_until = 0.0  # monotonic: no frame is read before (see `_read_frames`)
 
     @property
     def analytics_consent(self) -> bool:
@@ -198,16 +197,8 @@ class Session:
     # -- frames ----------------------------------------------------------------------------
 
     async def _read_frames(self, state: _Welcomed) -> None:
-        """Frames until the socket closes. After a `backpressure` refusal nothing is read for
-        its `retry_after_ms`: the client was told to wait, and what it sends meanwhile stays in
-        the socket (TCP pushes back; the websockets library stops reading at its `max_queue`).
-        Reading only to refuse again is what starved the JetStream path of a gateway short of
-        CPU until its goodput collapsed (bench/README.md)."""
         ws = self._ws
         while True:
-            hold = self._hold_until - time.monotonic()
-            if hold > 0:
-                await asyncio.sleep(hold)
             data = await ws.recv(decode=False)
             if expired(state.ctx, now=time.time(), leeway_s=self._settings.jwt_leeway_s):
                 await self._outbox.refuse(
@@ -285,7 +276,6 @@ class Session:
     def _backpressure(self, frame_id: int, detail: str) -> None:
         metrics.ENVELOPES_REFUSED.labels(ErrorCode.BACKPRESSURE).inc()
         retry = self._hub.worker.retry_after_ms(detail, self._settings.retry_after_ms)
-        self._hold_until = time.monotonic() + retry / 1000
         self._outbox.error(ErrorCode.BACKPRESSURE, detail, frame_id, retry_after_ms=retry)
 
     def _settle(self, future: asyncio.Future[None], result: Intake) -> None:
