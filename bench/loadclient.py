@@ -224,6 +224,7 @@ class _Client(asyncio.Protocol):
         kind = reply.get("type")
         if kind == "ack":
             at = self.sent_at.pop(reply.get("id"), None)  # type: ignore[arg-type]
+            self.schedule.acked()
             if at is not None:
                 now = time.monotonic()
                 if now <= self.window_end:

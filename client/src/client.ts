@@ -94,6 +94,8 @@ const RATE_LIMITED_RETRY_MS = 1000;
 const FLUSH_INTERVAL_MS = 100;
 const TELEMETRY_INTERVAL_MS = 1000;
 const RATE_MARGIN = 1.05; // just under the gateway's limit despite timer jitter
+const MAX_DOUBLINGS = 3; // refused again before acks: wait up to 8× the server's hint ...
+const MAX_HOLD_MS = 8000; // ... but never longer than this
 const WAKE_MARGIN_MS = 1; // pollDelay: wake just after the due time, never just before it
 const RETRY_JITTER = 0.5; // a refused client waits retry_after × [1, 1.5)
 const ENVELOPE_OVERHEAD = 128;
@@ -143,6 +145,7 @@ export class AnalyticsClient {
   private lastSend = -Infinity;
   private lastNew = -Infinity;
   private holdUntil = -Infinity;
+  private refusals = 0; // refusals not yet offset by acks: each doubles the next wait
   private telemetryPending: string | null = null;
   private lastTelemetry = -Infinity;
 
@@ -416,6 +419,7 @@ export class AnalyticsClient {
     if (envelope === undefined) return; // already settled (a resend raced it)
     this.unacked.delete(envelope.id);
     this.forget(envelope);
+    this.refusals = Math.max(0, this.refusals - 1);
     const stats = this.stats;
     stats.envelopesAcked++;
     stats.eventsAcked += Number(ack["accepted"] ?? 0);
@@ -430,7 +434,10 @@ export class AnalyticsClient {
     if (envelope !== undefined) this.unacked.delete(envelope.id);
     if (code === "backpressure" || code === "rate_limited") {
       const retry = Number(error["retry_after_ms"] ?? 0) || RATE_LIMITED_RETRY_MS;
-      this.holdUntil = Math.max(this.holdUntil, this.clock() + retry * (1 + RETRY_JITTER * Math.random()));
+      // Refused again before acks: wait 2×, 4×, 8× the hint (as the Python SDK's SendSchedule.hold).
+      const wait = Math.min(retry * 2 ** Math.min(this.refusals, MAX_DOUBLINGS), MAX_HOLD_MS);
+      this.refusals++;
+      this.holdUntil = Math.max(this.holdUntil, this.clock() + wait * (1 + RETRY_JITTER * Math.random()));
       if (code === "backpressure") this.stats.backpressure++;
       else this.stats.rateLimited++;
       if (envelope !== undefined) this.requeue([envelope]); // kept and resent unchanged

@@ -148,6 +148,35 @@ test("backpressure keeps the envelope and holds sending back", () => {
   assert.deepEqual(client.poll(), [frame]);
 });
 
+test("refused again before acks, the wait doubles up to 8x the hint; acks bring it back", () => {
+  const { client, tick } = welcomed();
+  client.track("session_start", {});
+  tick(1000);
+  let [frame] = client.poll();
+  const refuseAndWait = () => {
+    client.onFrame(JSON.stringify({ type: "error", code: "backpressure", id: JSON.parse(frame).id, retry_after_ms: 100, detail: "" }));
+    let waited = 0;
+    let sent = [];
+    while (sent.length === 0) {
+      tick(5);
+      waited += 5;
+      sent = client.poll();
+    }
+    frame = sent[0];
+    return waited / 100; // in hints; the jitter is below 1.5x
+  };
+  const waits = [1, 2, 3, 4, 5].map(refuseAndWait);
+  [1, 2, 4, 8, 8].forEach((doubled, i) => assert.ok(waits[i] >= doubled && waits[i] < doubled * 1.5 + 0.1, `${waits}`));
+  for (let i = 0; i < 6; i++) {
+    client.onFrame(JSON.stringify({ type: "ack", id: JSON.parse(frame).id, accepted: 1 }));
+    client.track("session_end", { reason: "logout" });
+    tick(1000);
+    [frame] = client.poll();
+  }
+  const back = refuseAndWait();
+  assert.ok(back >= 1 && back < 1.6, `${back}`);
+});
+
 test("the 1 MiB cap drops the lowest priority first, never lifecycle, and tells the HUD", () => {
   const reports = [];
   const { client } = welcomed({ bufferCapBytes: 4096, onOverflow: (r) => reports.push(r) });

@@ -312,6 +312,7 @@ class AnalyticsClient:
         if envelope is None:
             return  # an ack for an envelope already settled (a resend raced it)
         self._outbox.forget(envelope)
+        self._schedule.acked()
         stats = self.stats
         stats.envelopes_acked += 1
         stats.events_acked += ack.accepted

@@ -1,7 +1,7 @@
 """When the client may send: new envelopes every flush interval (sooner when one is full),
 at most one frame per 1/max_rate_hz, nothing while the gateway holds it back (`backpressure`,
-`rate_limited`, jittered so refused clients do not resend in step), telemetry at most
-`TELEMETRY_MAX_HZ`."""
+`rate_limited`, jittered so refused clients do not resend in step, doubled for each refusal
+not yet offset by an ack), telemetry at most `TELEMETRY_MAX_HZ`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ __all__ = ["FLUSH_INTERVAL_S", "SendSchedule"]
 FLUSH_INTERVAL_S = 1.0 / limits.FLUSH_HZ
 _RATE_MARGIN = 1.05  # keep just under the gateway's limit despite timer jitter
 _RETRY_JITTER = 0.5  # a refused client waits retry_after × [1, 1.5): no synchronised resends
+_MAX_DOUBLINGS = 3  # refused again before acks: wait 2×, 4×, then 8× the server's hint
+_MAX_HOLD_S = 8.0  # ... but never longer than this (the hint's own ceiling is the gateway's)
 
 
 class SendSchedule:
@@ -28,6 +30,7 @@ class SendSchedule:
         "_last_new",
         "_last_send",
         "_last_telemetry",
+        "_refusals",
         "_telemetry",
     )
 
@@ -37,6 +40,7 @@ class SendSchedule:
         self._last_send = float("-inf")
         self._last_new = float("-inf")
         self._hold_until = float("-inf")
+        self._refusals = 0  # refusals not yet offset by acks
         self._jitter = random.Random(seed)
         self._telemetry: bytes | None = None
         self._last_telemetry = float("-inf")
@@ -45,9 +49,23 @@ class SendSchedule:
         return self._clock()
 
     def hold(self, delay_s: float) -> None:
-        """The gateway asked to wait `delay_s`: send nothing before then (plus jitter)."""
-        delay_s *= 1 + _RETRY_JITTER * self._jitter.random()
+        """The gateway asked to wait `delay_s`: send nothing before then (plus jitter), and
+        twice as long for each refusal not yet offset by an ack (up to 8×, at most
+        `_MAX_HOLD_S`).
+
+        A gateway past its capacity spends nearly as much on reading and refusing a frame as
+        on taking one; clients that came back after every hint regardless kept it refusing
+        until its goodput fell to a third of capacity (bench/overload_bench.py, 2,500
+        clients). Backing off while refused lets the offered load settle at what it takes,
+        and the events wait in the buffer, to go out in fuller envelopes."""
+        delay_s *= 2 ** min(self._refusals, _MAX_DOUBLINGS)
+        delay_s = min(delay_s, _MAX_HOLD_S) * (1 + _RETRY_JITTER * self._jitter.random())
+        self._refusals += 1
         self._hold_until = max(self._hold_until, self._clock() + delay_s)
+
+    def acked(self) -> None:
+        """An envelope was taken: it offsets one refusal (the waits shrink as they grew)."""
+        self._refusals = max(0, self._refusals - 1)
 
     def may_send(self, now: float, max_rate_hz: int) -> bool:
         return now >= self._hold_until and now - self._last_send >= _RATE_MARGIN / max_rate_hz

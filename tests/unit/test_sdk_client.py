@@ -201,6 +201,45 @@ def test_backpressure_retries_are_spread_so_clients_do_not_return_together() -> 
     assert len(waits) > 5
 
 
+def test_refused_again_before_an_ack_waits_twice_as_long_until_an_ack() -> None:
+    """Each refusal not offset by an ack doubles the wait (2×, 4×, 8× the hint, then 8×), so
+    clients of an overloaded gateway stop coming back faster than it takes envelopes; acks
+    bring the wait back down, one doubling each."""
+    now = [100.0]
+    client = make_client(clock=lambda: now[0])
+    welcome(client)
+
+    def refuse_and_wait(frame: str, hint_s: float) -> tuple[str, float]:
+        """Refuse `frame`; the resend and the wait before it, in hints (jitter below 1.5)."""
+        refusal = frames.Error(code="backpressure", detail="full", id=envelope(frame)["id"],
+                               retry_after_ms=int(hint_s * 1000))  # fmt: skip
+        client.on_frame(frames.encode(refusal))
+        refused_at = now[0]
+        while not (sent := client.poll(now=now[0])):
+            now[0] += 0.005
+        return sent[0], (now[0] - refused_at) / hint_s
+
+    client.track("session_start")
+    [frame] = client.poll(now=now[0])
+    waits = []
+    for _ in range(5):
+        frame, wait = refuse_and_wait(frame, 0.1)
+        waits.append(wait)
+    for wait, doubled in zip(waits, (1, 2, 4, 8, 8), strict=True):
+        assert doubled <= wait < doubled * 1.5 + 0.1, waits
+    client.on_frame(frames.encode(frames.Ack(id=envelope(frame)["id"], accepted=1)))
+    for _ in range(5):  # five taken: the five refusals are offset
+        now[0] += 1
+        client.track("session_end", reason="logout")
+        [frame] = client.poll(now=now[0])
+        client.on_frame(frames.encode(frames.Ack(id=envelope(frame)["id"], accepted=1)))
+    now[0] += 1
+    client.track("session_end", reason="logout")
+    [frame] = client.poll(now=now[0])
+    _, wait = refuse_and_wait(frame, 0.1)
+    assert 1 <= wait < 1.6, wait  # back to the hint
+
+
 def test_new_envelopes_wait_for_the_flush_interval_unless_one_is_full() -> None:
     client = make_client(clock=lambda: 100.0)
     welcome(client)
