@@ -56,10 +56,11 @@ def runtime_config(pipeline: Pipeline) -> dict[str, str]:
         "NATS_URL": spec.nats.url,
         "QUEUE_CAPACITY": str(spec.gateway.queue_capacity),
         "SHARD": spec.gateway.shard,
-        "BATCH_SIZE": str(spec.aggregator.batch_size),
         "HOT_RETENTION_HOURS": str(spec.retention.hot_hours),
         "WARM_RETENTION_DAYS": str(spec.retention.warm_days),
     }
+    if spec.aggregator.batch_size is not None:
+        data["BATCH_SIZE"] = str(spec.aggregator.batch_size)
     root = warehouse_root(pipeline)
     if root is not None:
         data["WAREHOUSE_ROOT"] = root

@@ -271,6 +271,13 @@ def test_sampling_changes_never_roll_the_deployments() -> None:
     assert by_kind(before)["ConfigMap", "p-sampling"] != by_kind(after)["ConfigMap", "p-sampling"]
 
 
+def test_an_unset_batch_size_is_the_aggregators_own_default_not_a_copy() -> None:
+    objects = render({})
+    assert "BATCH_SIZE" not in by_kind(objects)["ConfigMap", "p-config"]["data"]
+    names = {v["name"] for v in container(objects, "p-aggregator")["env"]}
+    assert "GAMEPLAY_ANALYTICS_BATCH_SIZE" not in names
+
+
 def test_runtime_config_changes_roll_the_deployments_they_concern() -> None:
     before = render({})
     after = render({"aggregator": {"batchSize": 42}})

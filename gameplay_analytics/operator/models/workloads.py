@@ -77,7 +77,13 @@ class GatewaySpec(Spec):
 
 class AggregatorSpec(Spec):
     replicas: int = Field(default=1, ge=0, le=100)
-    batch_size: int = Field(default=500, ge=1, le=10_000)
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="most JetStream messages in one transaction; unset: the aggregator's own "
+        "default (its BATCH_SIZE setting), not a copy of it stored in every pipeline",
+    )
     metrics_port: int = Field(default=9101, ge=1, le=65535)
     resources: ResourcesSpec = Field(
         default_factory=lambda: ResourcesSpec(
