@@ -9,8 +9,12 @@ import {
   DEFAULT_RULES,
   EVENTS,
   LIFECYCLE_PRIORITY,
+  MAX_DOUBLINGS,
   MAX_EVENT_BYTES,
+  MAX_HOLD_MS,
   PRIORITY_NAMES,
+  RATE_MARGIN,
+  RETRY_JITTER,
   SCHEMA_HASH,
   SCHEMA_VERSION,
 } from "./contract.gen.js";
@@ -93,11 +97,7 @@ const MAX_IN_FLIGHT = 8;
 const RATE_LIMITED_RETRY_MS = 1000;
 const FLUSH_INTERVAL_MS = 100;
 const TELEMETRY_INTERVAL_MS = 1000;
-const RATE_MARGIN = 1.05; // just under the gateway's limit despite timer jitter
-const MAX_DOUBLINGS = 3; // refused again before acks: wait up to 8× the server's hint ...
-const MAX_HOLD_MS = 8000; // ... but never longer than this
 const WAKE_MARGIN_MS = 1; // pollDelay: wake just after the due time, never just before it
-const RETRY_JITTER = 0.5; // a refused client waits retry_after × [1, 1.5)
 const ENVELOPE_OVERHEAD = 128;
 
 const MAX_TIERS_CACHED = 16;

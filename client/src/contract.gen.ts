@@ -289,3 +289,11 @@ export const DEFAULT_RULES = {
 export const DEFAULT_CAP_BYTES = 1048576 as const;
 
 export const MAX_EVENT_BYTES = 16384 as const;
+
+export const RATE_MARGIN = 1.05 as const;
+
+export const RETRY_JITTER = 0.5 as const;
+
+export const MAX_DOUBLINGS = 3 as const;
+
+export const MAX_HOLD_MS = 8000 as const;

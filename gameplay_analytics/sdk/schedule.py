@@ -10,13 +10,20 @@ from collections.abc import Callable
 
 from gameplay_analytics.contract import limits
 
-__all__ = ["FLUSH_INTERVAL_S", "SendSchedule"]
+__all__ = [
+    "FLUSH_INTERVAL_S",
+    "MAX_DOUBLINGS",
+    "MAX_HOLD_S",
+    "RATE_MARGIN",
+    "RETRY_JITTER",
+    "SendSchedule",
+]
 
 FLUSH_INTERVAL_S = 1.0 / limits.FLUSH_HZ
-_RATE_MARGIN = 1.05  # keep just under the gateway's limit despite timer jitter
-_RETRY_JITTER = 0.5  # a refused client waits retry_after × [1, 1.5): no synchronised resends
-_MAX_DOUBLINGS = 3  # refused again before acks: wait 2×, 4×, then 8× the server's hint
-_MAX_HOLD_S = 8.0  # ... but never longer than this (the hint's own ceiling is the gateway's)
+RATE_MARGIN = 1.05  # keep just under the gateway's limit despite timer jitter
+RETRY_JITTER = 0.5  # a refused client waits retry_after × [1, 1.5): no synchronised resends
+MAX_DOUBLINGS = 3  # refused again before acks: wait 2×, 4×, then 8× the server's hint
+MAX_HOLD_S = 8.0  # ... but never longer than this (the hint's own ceiling is the gateway's)
 
 
 class SendSchedule:
@@ -51,15 +58,15 @@ class SendSchedule:
     def hold(self, delay_s: float) -> None:
         """The gateway asked to wait `delay_s`: send nothing before then (plus jitter), and
         twice as long for each refusal not yet offset by an ack (up to 8×, at most
-        `_MAX_HOLD_S`).
+        `MAX_HOLD_S`).
 
         A gateway past its capacity spends nearly as much on reading and refusing a frame as
         on taking one; clients that came back after every hint regardless kept it refusing
         until its goodput fell to a third of capacity (bench/overload_bench.py, 2,500
         clients). Backing off while refused lets the offered load settle at what it takes,
         and the events wait in the buffer, to go out in fuller envelopes."""
-        delay_s *= 2 ** min(self._refusals, _MAX_DOUBLINGS)
-        delay_s = min(delay_s, _MAX_HOLD_S) * (1 + _RETRY_JITTER * self._jitter.random())
+        delay_s *= 2 ** min(self._refusals, MAX_DOUBLINGS)
+        delay_s = min(delay_s, MAX_HOLD_S) * (1 + RETRY_JITTER * self._jitter.random())
         self._refusals += 1
         self._hold_until = max(self._hold_until, self._clock() + delay_s)
 
@@ -68,7 +75,7 @@ class SendSchedule:
         self._refusals = max(0, self._refusals - 1)
 
     def may_send(self, now: float, max_rate_hz: int) -> bool:
-        return now >= self._hold_until and now - self._last_send >= _RATE_MARGIN / max_rate_hz
+        return now >= self._hold_until and now - self._last_send >= RATE_MARGIN / max_rate_hz
 
     def new_envelope_due(self, now: float, *, buffered: int, max_events: int) -> bool:
         """A new envelope once the flush interval has passed, or as soon as one is full."""
@@ -82,7 +89,7 @@ class SendSchedule:
         multiple of its polling period."""
         return max(
             self._hold_until,
-            self._last_send + _RATE_MARGIN / max_rate_hz,
+            self._last_send + RATE_MARGIN / max_rate_hz,
             self._last_new + self._flush_interval,
         )
 
