@@ -15,10 +15,18 @@ most of a core. Here, per load generator process:
 - a client whose socket holds more than HIGH_WATER unsent bytes (the server is not reading it)
   sends nothing, as `await ws.send()` would wait: those frames count as blocked;
 - replies are decoded only to count acks, refusals and the send → ack latency; acks after the
-  sending window count as late, not as goodput (their latency counts). A client
-  refused with `backpressure` or `rate_limited` sends nothing for `retry_after_ms` (jittered,
-  `sdk.schedule.SendSchedule.hold`, as the SDK does): the frames due meanwhile count as held.
-  With `holds` off the clients ignore the hint (every frame is sent, read and refused).
+  sending window count as late, not as goodput (their latency counts);
+- `holds` (the default) is the SDK's way with a refusal (`sdk.client.AnalyticsClient`): a
+  client refused with `backpressure` or `rate_limited` sends nothing for `retry_after_ms`
+  (jittered and doubled, `sdk.schedule.SendSchedule.hold`), keeps the refused envelope and
+  resends it unchanged first; the events the game tracks meanwhile (20 per 100 ms) wait in its
+  buffer (counted as held) and go out in the next envelope, up to the protocol's 500
+  (`limits.MAX_EVENTS_PER_ENVELOPE`). As the SDK, a client with MAX_IN_FLIGHT envelopes
+  unanswered sends no new one (the gateway is not reading them; counted as stalled).
+  Nothing is dropped: every offered event is acked, or still buffered or awaiting its resend
+  when the window ends (`unsent`).
+  With `holds` off the clients ignore the hint: a 20-event frame every 100 ms, each sent, read
+  and refused or acked; a refused one is not resent.
 - `closed_loop` (the gateway bench's throughput clients): one frame in flight per client, the
   next sent on its reply (after the retry hint of a `backpressure` refusal).
 
@@ -42,9 +50,10 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from gameplay_analytics.contract import limits
 from gameplay_analytics.contract.errors import ErrorCode
 from gameplay_analytics.runtime.gateway.auth import issue_token
-from gameplay_analytics.sdk.client import RATE_LIMITED_RETRY_MS
+from gameplay_analytics.sdk.client import MAX_IN_FLIGHT, RATE_LIMITED_RETRY_MS
 from gameplay_analytics.sdk.schedule import SendSchedule
 
 __all__ = [
@@ -113,13 +122,18 @@ class Options:
 class Stats:
     """What one process's clients did; latencies in µs (send → ack of accepted frames)."""
 
-    sent: int = 0  # events in frames handed to the socket
-    held: int = 0  # events due while the client was held by a refusal
+    offered: int = 0  # events the game tracked (open loop: 20 per client per 100 ms)
+    sent: int = 0  # events in frames handed to the socket (resends included)
+    resent: int = 0  # of which in resends of refused envelopes
+    held: int = 0  # events tracked while the client was held by a refusal (buffered, not lost)
     blocked: int = 0  # events due while the socket would not take more (the server not reading)
+    stalled: int = 0  # events due while MAX_IN_FLIGHT envelopes had no reply (buffered)
+    unsent: int = 0  # events still buffered or awaiting a resend when the window ended
     frames: int = 0
     acked: int = 0  # events acked within the sending window
     late: int = 0  # events acked after it (sent in it): not goodput, their latency counts
-    refused: int = 0
+    refused: int = 0  # frames
+    refused_events: int = 0
     failed: int = 0  # clients that could not connect (or were not welcomed)
     closed: int = 0  # clients whose connection closed before the end
     process_cpu_s: float = 0.0  # the whole process's CPU (getrusage), connecting included
@@ -136,8 +150,10 @@ class _Client(asyncio.Protocol):
         self.schedule = SendSchedule(1.0 / RATE_HZ, time.monotonic, seed=player)
         self.phase = random.Random(player).random() / RATE_HZ
         self.ident = self.seq = 0
+        self.buffered = 0  # events tracked and not yet in an envelope (`holds`)
+        self.resends: list[tuple[int, int, int]] = []  # refused envelopes: (id, seq, events)
         self.window_end = float("inf")  # acks after it are late
-        self.sent_at: dict[int, float] = {}
+        self.flight: dict[int, tuple[float, int, int]] = {}  # id: (sent at, seq, events)
         self.transport: asyncio.Transport | None = None
         self.upgraded = False
         self.buffer = b""
@@ -162,21 +178,52 @@ class _Client(asyncio.Protocol):
             if not future.done():
                 future.set_exception(ConnectionError("closed during the handshake"))
 
-    def send(self, now: float) -> None:
-        """The next `analytics` frame, unless the connection is gone."""
+    def due(self, now: float) -> None:
+        """The client's slot (every 100 ms): the game tracked `events` more; send what the
+        client may (`holds`: the SDK's way), or a new frame of them whatever happened."""
+        stats = self.stats
+        stats.offered += self.events
+        if not self.options.holds:
+            self.send(now)
+            return
+        self.buffered += self.events
+        if not self.schedule.may_send(now, _NO_RATE_LIMIT):
+            stats.held += self.events
+        elif self.resends:
+            ident, seq, events = self.resends[0]
+            if self.write(now, ident, seq, events):
+                self.resends.pop(0)
+                stats.resent += events
+        elif len(self.flight) >= MAX_IN_FLIGHT:  # the SDK's window: no reply to 8 envelopes
+            stats.stalled += self.events
+        else:
+            events = min(self.buffered, limits.MAX_EVENTS_PER_ENVELOPE)
+            if self.send(now, events):
+                self.buffered -= events
+
+    def send(self, now: float, events: int | None = None) -> bool:
+        """A new `analytics` frame of `events` (default `Options.events`) from the next seq."""
+        events = events or self.events
+        if not self.write(now, self.ident + 1, self.seq, events):
+            return False
+        self.ident += 1
+        self.seq += events
+        return True
+
+    def write(self, now: float, ident: int, seq: int, events: int) -> bool:
+        """Hand one frame to the socket, unless it is gone or full (then False)."""
         transport = self.transport
         if transport is None or transport.is_closing():
-            return
+            return False
         if transport.get_write_buffer_size() > HIGH_WATER:  # as `await ws.send()` would wait
-            self.stats.blocked += self.events
-            return
-        self.ident += 1
-        transport.write(client_frame(analytics_frame(self.ident, self.seq, self.events)))
-        self.seq += self.events
+            self.stats.blocked += events
+            return False
+        transport.write(client_frame(analytics_frame(ident, seq, events)))
         if not self.bare:
-            self.sent_at[self.ident] = now
-        self.stats.sent += self.events
+            self.flight[ident] = (now, seq, events)
+        self.stats.sent += events
         self.stats.frames += 1
+        return True
 
     def _next(self, delay_s: float = 0.0) -> None:
         """Closed loop: the next frame now (or after `delay_s`), while the window lasts."""
@@ -223,9 +270,10 @@ class _Client(asyncio.Protocol):
     def _reply(self, reply: dict[str, Any]) -> None:
         kind = reply.get("type")
         if kind == "ack":
-            at = self.sent_at.pop(reply.get("id"), None)  # type: ignore[arg-type]
+            sent = self.flight.pop(reply.get("id"), None)  # type: ignore[arg-type]
             self.schedule.acked()
-            if at is not None:
+            if sent is not None:
+                at = sent[0]
                 now = time.monotonic()
                 if now <= self.window_end:
                     self.stats.acked += reply["accepted"]
@@ -235,14 +283,20 @@ class _Client(asyncio.Protocol):
                 if self.options.closed_loop:
                     self._next()
         elif kind == "error":
-            in_flight = self.sent_at.pop(reply.get("id"), None) is not None  # type: ignore[arg-type]
+            ident = reply.get("id")
+            sent = self.flight.pop(ident, None)  # type: ignore[arg-type]
             self.stats.refused += 1
+            if sent is not None:
+                self.stats.refused_events += sent[2]
             reason = f"{reply.get('code')}: {reply.get('detail')}"
             self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
             if reply.get("code") in _HELD_BY:  # as AnalyticsClient does
                 delay_s = (reply.get("retry_after_ms") or RATE_LIMITED_RETRY_MS) / 1000
                 self.schedule.hold(delay_s)
-                if self.options.closed_loop and in_flight:
+                if self.options.holds and not self.options.closed_loop and sent is not None:
+                    self.resends.append((ident, sent[1], sent[2]))  # type: ignore[arg-type]
+                    self.resends.sort()
+                if self.options.closed_loop and sent is not None:
                     self._next(delay_s if self.options.holds else 0.0)
             elif not self.welcomed.done():
                 self.welcomed.set_exception(ConnectionError(f"refused: {reply}"))
@@ -290,42 +344,60 @@ async def connect_clients(
     return [c for c in await asyncio.gather(*(one() for _ in range(n))) if c is not None]
 
 
-async def drive(clients: list[_Client], start: float, duration_s: float) -> None:
+async def drive(
+    clients: list[_Client], start: float, duration_s: float, *, warmup_s: float = 0.0
+) -> None:
     """Send every client's frame at its slot from `start` (time.monotonic) for `duration_s`
-    (closed loop: every client's first frame at `start`, the next on each reply)."""
+    (closed loop: every client's first frame at `start`, the next on each reply). With
+    `warmup_s`, sending begins that much earlier and the counts are zeroed at `start`: the
+    window then sees the steady state, not the first burst of every client at once."""
     if not clients:
         return
     order = sorted(clients, key=lambda c: c.phase)
     period, stop = 1.0 / RATE_HZ, start + duration_s
     for client in order:
         client.window_end = stop
-    base, i, n = start, 0, len(order)
-    await asyncio.sleep(max(0.0, start - time.monotonic()))
+    begin = start - warmup_s
+    base, i, n = begin, 0, len(order)
+    await asyncio.sleep(max(0.0, begin - time.monotonic()))
+    if warmup_s > 0:
+        asyncio.get_running_loop().call_at(start, _zero_counts, order[0].stats)
     if order[0].options.closed_loop:
         for client in order:
             client.send(time.monotonic())
         await asyncio.sleep(max(0.0, stop - time.monotonic()))
     while (now := time.monotonic()) < stop:
         while base + order[i].phase <= now:  # every slot due: a late tick sends them all
-            client = order[i]
-            if client.options.holds and not client.schedule.may_send(now, _NO_RATE_LIMIT):
-                client.stats.held += client.events
-            else:
-                client.send(now)
+            order[i].due(now)
             i += 1
             if i == n:
                 i, base = 0, base + period
         await asyncio.sleep(TICK_S)
 
 
+def _zero_counts(stats: Stats) -> None:
+    """The window starts: what the clients did in the warm-up is not counted."""
+    for name in ("offered", "sent", "resent", "held", "blocked", "stalled", "frames", "acked",
+                 "late", "refused", "refused_events"):  # fmt: skip
+        setattr(stats, name, 0)
+    stats.reasons.clear()
+    stats.latencies.clear()
+
+
 async def run_clients(
-    clients: list[_Client], start: float, duration_s: float, *, tail_s: float
+    clients: list[_Client],
+    start: float,
+    duration_s: float,
+    *,
+    tail_s: float,
+    warmup_s: float = 0.0,
 ) -> None:
-    """Drive the clients, wait `tail_s` for late replies, then close them all."""
-    await drive(clients, start, duration_s)
+    """Drive the clients (`drive`), wait `tail_s` for late replies, then close them all."""
+    await drive(clients, start, duration_s, warmup_s=warmup_s)
     await asyncio.sleep(tail_s)
     for client in clients:
         if client.transport is None or client.transport.is_closing():
             client.stats.closed += 1
+        client.stats.unsent += client.buffered + sum(e for _, _, e in client.resends)
         client.close()
     await asyncio.sleep(0.1)  # let the close frames go out

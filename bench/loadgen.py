@@ -34,13 +34,18 @@ LOADGEN_PROCS = int(os.environ.get("LOADGEN_PROCS", "2"))
 _SECRET_ENV = "BENCH_LOADGEN_SECRET"
 _COUNTS = (
     "process_cpu_s",
+    "offered",
     "sent",
+    "resent",
     "held",
     "blocked",
+    "stalled",
+    "unsent",
     "frames",
     "acked",
     "late",
     "refused",
+    "refused_events",
     "failed",
     "closed",
 )
@@ -56,13 +61,14 @@ def run_loadgen(
     options: Options,
     watch: Mapping[str, int | None],
     tail_s: float = 3.0,
+    warmup_s: float = 0.0,
     procs: int = LOADGEN_PROCS,
 ) -> dict[str, Any]:
     """What the clients did in the window (counts summed, latency quantiles of all), and
     `cores`: CPU seconds per second of the window of each watched process and of `loadgen`."""
     share = [clients // procs + (i < clients % procs) for i in range(procs)]
     env = {**os.environ, "PYTHONPATH": _root(), _SECRET_ENV: secret}
-    argv = [sys.executable, "-m", "bench.loadgen", url, str(duration_s), str(tail_s)]
+    argv = [sys.executable, "-m", "bench.loadgen", url, str(duration_s), str(tail_s), str(warmup_s)]
     argv.append(json.dumps(asdict(options)))
     children = [
         subprocess.Popen(
@@ -81,7 +87,7 @@ def run_loadgen(
             assert child.stdout is not None
             if child.stdout.readline().strip() != "ready":
                 raise RuntimeError("a load generator process failed to start")
-        start = time.monotonic() + _LEAD_S  # CLOCK_MONOTONIC: one clock for every process
+        start = time.monotonic() + _LEAD_S + warmup_s  # CLOCK_MONOTONIC: one for them all
         for child in children:
             assert child.stdin is not None
             child.stdin.write(f"{start!r}\n")
@@ -139,21 +145,30 @@ def _root() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
-async def _child(url: str, duration_s: float, tail_s: float, options: Options, n: int) -> Stats:
+async def _child(
+    url: str, duration_s: float, tail_s: float, warmup_s: float, options: Options, n: int
+) -> Stats:
     stats = Stats()
     secret = os.environ[_SECRET_ENV]
     clients = await connect_clients(url, n, secret=secret, options=options, stats=stats)
     print("ready", flush=True)
     start = float(await asyncio.to_thread(sys.stdin.readline))
-    await run_clients(clients, start, duration_s, tail_s=tail_s)
+    await run_clients(clients, start, duration_s, tail_s=tail_s, warmup_s=warmup_s)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     stats.process_cpu_s = usage.ru_utime + usage.ru_stime
     return stats
 
 
 if __name__ == "__main__":
-    url, duration, tail, options, n = sys.argv[1:6]
+    url, duration, tail, warmup, options, n = sys.argv[1:7]
     stats = asyncio.run(
-        _child(url, float(duration), float(tail), Options(**json.loads(options)), int(n))
+        _child(
+            url,
+            float(duration),
+            float(tail),
+            float(warmup),
+            Options(**json.loads(options)),
+            int(n),
+        )
     )
     print(json.dumps(asdict(stats)), flush=True)

@@ -434,10 +434,14 @@ export class AnalyticsClient {
     if (envelope !== undefined) this.unacked.delete(envelope.id);
     if (code === "backpressure" || code === "rate_limited") {
       const retry = Number(error["retry_after_ms"] ?? 0) || RATE_LIMITED_RETRY_MS;
-      // Refused again before acks: wait 2×, 4×, 8× the hint (as the Python SDK's SendSchedule.hold).
-      const wait = Math.min(retry * 2 ** Math.min(this.refusals, MAX_DOUBLINGS), MAX_HOLD_MS);
-      this.refusals++;
-      this.holdUntil = Math.max(this.holdUntil, this.clock() + wait * (1 + RETRY_JITTER * Math.random()));
+      // Refused again before acks: wait 2×, 4×, 8× the hint (as the Python SDK's SendSchedule.hold);
+      // a refusal while held is of an envelope sent before the hold began: the same refusal.
+      const now = this.clock();
+      if (now >= this.holdUntil) {
+        const wait = Math.min(retry * 2 ** Math.min(this.refusals, MAX_DOUBLINGS), MAX_HOLD_MS);
+        this.refusals++;
+        this.holdUntil = now + wait * (1 + RETRY_JITTER * Math.random());
+      }
       if (code === "backpressure") this.stats.backpressure++;
       else this.stats.rateLimited++;
       if (envelope !== undefined) this.requeue([envelope]); // kept and resent unchanged

@@ -177,6 +177,35 @@ test("refused again before acks, the wait doubles up to 8x the hint; acks bring 
   assert.ok(back >= 1 && back < 1.6, `${back}`);
 });
 
+test("envelopes on the wire refused together count as one refusal: the wait doubles once", () => {
+  const { client, tick } = welcomed();
+  const sent = [];
+  for (let i = 0; i < 4; i++) {
+    client.track("session_end", { reason: "logout" });
+    tick(110);
+    sent.push(...client.poll());
+  }
+  assert.equal(sent.length, 4);
+  for (const frame of sent) {
+    client.onFrame(JSON.stringify({ type: "error", code: "backpressure", id: JSON.parse(frame).id, retry_after_ms: 100, detail: "" }));
+  }
+  const waitInHints = () => {
+    let waited = 0;
+    let out = [];
+    while (out.length === 0) {
+      tick(5);
+      waited += 5;
+      out = client.poll();
+    }
+    return [out[0], waited / 100];
+  };
+  const [resend, first] = waitInHints();
+  assert.ok(first >= 1 && first < 1.6, `${first}`); // the hint, not 8x it
+  client.onFrame(JSON.stringify({ type: "error", code: "backpressure", id: JSON.parse(resend).id, retry_after_ms: 100, detail: "" }));
+  const [, second] = waitInHints();
+  assert.ok(second >= 2 && second < 3.1, `${second}`); // refused after the hold: doubled once
+});
+
 test("the 1 MiB cap drops the lowest priority first, never lifecycle, and tells the HUD", () => {
   const reports = [];
   const { client } = welcomed({ bufferCapBytes: 4096, onOverflow: (r) => reports.push(r) });

@@ -1,7 +1,8 @@
 """When the client may send: new envelopes every flush interval (sooner when one is full),
 at most one frame per 1/max_rate_hz, nothing while the gateway holds it back (`backpressure`,
 `rate_limited`, jittered so refused clients do not resend in step, doubled for each refusal
-not yet offset by an ack), telemetry at most `TELEMETRY_MAX_HZ`."""
+not yet offset by an ack, refusals that arrive while held counting once), telemetry at most
+`TELEMETRY_MAX_HZ`."""
 
 from __future__ import annotations
 
@@ -64,11 +65,19 @@ class SendSchedule:
         on taking one; clients that came back after every hint regardless kept it refusing
         until its goodput fell to a third of capacity (bench/overload_bench.py, 2,500
         clients). Backing off while refused lets the offered load settle at what it takes,
-        and the events wait in the buffer, to go out in fuller envelopes."""
+        and the events wait in the buffer, to go out in fuller envelopes.
+
+        A refusal that comes while the client is already held is of an envelope it sent before
+        the hold began (a gateway slow to reply refuses every envelope on the wire at once):
+        the same refusal, so the wait neither doubles again nor moves. Counting each one
+        held clients for 8× the hint after a single burst and left the gateway idle."""
+        now = self._clock()
+        if now < self._hold_until:
+            return
         delay_s *= 2 ** min(self._refusals, MAX_DOUBLINGS)
         delay_s = min(delay_s, MAX_HOLD_S) * (1 + RETRY_JITTER * self._jitter.random())
         self._refusals += 1
-        self._hold_until = max(self._hold_until, self._clock() + delay_s)
+        self._hold_until = now + delay_s
 
     def acked(self) -> None:
         """An envelope was taken: it offsets one refusal (the waits shrink as they grew)."""

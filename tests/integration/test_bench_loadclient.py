@@ -1,6 +1,7 @@
 """The benches' raw load client (`bench/loadclient.py`) speaks the protocol to a real gateway:
 its hand-framed handshake, hello and pre-encoded `analytics` frames are welcomed, validated and
-acked in full; a refusal with `rate_limited` holds the client, as the SDK does."""
+acked in full; a refusal with `rate_limited` holds the client, which keeps the refused
+envelope and the events tracked meanwhile and sends them later, as the SDK does."""
 
 from __future__ import annotations
 
@@ -45,12 +46,27 @@ async def test_every_frame_sent_is_acked_in_full(nats_url: str) -> None:
     assert len(stats.latencies) == stats.frames
 
 
-async def test_a_rate_limited_client_holds_its_frames(nats_url: str) -> None:
+async def test_a_refused_client_holds_resends_and_loses_nothing(nats_url: str) -> None:
     stats = Stats()
     async with running_gateway(nats_url, max_rate_hz=2) as gw:
         clients = await connect_clients(gw.url, 2, secret=SECRET, options=Options(), stats=stats)
-        await run_clients(clients, time.monotonic(), 1.5, tail_s=0.5)
+        await run_clients(clients, time.monotonic(), 2.5, tail_s=1.0)
     assert stats.refused > 0 and stats.held > 0  # refused, then silent for retry_after × ~1.2
+    assert stats.resent > 0  # the refused envelope went again, unchanged
+    assert stats.frames * EVENTS < stats.sent  # the events tracked meanwhile: fuller envelopes
+    assert stats.acked + stats.late == stats.sent - stats.refused_events
+    # every event tracked was acked, or still waits in the buffer or for its resend
+    assert stats.offered == stats.acked + stats.late + stats.unsent
+
+
+async def test_clients_ignoring_the_hint_send_every_frame_and_resend_none(nats_url: str) -> None:
+    stats = Stats()
+    async with running_gateway(nats_url, max_rate_hz=2) as gw:
+        options = Options(holds=False)
+        clients = await connect_clients(gw.url, 2, secret=SECRET, options=options, stats=stats)
+        await run_clients(clients, time.monotonic(), 1.5, tail_s=0.5)
+    assert stats.refused > 0 and stats.held == stats.resent == stats.unsent == 0
+    assert stats.offered == stats.sent == stats.frames * EVENTS
     assert stats.acked + stats.late == stats.sent - stats.refused * EVENTS
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gameplay_analytics.runtime.gateway import admission
-from gameplay_analytics.runtime.gateway.admission import QueueState, refusal, retry_after_ms
+from gameplay_analytics.runtime.gateway.admission import (
+    DrainRate,
+    QueueState,
+    RetryLine,
+    refusal,
+    retry_after_ms,
+)
 
 
 def state(depth: int = 0, head_wait_s: float = 0.0, **kw: bool) -> QueueState:
@@ -65,7 +71,7 @@ def test_draining_and_disconnected_come_first() -> None:
         (admission.DELAY, 5000, 10_000.0, 500),
         (admission.FULL, 100, 50_000.0, admission.RETRY_FLOOR_MS),  # never below one flush
         (admission.FULL, 5000, 1_000.0, 1000),  # never above the setting
-        (admission.FULL, 5000, 0.0, 1000),  # no drain measured yet
+        (admission.FULL, 5000, 0.0, admission.RETRY_FLOOR_MS),  # no drain measured yet
         (admission.UNAVAILABLE, 0, 25_000.0, 1000),  # the store is away: the full wait
         (admission.DRAINING, 10, 25_000.0, 1000),
     ],
@@ -74,3 +80,29 @@ def test_the_retry_hint_is_about_the_time_the_queue_needs_to_drain(
     reason: str, depth: int, drain_per_s: float, expected: int
 ) -> None:
     assert retry_after_ms(reason, depth, drain_per_s, ceiling_ms=1000) == expected
+
+
+def test_the_drain_rate_counts_its_first_samples_in_full() -> None:
+    drain = DrainRate(tau_s=1.0)
+    assert drain.per_s == 0.0  # nothing measured yet: retry_after_ms sends its floor
+    drain.sample(20_000, 0.1)
+    assert drain.per_s == pytest.approx(200_000)  # not 10 % of it, as an average from zero
+    drain.sample(0, 0.0)  # no time passed: no sample
+    assert drain.per_s == pytest.approx(200_000)
+    for _ in range(50):  # then it follows a change with its time constant
+        drain.sample(10_000, 0.1)
+    assert drain.per_s == pytest.approx(100_000, rel=0.01)
+
+
+def test_refused_envelopes_are_told_to_come_back_one_after_another() -> None:
+    line = RetryLine()
+    # The queue drains in 200 ms, an average envelope takes 10 ms: a burst of refusals is
+    # spread from the drain time on, one envelope's turn apart, not all sent back together.
+    hints = [line.hint_ms(50.0, 0.2, 0.01, ceiling_ms=1000) for _ in range(5)]
+    assert hints == [200, 210, 220, 230, 240]
+    # Up to the ceiling, where the line stops growing.
+    more = [line.hint_ms(50.0, 0.2, 0.01, ceiling_ms=1000) for _ in range(200)]
+    assert max(more) == more[-1] == 1000
+    # Once the line has passed, a refusal waits the drain time again, never below the floor.
+    assert line.hint_ms(60.0, 0.2, 0.01, ceiling_ms=1000) == 200
+    assert line.hint_ms(70.0, 0.0, 0.01, ceiling_ms=1000) == admission.RETRY_FLOOR_MS

@@ -240,6 +240,39 @@ def test_refused_again_before_an_ack_waits_twice_as_long_until_an_ack() -> None:
     assert 1 <= wait < 1.6, wait  # back to the hint
 
 
+def test_envelopes_on_the_wire_refused_together_count_as_one_refusal() -> None:
+    """A gateway too busy to reply in time refuses every envelope a client had on the wire;
+    they were sent before the client knew, so the wait doubles once for them, not once each."""
+    now = [100.0]
+    client = make_client(clock=lambda: now[0])
+    welcome(client)
+    sent = []
+    for _ in range(4):
+        client.track("session_end", reason="logout")
+        now[0] += 0.11
+        sent += client.poll(now=now[0])
+    assert len(sent) == 4
+
+    def refuse(frame: bytes) -> None:
+        refusal = frames.Error(code="backpressure", detail="full", id=envelope(frame)["id"],
+                               retry_after_ms=100)  # fmt: skip
+        client.on_frame(frames.encode(refusal))
+
+    def wait_in_hints() -> tuple[bytes, float]:
+        start = now[0]
+        while not (out := client.poll(now=now[0])):
+            now[0] += 0.005
+        return out[0], (now[0] - start) / 0.1
+
+    for frame in sent:
+        refuse(frame)
+    resend, first = wait_in_hints()
+    assert 1 <= first < 1.6, first  # the hint, not 8× it
+    refuse(resend)
+    _, second = wait_in_hints()
+    assert 2 <= second < 3.1, second  # refused after the hold: doubled once
+
+
 def test_new_envelopes_wait_for_the_flush_interval_unless_one_is_full() -> None:
     client = make_client(clock=lambda: 100.0)
     welcome(client)

@@ -18,11 +18,13 @@ loop nearly what taking it does; it would only turn a slow loop into a collapse 
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 __all__ = [
-    "DELAY", "DRAINING", "FULL", "RETRY_FLOOR_MS", "UNAVAILABLE", "QueueState", "refusal",
-    "retry_after_ms",
+    "DELAY", "DRAINING", "FULL", "RETRY_FLOOR_MS", "UNAVAILABLE", "DrainRate", "QueueState",
+    "RetryLine", "refusal", "retry_after_ms",
 ]  # fmt: skip
 
 DRAINING = "gateway is shutting down"
@@ -69,9 +71,70 @@ def retry_after_ms(reason: str, depth: int, drain_per_s: float, *, ceiling_ms: i
     draining (`depth / drain_per_s`), between RETRY_FLOOR_MS and `ceiling_ms` (the setting
     `retry_after_ms`). A fixed hint of a second sends every client refused in one burst away
     for a second while the queue empties in a fraction of it: the gateway then idles, and the
-    clients come back together. Otherwise (shutting down, store away, or no drain measured
-    yet): `ceiling_ms`.
+    clients come back together. With no drain measured yet (a gateway meeting its first
+    burst), RETRY_FLOOR_MS: a hint too short costs one more refusal (the SDK doubles its wait
+    at each), one too long idles the gateway. Shutting down, or the store away: `ceiling_ms`.
     """
-    if reason not in (FULL, DELAY) or drain_per_s <= 0:
+    floor = min(RETRY_FLOOR_MS, ceiling_ms)
+    if reason not in (FULL, DELAY):
         return ceiling_ms
-    return max(min(RETRY_FLOOR_MS, ceiling_ms), min(ceiling_ms, round(1000 * depth / drain_per_s)))
+    if drain_per_s <= 0:
+        return floor
+    return max(floor, min(ceiling_ms, round(1000 * depth / drain_per_s)))
+
+
+class DrainRate:
+    """How fast the store drains the queue, in events/s while busy: a moving average with time
+    constant `tau_s`, bias-corrected so that the first samples count in full.
+
+    A plain average started at zero took seconds to reach the true rate, and `retry_after_ms`
+    (depth over rate) meanwhile sent hints near the ceiling: a gateway meeting overload fresh
+    (a restart, every client reconnecting) sent its first thousands of refused clients away
+    for a second, which the SDK doubles at each refusal, and then idled."""
+
+    __slots__ = ("_average", "_seen", "_tau_s")
+
+    def __init__(self, tau_s: float) -> None:
+        self._tau_s = tau_s
+        self._average = 0.0
+        self._seen = 0.0  # the weight the samples so far carry (1 - the prior's)
+
+    @property
+    def per_s(self) -> float:
+        return self._average / self._seen if self._seen else 0.0
+
+    def sample(self, events: int, elapsed_s: float) -> None:
+        """`events` stored in `elapsed_s` of a busy store."""
+        if elapsed_s <= 0:
+            return
+        weight = 1.0 - math.exp(-elapsed_s / self._tau_s)
+        self._average += weight * (events / elapsed_s - self._average)
+        self._seen += weight * (1.0 - self._seen)
+
+
+class RetryLine:
+    """A line outside the door: each refused envelope is told to come back after the ones
+    refused before it, not all at the time the queue drains.
+
+    Under sustained overload the queue refills the moment it drains, so `retry_after_ms` alone
+    gives everyone refused in one burst the same hint, they come back together, one queueful
+    is taken and the rest refused again (bench/overload_bench.py at 5x: most frames read were
+    refusals, each read at about the cost of taking one). Here the k-th refusal waits the
+    drain time of the queue plus k envelopes of the average size taken (`take_s` each), up
+    to the ceiling: the excess clients come back spread at the rate the queue drains, and
+    their events wait in their buffers for a fuller envelope (the SDK's way: nothing is
+    lost). Times are the caller's monotonic seconds."""
+
+    __slots__ = ("_end",)
+
+    def __init__(self) -> None:
+        self._end = 0.0  # when the last client told to come back is due
+
+    def hint_ms(self, now: float, drain_s: float, take_s: float, ceiling_ms: int) -> int:
+        """The wait for one more refused envelope: the queue's drain time `drain_s`, after the
+        line (if any), then this envelope's turn `take_s` joins it."""
+        floor = min(RETRY_FLOOR_MS, ceiling_ms) / 1000
+        ceiling = ceiling_ms / 1000
+        turn = min(max(now + drain_s, self._end, now + floor), now + ceiling)
+        self._end = min(turn + take_s, now + ceiling)
+        return round(1000 * (turn - now))

@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -169,7 +168,9 @@ class IngestWorker:
         self._write_room = asyncio.Event()
         self._write_room.set()
         self._stored = 0  # events acknowledged by JetStream, ever
-        self.drain_per_s = 0.0  # events stored per second while busy (moving average)
+        self._drain = admission.DrainRate(_DRAIN_TAU_S)  # events stored per second while busy
+        self._line = admission.RetryLine()
+        self._taken = self._taken_events = 0  # envelopes queued, and their events, ever
 
     def attach(self, nc: Client, js: JetStreamContext) -> None:
         self._nc, self._js = nc, js
@@ -211,7 +212,13 @@ class IngestWorker:
 
     def retry_after_ms(self, reason: str, ceiling_ms: int) -> int:
         """The retry hint for a refusal (`admission.retry_after_ms`)."""
-        return admission.retry_after_ms(reason, self.depth, self.drain_per_s, ceiling_ms=ceiling_ms)
+        drain = self._drain.per_s
+        if reason not in (admission.FULL, admission.DELAY) or drain <= 0 or not self._taken:
+            return admission.retry_after_ms(reason, self.depth, drain, ceiling_ms=ceiling_ms)
+        envelope = self._taken_events / self._taken  # events in the average envelope taken
+        return self._line.hint_ms(
+            time.monotonic(), self.depth / drain, envelope / drain, ceiling_ms
+        )
 
     async def admit(self, wait_s: float) -> str | None:
         """Admission of one more envelope, before any of it is parsed: None when there is room
@@ -257,6 +264,8 @@ class IngestWorker:
             deadline=now + self._timeout,
         )
         self.depth += events
+        self._taken += 1
+        self._taken_events += events
         self._pending.add(job)
         self._waiting.append(job)
         self._idle.clear()
@@ -380,10 +389,8 @@ class IngestWorker:
         while True:
             await asyncio.sleep(_SWEEP_S)
             now = time.monotonic()
-            if self._pending and now > last:  # busy: how fast the store drains the queue
-                weight = 1.0 - math.exp(-(now - last) / _DRAIN_TAU_S)
-                rate = (self._stored - stored) / (now - last)
-                self.drain_per_s += weight * (rate - self.drain_per_s)
+            if self._pending:  # busy: how fast the store drains the queue
+                self._drain.sample(self._stored - stored, now - last)
             last, stored = now, self._stored
             expired = [job for job in self._pending if job.deadline <= now]
             for job in expired:
