@@ -71,20 +71,21 @@ def test_draining_and_disconnected_come_first() -> None:
         (admission.DELAY, 5000, 10_000.0, 500),
         (admission.FULL, 100, 50_000.0, admission.RETRY_FLOOR_MS),  # never below one flush
         (admission.FULL, 5000, 1_000.0, 1000),  # never above the setting
-        (admission.FULL, 5000, 0.0, admission.RETRY_FLOOR_MS),  # no drain measured yet
+        (admission.FULL, 5000, None, admission.RETRY_FLOOR_MS),  # no drain measured yet
+        (admission.FULL, 5000, 0.0, 1000),  # the store drained nothing while busy
         (admission.UNAVAILABLE, 0, 25_000.0, 1000),  # the store is away: the full wait
         (admission.DRAINING, 10, 25_000.0, 1000),
     ],
 )
 def test_the_retry_hint_is_about_the_time_the_queue_needs_to_drain(
-    reason: str, depth: int, drain_per_s: float, expected: int
+    reason: str, depth: int, drain_per_s: float | None, expected: int
 ) -> None:
     assert retry_after_ms(reason, depth, drain_per_s, ceiling_ms=1000) == expected
 
 
 def test_the_drain_rate_counts_its_first_samples_in_full() -> None:
     drain = DrainRate(tau_s=1.0)
-    assert drain.per_s == 0.0  # nothing measured yet: retry_after_ms sends its floor
+    assert drain.per_s is None  # nothing measured yet: retry_after_ms sends its floor
     drain.sample(20_000, 0.1)
     assert drain.per_s == pytest.approx(200_000)  # not 10 % of it, as an average from zero
     drain.sample(0, 0.0)  # no time passed: no sample

@@ -64,22 +64,25 @@ def refusal(state: QueueState, events: int, *, target_s: float) -> str | None:
     return None
 
 
-def retry_after_ms(reason: str, depth: int, drain_per_s: float, *, ceiling_ms: int) -> int:
+def retry_after_ms(reason: str, depth: int, drain_per_s: float | None, *, ceiling_ms: int) -> int:
     """The retry hint of a `backpressure` refusal for `reason`.
 
     For a full or standing queue: about the time it needs to drain at the rate it has been
     draining (`depth / drain_per_s`), between RETRY_FLOOR_MS and `ceiling_ms` (the setting
     `retry_after_ms`). A fixed hint of a second sends every client refused in one burst away
     for a second while the queue empties in a fraction of it: the gateway then idles, and the
-    clients come back together. With no drain measured yet (a gateway meeting its first
+    clients come back together. With no drain measured yet (None: a gateway meeting its first
     burst), RETRY_FLOOR_MS: a hint too short costs one more refusal (the SDK doubles its wait
-    at each), one too long idles the gateway. Shutting down, or the store away: `ceiling_ms`.
+    at each), one too long idles the gateway. Shutting down, the store away, or a store that
+    drained nothing while busy: `ceiling_ms`.
     """
     floor = min(RETRY_FLOOR_MS, ceiling_ms)
     if reason not in (FULL, DELAY):
         return ceiling_ms
-    if drain_per_s <= 0:
+    if drain_per_s is None:
         return floor
+    if drain_per_s <= 0:
+        return ceiling_ms
     return max(floor, min(ceiling_ms, round(1000 * depth / drain_per_s)))
 
 
@@ -100,8 +103,9 @@ class DrainRate:
         self._seen = 0.0  # the weight the samples so far carry (1 - the prior's)
 
     @property
-    def per_s(self) -> float:
-        return self._average / self._seen if self._seen else 0.0
+    def per_s(self) -> float | None:
+        """The rate, or None before the first sample."""
+        return self._average / self._seen if self._seen else None
 
     def sample(self, events: int, elapsed_s: float) -> None:
         """`events` stored in `elapsed_s` of a busy store."""
