@@ -20,13 +20,14 @@ what the holds let go, and its CPU is in the row). Every step's clients start WA
 its window, which so measures the steady state; the 5x step is then run again from a standing
 start (every client's first frame in the same 100 ms), reported beside it. Goodput (events
 acked per second) at 5x must stay >= 0.9 x goodput at 1x, and the p95 from send to ack of
-accepted envelopes stays bounded (admission by queueing delay, `runtime/gateway/admission.py`). Then the issue's goal row: 1,000 clients at
-10 Hz that ignore the retry hint (200k events/s offered; every frame is read, and acked or
-refused), target 150k acked. In the same run the same 1,000 clients send the same frames to a
-bare websockets server that only receives and `orjson`-decodes them: the goal row's goodput
-over the bare server's decoded events/s. Then the same steps against `gateway --workers 2`
-(one port, SO_REUSEPORT): on the 2-core machine the workers share the cores with the load
-generator and nats-server, so this shows what a second process adds there, not scaling.
+accepted envelopes stays bounded (admission by queueing delay, `runtime/gateway/admission.py`).
+Then the issue's goal row: 1,000 clients at 10 Hz that ignore the retry hint (200k events/s
+offered; every frame is read, and acked or refused), target 150k acked. In the same run the
+same 1,000 clients send the same frames to a bare websockets server that only receives and
+`orjson`-decodes them: the goal row's goodput over the bare server's decoded events/s. Then the
+same steps against `gateway --workers 2` (one port, SO_REUSEPORT): on the 2-core machine the
+workers share the cores with the load generator and nats-server, so this shows what a second
+process adds there, not scaling.
 Run: `PYTHONPATH=. .venv/bin/python bench/overload_bench.py` (minutes; noisy when loaded);
 `LOADGEN_PROCS=N` spreads the clients over N processes (default 2); `--clients N
 [--ignore-hint] [--workers W] [--times K] [--warmup S]` runs one step K times against one
