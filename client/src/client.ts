@@ -8,15 +8,20 @@ import {
   DEFAULT_CAP_BYTES,
   DEFAULT_RULES,
   EVENTS,
+  FLUSH_INTERVAL_MS,
   LIFECYCLE_PRIORITY,
   MAX_DOUBLINGS,
   MAX_EVENT_BYTES,
+  MAX_FRAME_BYTES,
   MAX_HOLD_MS,
+  MAX_IN_FLIGHT,
   PRIORITY_NAMES,
+  RATE_LIMITED_RETRY_MS,
   RATE_MARGIN,
   RETRY_JITTER,
   SCHEMA_HASH,
   SCHEMA_VERSION,
+  TELEMETRY_INTERVAL_MS,
 } from "./contract.gen.js";
 import { PriorityBuffer, utf8Length } from "./buffer.js";
 import { PendingEvents } from "./pending.js";
@@ -92,11 +97,6 @@ interface Decision {
   readonly reason: "" | "sampled" | "consent" | "refused";
 }
 
-const MAX_FRAME_BYTES = 256 * 1024;
-const MAX_IN_FLIGHT = 8;
-const RATE_LIMITED_RETRY_MS = 1000;
-const FLUSH_INTERVAL_MS = 100;
-const TELEMETRY_INTERVAL_MS = 1000;
 const WAKE_MARGIN_MS = 1; // pollDelay: wake just after the due time, never just before it
 const ENVELOPE_OVERHEAD = 128;
 

@@ -290,6 +290,16 @@ export const DEFAULT_CAP_BYTES = 1048576 as const;
 
 export const MAX_EVENT_BYTES = 16384 as const;
 
+export const MAX_FRAME_BYTES = 262144 as const;
+
+export const FLUSH_INTERVAL_MS = 100 as const;
+
+export const TELEMETRY_INTERVAL_MS = 1000 as const;
+
+export const MAX_IN_FLIGHT = 8 as const;
+
+export const RATE_LIMITED_RETRY_MS = 1000 as const;
+
 export const RATE_MARGIN = 1.05 as const;
 
 export const RETRY_JITTER = 0.5 as const;

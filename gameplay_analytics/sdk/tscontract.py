@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 
-from gameplay_analytics.contract import taxonomy
-from gameplay_analytics.contract.limits import MAX_EVENT_BYTES
+from gameplay_analytics.contract import limits, taxonomy
 from gameplay_analytics.contract.registry import packaged_schema_hash
 from gameplay_analytics.sdk.buffer import DEFAULT_CAP_BYTES
-from gameplay_analytics.sdk.client import DEFAULT_SCHEMA, default_rules
+from gameplay_analytics.sdk.client import (
+    DEFAULT_SCHEMA,
+    MAX_IN_FLIGHT,
+    RATE_LIMITED_RETRY_MS,
+    default_rules,
+)
 from gameplay_analytics.sdk.schedule import MAX_DOUBLINGS, MAX_HOLD_S, RATE_MARGIN, RETRY_JITTER
 
 __all__ = ["render"]
@@ -36,7 +40,12 @@ def render() -> str:
         "EVENTS": events,
         "DEFAULT_RULES": default_rules().to_wire(),
         "DEFAULT_CAP_BYTES": DEFAULT_CAP_BYTES,
-        "MAX_EVENT_BYTES": MAX_EVENT_BYTES,
+        "MAX_EVENT_BYTES": limits.MAX_EVENT_BYTES,
+        "MAX_FRAME_BYTES": limits.MAX_FRAME_BYTES,
+        "FLUSH_INTERVAL_MS": round(1000 / limits.FLUSH_HZ),
+        "TELEMETRY_INTERVAL_MS": round(1000 / limits.TELEMETRY_MAX_HZ),
+        "MAX_IN_FLIGHT": MAX_IN_FLIGHT,
+        "RATE_LIMITED_RETRY_MS": RATE_LIMITED_RETRY_MS,
         "RATE_MARGIN": RATE_MARGIN,
         "RETRY_JITTER": RETRY_JITTER,
         "MAX_DOUBLINGS": MAX_DOUBLINGS,
