@@ -45,7 +45,7 @@ def signal_queries(pipeline: Pipeline) -> dict[str, str]:
     )
     return {
         "gatewayCpu": f"avg(rate(process_cpu_seconds_total{{{where}}}[1m])) / {cores:g}",
-        "queueFill": f"max(analytics_queue_depth{{{where}}}) / {spec.gateway.queue_capacity}",
+        "queueFill": f"max(analytics_queue_depth{{{where}}} / analytics_queue_capacity{{{where}}})",
         "combatLoad": combat,
     }
 

@@ -54,11 +54,12 @@ def runtime_config(pipeline: Pipeline) -> dict[str, str]:
     spec = pipeline.spec
     data = {
         "NATS_URL": spec.nats.url,
-        "QUEUE_CAPACITY": str(spec.gateway.queue_capacity),
         "SHARD": spec.gateway.shard,
         "HOT_RETENTION_HOURS": str(spec.retention.hot_hours),
         "WARM_RETENTION_DAYS": str(spec.retention.warm_days),
     }
+    if spec.gateway.queue_capacity is not None:
+        data["QUEUE_CAPACITY"] = str(spec.gateway.queue_capacity)
     if spec.aggregator.batch_size is not None:
         data["BATCH_SIZE"] = str(spec.aggregator.batch_size)
     root = warehouse_root(pipeline)

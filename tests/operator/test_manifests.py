@@ -115,7 +115,8 @@ def test_gateway_environment_follows_the_runtime_contract() -> None:
     variables = env(container(render({}), "p-gateway"))
     cm = lambda key: {"configMapKeyRef": {"name": "p-config", "key": key}}  # noqa: E731
     assert variables["GAMEPLAY_ANALYTICS_NATS_URL"] == cm("NATS_URL")
-    assert variables["GAMEPLAY_ANALYTICS_QUEUE_CAPACITY"] == cm("QUEUE_CAPACITY")
+    # unset in the pipeline: no QUEUE_CAPACITY, the gateway's own default applies
+    assert "GAMEPLAY_ANALYTICS_QUEUE_CAPACITY" not in variables
     assert variables["GAMEPLAY_ANALYTICS_SHARD"] == cm("SHARD")
     assert variables["GAMEPLAY_ANALYTICS_WS_PORT"] == "8765"
     assert variables["GAMEPLAY_ANALYTICS_METRICS_PORT"] == "9100"
@@ -130,6 +131,7 @@ def test_gateway_environment_follows_the_runtime_contract() -> None:
     )  # the gateway never sees the hot store
     full = env(container(render(FULL), "p-gateway"))
     assert full["GAMEPLAY_ANALYTICS_GEOIP_DB"] == cm("GEOIP_DB")  # it geolocates, too
+    assert full["GAMEPLAY_ANALYTICS_QUEUE_CAPACITY"] == cm("QUEUE_CAPACITY")
     assert container(render({}), "p-gateway")["command"] == ["gameplay-analytics", "gateway"]
 
 

@@ -236,5 +236,5 @@ def test_signal_queries_are_scoped_to_the_pipeline() -> None:
     assert queries["gatewayCpu"] == (
         'avg(rate(process_cpu_seconds_total{namespace="games",job="p-gateway"}[1m])) / 0.5'
     )
-    assert queries["queueFill"].endswith("/ 5000")
+    assert "/ analytics_queue_capacity{" in queries["queueFill"]  # the gateway's own bound
     assert 'namespace="games"' in queries["combatLoad"]

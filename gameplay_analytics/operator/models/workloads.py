@@ -49,8 +49,12 @@ class GatewaySpec(Spec):
             limits=Quantities(cpu="1", memory="512Mi"),
         )
     )
-    queue_capacity: int = Field(
-        default=5000, ge=100, le=1_000_000, description="bounded queue, events"
+    queue_capacity: int | None = Field(
+        default=None,
+        ge=100,
+        le=1_000_000,
+        description="bounded ingest queue, events; unset: the gateway's own default (its "
+        "QUEUE_CAPACITY setting), not a copy of it stored in every pipeline",
     )
     port: int = Field(default=8765, ge=1, le=65535, description="WebSocket port")
     metrics_port: int = Field(default=9100, ge=1, le=65535)
