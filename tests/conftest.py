@@ -19,6 +19,40 @@ from nats.js import JetStreamContext
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 ADMIN_PASSWORD = "session-admin"  # the shared server's one (unrestricted) test user
+STUCK_AFTER_S = 240  # a test still running then is stuck: pytest-timeout ends it at 300 s
+
+
+@pytest.fixture(autouse=True)
+def _stacks_of_a_stuck_test() -> Iterator[None]:
+    """Before pytest-timeout ends a stuck test, print what every asyncio task awaits.
+
+    pytest-timeout's own dump shows only threads, and a stuck async test is a thread idle in
+    `select`: the coroutine that waits (and for what) is what tells the cause. The dump runs
+    on the loop's own thread (`call_soon_threadsafe`: an idle loop wakes for it), into the
+    test's captured stderr."""
+    import threading
+
+    timer = threading.Timer(STUCK_AFTER_S, _dump_running_loops)
+    timer.daemon = True
+    timer.start()
+    yield
+    timer.cancel()
+
+
+def _dump_running_loops() -> None:
+    import asyncio
+    import gc
+    import sys
+
+    def dump(loop: asyncio.AbstractEventLoop) -> None:
+        tasks = asyncio.all_tasks(loop)
+        print(f"--- {len(tasks)} asyncio tasks after {STUCK_AFTER_S} s ---", file=sys.stderr)
+        for task in tasks:
+            task.print_stack(file=sys.stderr)
+
+    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+        if loop.is_running():
+            loop.call_soon_threadsafe(dump, loop)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 async def readyz(port: int) -> tuple[int, str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
     writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
     reply = (await asyncio.wait_for(reader.read(), 5)).decode()
     writer.close()
@@ -46,15 +46,25 @@ async def started(
             await aggregator.close()
 
 
-async def until_ready_state(port: int, *, status: int, containing: str = "") -> str:
+async def until_ready_state(
+    port: int, *, status: int, containing: str = "", within_s: float = 60.0
+) -> str:
     # Other reasons may come and go first (the consumer binding, a busy machine): wait for the
-    # state asked for, with the reason asked for.
-    for _ in range(300):
+    # state asked for, with the reason asked for; by the clock, so a slow /readyz cannot
+    # stretch the wait to pytest's timeout (it did once: 300 s, idle in select).
+    loop = asyncio.get_running_loop()
+    deadline, answers = loop.time() + within_s, 0
+    got, body = 0, ""
+    while loop.time() < deadline:
         got, body = await readyz(port)
+        answers += 1
         if got == status and containing in body:
             return body
         await asyncio.sleep(0.1)
-    raise AssertionError(f"/readyz never answered {status}: {got} {body}")
+    raise AssertionError(
+        f"/readyz never answered {status} with {containing!r} in {within_s:g}s "
+        f"({answers} answers; the last: {got} {body!r})"
+    )
 
 
 async def test_unreachable_s3_is_not_ready_with_a_reason_not_a_crash(
