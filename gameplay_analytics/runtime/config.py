@@ -246,6 +246,12 @@ class ConfigWatcher:
                 try:
                     entry = await watcher.updates(timeout=_POLL_S)  # type: ignore[no-untyped-call]
                 except nats.errors.TimeoutError:
+                    # Python 3.11's wait_for (inside nats.py) can swallow a cancel that races
+                    # its timeout: the task is then cancelling, and looping on would never end
+                    # it (seen: an aggregator's close() waiting forever on this watcher).
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise asyncio.CancelledError from None
                     if self._nc.stats["reconnects"] != reconnects:
                         return  # the ordered consumer died with the old connection
                     continue
