@@ -44,7 +44,7 @@ import random
 import struct
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,8 +57,8 @@ from gameplay_analytics.sdk.client import MAX_IN_FLIGHT, RATE_LIMITED_RETRY_MS
 from gameplay_analytics.sdk.schedule import SendSchedule
 
 __all__ = [
-    "EVENTS", "RATE_HZ", "Options", "Stats", "analytics_frame", "connect_clients", "frame_doc",
-    "run_clients",
+    "COUNTS", "EVENTS", "RATE_HZ", "Options", "Stats", "analytics_frame", "connect_clients",
+    "frame_doc", "run_clients",
 ]  # fmt: skip
 
 RATE_HZ = 10
@@ -139,6 +139,10 @@ class Stats:
     process_cpu_s: float = 0.0  # the whole process's CPU (getrusage), connecting included
     reasons: dict[str, int] = field(default_factory=dict)  # refusals by code: detail
     latencies: list[int] = field(default_factory=list)
+
+
+COUNTS = tuple(f.name for f in fields(Stats) if f.type in ("int", "float"))  # summed per process
+_OF_THE_RUN = ("unsent", "failed", "closed", "process_cpu_s")  # not of the window alone
 
 
 class _Client(asyncio.Protocol):
@@ -377,9 +381,9 @@ async def drive(
 
 def _zero_counts(stats: Stats) -> None:
     """The window starts: what the clients did in the warm-up is not counted."""
-    for name in ("offered", "sent", "resent", "held", "blocked", "stalled", "frames", "acked",
-                 "late", "refused", "refused_events"):  # fmt: skip
-        setattr(stats, name, 0)
+    for name in COUNTS:
+        if name not in _OF_THE_RUN:
+            setattr(stats, name, 0)
     stats.reasons.clear()
     stats.latencies.clear()
 

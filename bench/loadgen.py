@@ -26,29 +26,12 @@ from typing import Any
 
 import psutil
 
-from bench.loadclient import Options, Stats, connect_clients, run_clients
+from bench.loadclient import COUNTS, Options, Stats, connect_clients, run_clients
 
 __all__ = ["LOADGEN_PROCS", "cpu_seconds", "run_loadgen"]
 
 LOADGEN_PROCS = int(os.environ.get("LOADGEN_PROCS", "2"))
 _SECRET_ENV = "BENCH_LOADGEN_SECRET"
-_COUNTS = (
-    "process_cpu_s",
-    "offered",
-    "sent",
-    "resent",
-    "held",
-    "blocked",
-    "stalled",
-    "unsent",
-    "frames",
-    "acked",
-    "late",
-    "refused",
-    "refused_events",
-    "failed",
-    "closed",
-)
 _LEAD_S = 0.3  # from "go" to the first send: every process has read its start time
 
 
@@ -112,7 +95,7 @@ def run_loadgen(
 def _summary(
     reports: list[dict[str, Any]], used: dict[str, float], duration_s: float
 ) -> dict[str, Any]:
-    total: dict[str, Any] = {k: sum(r[k] for r in reports) for k in _COUNTS}
+    total: dict[str, Any] = {k: sum(r[k] for r in reports) for k in COUNTS}
     total["reasons"] = dict(
         sum((collections.Counter(r["reasons"]) for r in reports), start=collections.Counter())
     )

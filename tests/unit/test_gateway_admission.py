@@ -99,11 +99,12 @@ def test_refused_envelopes_are_told_to_come_back_one_after_another() -> None:
     line = RetryLine()
     # The queue drains in 200 ms, an average envelope takes 10 ms: a burst of refusals is
     # spread from the drain time on, one envelope's turn apart, not all sent back together.
-    hints = [line.hint_ms(50.0, 0.2, 0.01, ceiling_ms=1000) for _ in range(5)]
+    hints = [line.place_ms(50.0, 200, 0.01, ceiling_ms=1000) for _ in range(5)]
     assert hints == [200, 210, 220, 230, 240]
     # Up to the ceiling, where the line stops growing.
-    more = [line.hint_ms(50.0, 0.2, 0.01, ceiling_ms=1000) for _ in range(200)]
+    more = [line.place_ms(50.0, 200, 0.01, ceiling_ms=1000) for _ in range(200)]
     assert max(more) == more[-1] == 1000
-    # Once the line has passed, a refusal waits the drain time again, never below the floor.
-    assert line.hint_ms(60.0, 0.2, 0.01, ceiling_ms=1000) == 200
-    assert line.hint_ms(70.0, 0.0, 0.01, ceiling_ms=1000) == admission.RETRY_FLOOR_MS
+    # Once the line has passed, a refusal waits the queue's own hint again, never below the floor.
+    assert line.place_ms(60.0, 200, 0.01, ceiling_ms=1000) == 200
+    floor = retry_after_ms(admission.FULL, 0, 50_000.0, ceiling_ms=1000)
+    assert line.place_ms(70.0, floor, 0.01, ceiling_ms=1000) == admission.RETRY_FLOOR_MS

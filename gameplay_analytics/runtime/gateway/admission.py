@@ -124,21 +124,20 @@ class RetryLine:
     gives everyone refused in one burst the same hint, they come back together, one queueful
     is taken and the rest refused again (bench/overload_bench.py at 5x: most frames read were
     refusals, each read at about the cost of taking one). Here the k-th refusal waits the
-    drain time of the queue plus k envelopes of the average size taken (`take_s` each), up
-    to the ceiling: the excess clients come back spread at the rate the queue drains, and
-    their events wait in their buffers for a fuller envelope (the SDK's way: nothing is
-    lost). Times are the caller's monotonic seconds."""
+    queue's hint (`retry_after_ms`: its drain time) plus k envelopes of the average size taken
+    (`take_s` each), up to the ceiling: the excess clients come back spread at the rate the
+    queue drains, and their events wait in their buffers for a fuller envelope (the SDK's way:
+    nothing is lost). Times are the caller's monotonic seconds."""
 
     __slots__ = ("_end",)
 
     def __init__(self) -> None:
         self._end = 0.0  # when the last client told to come back is due
 
-    def hint_ms(self, now: float, drain_s: float, take_s: float, ceiling_ms: int) -> int:
-        """The wait for one more refused envelope: the queue's drain time `drain_s`, after the
-        line (if any), then this envelope's turn `take_s` joins it."""
-        floor = min(RETRY_FLOOR_MS, ceiling_ms) / 1000
-        ceiling = ceiling_ms / 1000
-        turn = min(max(now + drain_s, self._end, now + floor), now + ceiling)
-        self._end = min(turn + take_s, now + ceiling)
+    def place_ms(self, now: float, hint_ms: int, take_s: float, ceiling_ms: int) -> int:
+        """The wait for one more refused envelope: the queue's own hint, or after the line if
+        that is later; then this envelope's turn `take_s` joins the line."""
+        ceiling = now + ceiling_ms / 1000
+        turn = min(max(now + hint_ms / 1000, self._end), ceiling)
+        self._end = min(turn + take_s, ceiling)
         return round(1000 * (turn - now))

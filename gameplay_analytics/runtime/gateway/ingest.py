@@ -211,14 +211,14 @@ class IngestWorker:
         return admission.refusal(state, events, target_s=self._target_delay)
 
     def retry_after_ms(self, reason: str, ceiling_ms: int) -> int:
-        """The retry hint for a refusal: a place in the line (`admission.RetryLine`) for a full
-        or standing queue that drains, else `admission.retry_after_ms`."""
+        """The retry hint for a refusal (`admission.retry_after_ms`), for a full or standing
+        queue that drains placed in the line (`admission.RetryLine`)."""
         drain = self._drain.per_s
+        hint = admission.retry_after_ms(reason, self.depth, drain, ceiling_ms=ceiling_ms)
         if reason in (admission.FULL, admission.DELAY) and drain and self._taken:
-            envelope = self._taken_events / self._taken  # events in the average envelope taken
-            now = time.monotonic()
-            return self._line.hint_ms(now, self.depth / drain, envelope / drain, ceiling_ms)
-        return admission.retry_after_ms(reason, self.depth, drain, ceiling_ms=ceiling_ms)
+            take_s = self._taken_events / self._taken / drain  # the average envelope taken
+            hint = self._line.place_ms(time.monotonic(), hint, take_s, ceiling_ms)
+        return hint
 
     async def admit(self, wait_s: float) -> str | None:
         """Admission of one more envelope, before any of it is parsed: None when there is room
